@@ -1,0 +1,40 @@
+//! Domain types. Every value that crosses the API boundary is parsed into one of
+//! these once; code that holds one never validates it again.
+
+mod access;
+mod names;
+mod production;
+mod resource;
+
+pub use access::{Role, Scope, Scopes};
+pub use names::{ClientId, Guid, Kind, ProductionName, Version};
+pub use production::{Member, NewProduction, Production};
+pub use resource::{
+    Asset, AssetRel, AssetState, Episode, EpisodeType, Owner, Probe, Rendition, Resource,
+    ResourceBody, Show, ShowType, Track,
+};
+
+/// UNIX time in seconds.
+pub type Timestamp = i64;
+
+/// A value that failed to parse. `field` names the offending input so the API
+/// can answer with a 400 the client can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct Invalid {
+    pub field: String,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Invalid {
+    pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+        Self { field: field.into(), code, message: message.into() }
+    }
+
+    /// Re-anchors an error found inside a nested value under its parent field.
+    pub fn within(mut self, parent: &str) -> Self {
+        self.field = if self.field.is_empty() { parent.to_owned() } else { format!("{parent}.{}", self.field) };
+        self
+    }
+}

@@ -1,0 +1,13 @@
+//! Ports: the small capability traits the core needs from the outside world.
+//! Each has one contract suite (in `podops-adapters`, module `contract`) that
+//! every adapter must pass unchanged.
+
+mod blobs;
+mod clock;
+mod jobs;
+mod records;
+
+pub use blobs::{BlobError, BlobKey, BlobMeta, Blobs, ByteStream, GetBlob, SignedMethod};
+pub use clock::{Clock, SystemClock};
+pub use jobs::{Jobs, QueueError, Received};
+pub use records::{Key, ListQuery, Page, Record, Records, StoreError, WriteOp};
