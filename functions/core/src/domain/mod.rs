@@ -4,7 +4,7 @@
 mod access;
 mod names;
 mod production;
-mod resource;
+pub mod resource;
 
 pub use access::{Role, Scope, Scopes};
 pub use names::{ClientId, Guid, Kind, ProductionName, Version};

@@ -63,7 +63,10 @@ impl Guid {
             Err(Invalid::new("guid", "guid.format", "a GUID is exactly 12 lowercase hex digits"))
         }
     }
-    /// Builds a GUID from 6 random bytes supplied by the caller (the core owns no RNG).
+    /// A fresh random GUID (48 bits from the OS's generator).
+    pub fn random() -> Self {
+        Self::from_bytes(rand::random())
+    }
     pub fn from_bytes(bytes: [u8; 6]) -> Self {
         Self(hex::encode(bytes))
     }

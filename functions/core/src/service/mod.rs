@@ -1,1 +1,57 @@
-pub mod placeholder {}
+//! Use cases: what the API does, written against the ports. Handlers parse the
+//! request, call one of these, and render the result.
+
+mod access;
+mod cursor;
+mod error;
+mod keys;
+mod media;
+mod productions;
+mod resources;
+mod uploads;
+
+use std::sync::Arc;
+
+pub use access::{Caller, Need};
+pub use error::ServiceError;
+pub use media::MediaRules;
+pub use productions::ProductionPage;
+pub use resources::{ResourcePage, Update};
+pub use uploads::Upload;
+
+use crate::{
+    ports::{Blobs, Clock, Jobs, Records},
+    signing::Signer,
+};
+
+/// Everything a use case needs: the ports and the server's own rules.
+#[derive(Clone)]
+pub struct Podops {
+    pub records: Arc<dyn Records>,
+    pub blobs: Arc<dyn Blobs>,
+    pub jobs: Arc<dyn Jobs>,
+    pub clock: Arc<dyn Clock>,
+    cursors: Signer,
+    pub media: MediaRules,
+}
+
+impl Podops {
+    pub fn new(
+        records: Arc<dyn Records>,
+        blobs: Arc<dyn Blobs>,
+        jobs: Arc<dyn Jobs>,
+        clock: Arc<dyn Clock>,
+        master_secret: &[u8],
+        media: MediaRules,
+    ) -> Self {
+        Self { records, blobs, jobs, clock, cursors: Signer::derive(master_secret, "cursor"), media }
+    }
+}
+
+/// Largest page a list returns, whatever the client asks.
+pub const MAX_LIMIT: usize = 100;
+pub const DEFAULT_LIMIT: usize = 20;
+
+pub(crate) fn clamp_limit(limit: Option<usize>) -> usize {
+    limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
+}

@@ -1,0 +1,58 @@
+//! The one error type of the use cases. The API maps each variant to a status
+//! and a machine-readable code in one place.
+
+use crate::{
+    domain::{Guid, Invalid, Kind, Version},
+    ports::{BlobError, QueueError, StoreError},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// The production does not exist, or the caller may not see it (never tell which).
+    #[error("production {0} not found")]
+    ProductionNotFound(Guid),
+    #[error("{kind} {guid} not found")]
+    ResourceNotFound { kind: Kind, guid: Guid },
+    #[error("the token lacks the scope {0}")]
+    MissingScope(&'static str),
+    #[error("your role in this production does not allow this")]
+    RoleTooLow,
+    #[error("a production named '{0}' exists")]
+    NameTaken(String),
+    #[error("{kind} {guid} exists")]
+    ResourceExists { kind: Kind, guid: Guid },
+    #[error("this production already has a show")]
+    ShowExists,
+    #[error("the resource changed: it is at version {current}")]
+    VersionMismatch { current: Version },
+    #[error("a concurrent write won; read the resource again and retry")]
+    Contended,
+    #[error("the enclosure {0} is not an asset of this production")]
+    EnclosureMissing(Guid),
+    #[error("the list cursor is invalid or belongs to another list")]
+    BadCursor,
+    #[error("the upload is larger than the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("media type '{0}' is not accepted")]
+    UnsupportedMediaType(String),
+    #[error("the upload was cut off: {0}")]
+    UploadInterrupted(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Blob(BlobError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+impl From<BlobError> for ServiceError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::TooLarge { limit } => ServiceError::TooLarge { limit },
+            BlobError::Body(io) => ServiceError::UploadInterrupted(io.to_string()),
+            other => ServiceError::Blob(other),
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! The storage layout: which key holds what. One place, so the DynamoDB and
+//! SQLite adapters (which know nothing of productions) store the same shape.
+
+use crate::{
+    domain::{ClientId, Guid, Kind, ProductionName},
+    ports::Key,
+};
+
+pub fn production_partition(prod: &Guid) -> String {
+    format!("PROD#{prod}")
+}
+
+/// The production's own record.
+pub fn production(prod: &Guid) -> Key {
+    Key::new(production_partition(prod), "META")
+}
+
+/// Makes production names unique: created in the same transaction as the production.
+pub fn production_name(name: &ProductionName) -> Key {
+    Key::new(format!("NAME#{name}"), "NAME")
+}
+
+pub fn member_partition(client: &ClientId) -> String {
+    format!("MEMBER#{client}")
+}
+
+/// "`client` is a member of `prod`": lets a caller's productions be listed
+/// without a scan or an index.
+pub fn membership(client: &ClientId, prod: &Guid) -> Key {
+    Key::new(member_partition(client), format!("PROD#{prod}"))
+}
+
+pub fn resource_prefix(kind: Kind) -> String {
+    format!("{}#", kind.as_str().to_uppercase())
+}
+
+pub fn resource(prod: &Guid, kind: Kind, id: &Guid) -> Key {
+    Key::new(production_partition(prod), format!("{}{id}", resource_prefix(kind)))
+}
+
+/// At most one show per production: created and deleted with the show.
+pub fn show_marker(prod: &Guid) -> Key {
+    Key::new(production_partition(prod), "UNIQUE#show")
+}

@@ -1,0 +1,149 @@
+//! Productions: create one (the caller becomes its owner), list the caller's,
+//! read one, and manage its members.
+
+use futures::future::try_join_all;
+use serde_json::json;
+
+use crate::{
+    domain::{ClientId, Guid, Member, NewProduction, Production, Role, Scope, Version},
+    ports::{Record, StoreError, WriteOp},
+};
+
+use super::{clamp_limit, keys, Caller, Need, Podops, ServiceError};
+
+#[derive(Debug, Clone)]
+pub struct ProductionPage {
+    pub items: Vec<Production>,
+    pub total: u64,
+    pub limit: usize,
+    pub next: Option<String>,
+}
+
+fn production_record(p: &Production) -> Result<Record, ServiceError> {
+    let body = serde_json::to_value(p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Record { key: keys::production(&p.guid), version: p.version, body, expires_at: None })
+}
+
+fn membership_record(client: &ClientId, prod: &Guid, role: Role, version: Version) -> Record {
+    Record { key: keys::membership(client, prod), version, body: json!({ "role": role }), expires_at: None }
+}
+
+impl Podops {
+    pub async fn create_production(&self, caller: &Caller, input: NewProduction) -> Result<Production, ServiceError> {
+        caller.require(Scope::ProductionWrite)?;
+        input.validate()?;
+        let now = self.clock.now();
+        let production = Production {
+            guid: Guid::random(),
+            name: input.name,
+            title: input.title,
+            summary: input.summary,
+            owner: caller.client.clone(),
+            members: Vec::new(),
+            created: now,
+            updated: now,
+            last_build: None,
+            version: Version::FIRST,
+        };
+        let name_key = keys::production_name(&production.name);
+        let ops = [
+            WriteOp::Create(production_record(&production)?),
+            WriteOp::Create(Record {
+                key: name_key.clone(),
+                version: Version::FIRST,
+                body: json!({ "guid": production.guid }),
+                expires_at: None,
+            }),
+            WriteOp::Create(membership_record(&caller.client, &production.guid, Role::Owner, Version::FIRST)),
+        ];
+        match self.records.transact(&ops).await {
+            Ok(()) => Ok(production),
+            Err(StoreError::Conflict) if self.records.get(&name_key).await?.is_some() => {
+                Err(ServiceError::NameTaken(production.name.to_string()))
+            }
+            Err(StoreError::Conflict) => Err(ServiceError::Contended),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn get_production(&self, caller: &Caller, prod: &Guid) -> Result<Production, ServiceError> {
+        caller.require(Scope::ProductionRead)?;
+        self.authorize(caller, prod, Need::Read).await
+    }
+
+    /// The productions the caller owns or is a member of, by GUID.
+    pub async fn list_productions(
+        &self,
+        caller: &Caller,
+        limit: Option<usize>,
+        cursor: Option<&str>,
+    ) -> Result<ProductionPage, ServiceError> {
+        caller.require(Scope::ProductionRead)?;
+        let limit = clamp_limit(limit);
+        let partition = keys::member_partition(&caller.client);
+        let after = self.open_cursor(&partition, cursor)?;
+        let page = self
+            .records
+            .list(&crate::ports::ListQuery { partition: partition.clone(), prefix: "PROD#".into(), after, limit })
+            .await?;
+        let loads = page.records.iter().map(|m| async move {
+            let guid = m.key.sort.trim_start_matches("PROD#");
+            let Ok(guid) = Guid::parse(guid) else { return Ok(None) };
+            match self.records.get(&keys::production(&guid)).await? {
+                Some(r) => serde_json::from_value::<Production>(r.body)
+                    .map(Some)
+                    .map_err(|e| ServiceError::from(StoreError::Corrupt(e.to_string()))),
+                None => Ok(None),
+            }
+        });
+        let items = try_join_all(loads).await?.into_iter().flatten().collect();
+        Ok(ProductionPage {
+            items,
+            total: page.total,
+            limit,
+            next: page.next.map(|after| self.seal_cursor(&partition, &after)),
+        })
+    }
+
+    /// Adds, changes (`Some(role)`) or removes (`None`) a member. Owner only;
+    /// the owner's own role cannot be changed here.
+    pub async fn set_member(
+        &self,
+        caller: &Caller,
+        prod: &Guid,
+        client: &ClientId,
+        role: Option<Role>,
+    ) -> Result<Production, ServiceError> {
+        caller.require(Scope::ProductionWrite)?;
+        let mut production = self.authorize(caller, prod, Need::Manage).await?;
+        if client == &production.owner {
+            return Err(crate::domain::Invalid::new("client", "member.is_owner", "the owner's role cannot change").into());
+        }
+        if matches!(role, Some(Role::Owner)) {
+            return Err(crate::domain::Invalid::new("role", "member.role", "role is viewer or editor").into());
+        }
+        let expected = production.version;
+        production.members.retain(|m| &m.client != client);
+        if let Some(role) = role {
+            production.members.push(Member { client: client.clone(), role });
+        }
+        production.version = expected.next();
+        production.updated = self.clock.now();
+        let existing = self.records.get(&keys::membership(client, prod)).await?;
+        let mut ops = vec![WriteOp::Replace { record: production_record(&production)?, expected }];
+        match (role, existing) {
+            (Some(role), None) => ops.push(WriteOp::Create(membership_record(client, prod, role, Version::FIRST))),
+            (Some(role), Some(old)) => ops.push(WriteOp::Replace {
+                record: membership_record(client, prod, role, old.version.next()),
+                expected: old.version,
+            }),
+            (None, Some(old)) => ops.push(WriteOp::Delete { key: old.key, expected: old.version }),
+            (None, None) => {}
+        }
+        match self.records.transact(&ops).await {
+            Ok(()) => Ok(production),
+            Err(StoreError::Conflict) => Err(ServiceError::Contended),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Shows, episodes and assets under a production: read, list, create, update
+//! (a merge of the fields sent), delete — every write conditional on the
+//! version, so two concurrent writers never lose an update.
+
+use serde_json::Value;
+
+use crate::{
+    domain::{
+        resource::{client_fields, parse_client_body},
+        AssetRel, Guid, Invalid, Kind, Production, Resource, ResourceBody, Scope, Version,
+    },
+    ports::{ListQuery, Record, SignedMethod, StoreError, WriteOp},
+};
+
+use super::{clamp_limit, keys, Caller, Need, Podops, ServiceError};
+
+#[derive(Debug, Clone)]
+pub struct ResourcePage {
+    pub items: Vec<Resource>,
+    pub total: u64,
+    pub limit: usize,
+    pub next: Option<String>,
+}
+
+/// A partial update: the fields to change, as the client sent them.
+#[derive(Debug, Clone)]
+pub struct Update {
+    pub fields: Value,
+    /// The version the client last saw (`If-Match`); `None` means "whatever is stored now".
+    pub if_match: Option<Version>,
+}
+
+pub(crate) fn resource_record(r: &Resource) -> Result<Record, ServiceError> {
+    let body = serde_json::to_value(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Record { key: keys::resource(&r.parent_guid, r.body.kind(), &r.guid), version: r.version, body, expires_at: None })
+}
+
+fn parse_record(record: Record) -> Result<Resource, ServiceError> {
+    serde_json::from_value(record.body).map_err(|e| StoreError::Corrupt(format!("{}: {e}", record.key.sort)).into())
+}
+
+impl Podops {
+    pub async fn get_resource(&self, caller: &Caller, prod: &Guid, kind: Kind, id: &Guid) -> Result<Resource, ServiceError> {
+        caller.require(Scope::ResourceRead)?;
+        self.authorize(caller, prod, Need::Read).await?;
+        let resource = self.load(prod, kind, id).await?;
+        self.present(resource).await
+    }
+
+    pub async fn list_resources(
+        &self,
+        caller: &Caller,
+        prod: &Guid,
+        kind: Kind,
+        limit: Option<usize>,
+        cursor: Option<&str>,
+    ) -> Result<ResourcePage, ServiceError> {
+        caller.require(Scope::ResourceRead)?;
+        self.authorize(caller, prod, Need::Read).await?;
+        let limit = clamp_limit(limit);
+        let partition = keys::production_partition(prod);
+        let prefix = keys::resource_prefix(kind);
+        let list_id = format!("{partition}/{prefix}");
+        let after = self.open_cursor(&list_id, cursor)?;
+        let page = self.records.list(&ListQuery { partition, prefix, after, limit }).await?;
+        let mut items = Vec::with_capacity(page.records.len());
+        for record in page.records {
+            items.push(self.present(parse_record(record)?).await?);
+        }
+        Ok(ResourcePage { items, total: page.total, limit, next: page.next.map(|a| self.seal_cursor(&list_id, &a)) })
+    }
+
+    pub async fn create_resource(
+        &self,
+        caller: &Caller,
+        prod: &Guid,
+        kind: Kind,
+        id: &Guid,
+        body: Value,
+    ) -> Result<Resource, ServiceError> {
+        caller.require(Scope::ResourceWrite)?;
+        let production = self.authorize(caller, prod, Need::Write).await?;
+        let body = parse_client_body(kind, body)?;
+        if let ResourceBody::Asset(asset) = &body {
+            if asset.rel != AssetRel::External {
+                return Err(Invalid::new(
+                    "rel",
+                    "asset.rel",
+                    "create assets with rel 'external' here; upload local files with POST /a/v1/upload/{prod}",
+                )
+                .into());
+            }
+        }
+        self.check_references(&production, &body).await?;
+        let now = self.clock.now();
+        let resource =
+            Resource { guid: id.clone(), parent_guid: prod.clone(), created: now, updated: now, version: Version::FIRST, body };
+        let mut ops = vec![WriteOp::Create(resource_record(&resource)?)];
+        if kind == Kind::Show {
+            ops.push(WriteOp::Create(Record {
+                key: keys::show_marker(prod),
+                version: Version::FIRST,
+                body: serde_json::json!({ "guid": id }),
+                expires_at: None,
+            }));
+        }
+        match self.records.transact(&ops).await {
+            Ok(()) => self.present(resource).await,
+            Err(StoreError::Conflict) => {
+                if self.records.get(&keys::resource(prod, kind, id)).await?.is_some() {
+                    Err(ServiceError::ResourceExists { kind, guid: id.clone() })
+                } else if kind == Kind::Show {
+                    Err(ServiceError::ShowExists)
+                } else {
+                    Err(ServiceError::Contended)
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn update_resource(
+        &self,
+        caller: &Caller,
+        prod: &Guid,
+        kind: Kind,
+        id: &Guid,
+        update: Update,
+    ) -> Result<Resource, ServiceError> {
+        caller.require(Scope::ResourceWrite)?;
+        let production = self.authorize(caller, prod, Need::Write).await?;
+        let stored = self.load(prod, kind, id).await?;
+        if let Some(expected) = update.if_match {
+            if expected != stored.version {
+                return Err(ServiceError::VersionMismatch { current: stored.version });
+            }
+        }
+        let Value::Object(changes) = update.fields else {
+            return Err(Invalid::new("", "body.not_object", "the body must be a JSON object").into());
+        };
+        let mut merged = client_fields(&stored.body);
+        merged.extend(changes);
+        let mut body = parse_client_body(kind, Value::Object(merged))?;
+        keep_server_fields(&mut body, &stored.body)?;
+        self.check_references(&production, &body).await?;
+        let updated = Resource { version: stored.version.next(), updated: self.clock.now(), body, ..stored.clone() };
+        match self.records.replace(&resource_record(&updated)?, stored.version).await {
+            Ok(()) => self.present(updated).await,
+            Err(StoreError::Conflict) => Err(self.lost_race(prod, kind, id, update.if_match).await),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn delete_resource(
+        &self,
+        caller: &Caller,
+        prod: &Guid,
+        kind: Kind,
+        id: &Guid,
+        if_match: Option<Version>,
+    ) -> Result<(), ServiceError> {
+        caller.require(Scope::ResourceWrite)?;
+        self.authorize(caller, prod, Need::Write).await?;
+        let stored = self.load(prod, kind, id).await?;
+        if let Some(expected) = if_match {
+            if expected != stored.version {
+                return Err(ServiceError::VersionMismatch { current: stored.version });
+            }
+        }
+        let mut ops = vec![WriteOp::Delete { key: keys::resource(prod, kind, id), expected: stored.version }];
+        if kind == Kind::Show {
+            if let Some(marker) = self.records.get(&keys::show_marker(prod)).await? {
+                ops.push(WriteOp::Delete { key: marker.key, expected: marker.version });
+            }
+        }
+        match self.records.transact(&ops).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => return Err(self.lost_race(prod, kind, id, if_match).await),
+            Err(e) => return Err(e.into()),
+        }
+        // The record is gone, so nothing refers to the bytes any more. If this
+        // delete fails the object is orphaned, never dangling.
+        if let ResourceBody::Asset(asset) = &stored.body {
+            if asset.rel == AssetRel::Local {
+                let key = self.media.object_key(prod, id, &asset.content_type)?;
+                if let Err(e) = self.blobs.delete(&key).await {
+                    tracing::warn!(key = %key, error = %e, "asset deleted but its object was not");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn load(&self, prod: &Guid, kind: Kind, id: &Guid) -> Result<Resource, ServiceError> {
+        match self.records.get(&keys::resource(prod, kind, id)).await? {
+            Some(record) => parse_record(record),
+            None => Err(ServiceError::ResourceNotFound { kind, guid: id.clone() }),
+        }
+    }
+
+    /// The resource as clients see it: local assets get a fresh signed URL.
+    pub(crate) async fn present(&self, mut resource: Resource) -> Result<Resource, ServiceError> {
+        if let ResourceBody::Asset(asset) = &mut resource.body {
+            asset.url = match asset.rel {
+                AssetRel::Local if asset.size.is_some() => {
+                    let key = self.media.object_key(&resource.parent_guid, &resource.guid, &asset.content_type)?;
+                    let expires = self.clock.now() + self.media.url_ttl;
+                    Some(self.blobs.signed_url(&key, SignedMethod::Get, expires).await?)
+                }
+                AssetRel::Local => None,
+                _ => asset.source.clone(),
+            };
+        }
+        Ok(resource)
+    }
+
+    /// An episode's enclosure must be an asset of the same production.
+    async fn check_references(&self, production: &Production, body: &ResourceBody) -> Result<(), ServiceError> {
+        if let ResourceBody::Episode(ep) = body {
+            if let Some(enclosure) = &ep.enclosure {
+                if self.records.get(&keys::resource(&production.guid, Kind::Asset, enclosure)).await?.is_none() {
+                    return Err(ServiceError::EnclosureMissing(enclosure.clone()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// After a conditional write failed: say why, from what is stored now.
+    async fn lost_race(&self, prod: &Guid, kind: Kind, id: &Guid, if_match: Option<Version>) -> ServiceError {
+        match self.records.get(&keys::resource(prod, kind, id)).await {
+            Ok(None) => ServiceError::ResourceNotFound { kind, guid: id.clone() },
+            Ok(Some(now)) if if_match.is_some() => ServiceError::VersionMismatch { current: now.version },
+            Ok(Some(_)) => ServiceError::Contended,
+            Err(e) => e.into(),
+        }
+    }
+}
+
+/// Facts the server measured or manages survive a client's update.
+fn keep_server_fields(new: &mut ResourceBody, old: &ResourceBody) -> Result<(), ServiceError> {
+    match (new, old) {
+        (ResourceBody::Episode(n), ResourceBody::Episode(o)) => n.duration = o.duration,
+        (ResourceBody::Asset(n), ResourceBody::Asset(o)) => {
+            if n.rel != o.rel || (o.rel == AssetRel::Local && n.content_type != o.content_type) {
+                return Err(Invalid::new("rel", "asset.immutable", "an asset's rel and stored media type cannot change").into());
+            }
+            n.size = o.size;
+            n.sha256 = o.sha256.clone();
+            n.state = o.state;
+            n.error = o.error.clone();
+            n.probe = o.probe.clone();
+            n.renditions = o.renditions.clone();
+        }
+        _ => {}
+    }
+    Ok(())
+}
+

@@ -1,0 +1,82 @@
+//! Uploads: stream a file into the blob store and record it as an asset. The
+//! object is written first and the record second; if the record cannot be
+//! written the object is removed, so a failed upload leaves nothing behind.
+
+use crate::{
+    domain::{Asset, AssetRel, AssetState, Guid, Invalid, Resource, ResourceBody, Scope, Version},
+    ports::ByteStream,
+};
+
+use super::{resources::resource_record, Caller, Need, Podops, ServiceError};
+
+pub struct Upload {
+    pub filename: String,
+    /// As declared by the client (header or multipart part); may be empty.
+    pub content_type: String,
+    pub body: ByteStream,
+}
+
+impl Podops {
+    pub async fn upload_asset(&self, caller: &Caller, prod: &Guid, upload: Upload) -> Result<Resource, ServiceError> {
+        caller.require(Scope::ResourceWrite)?;
+        self.authorize(caller, prod, Need::Write).await?;
+        let filename = clean_filename(&upload.filename)?;
+        let media_type = self.media.media_type(&upload.content_type, &filename)?;
+        // Server-chosen: 48 random bits, so two uploads never race for one object key.
+        let guid = Guid::random();
+        let key = self.media.object_key(prod, &guid, media_type)?;
+        let meta = self.blobs.put(&key, media_type, upload.body, self.media.max_upload).await?;
+        let now = self.clock.now();
+        let resource = Resource {
+            guid: guid.clone(),
+            parent_guid: prod.clone(),
+            created: now,
+            updated: now,
+            version: Version::FIRST,
+            body: ResourceBody::Asset(Asset {
+                name: filename,
+                content_type: media_type.to_owned(),
+                rel: AssetRel::Local,
+                size: Some(meta.size),
+                sha256: Some(meta.sha256),
+                state: AssetState::Ready,
+                ..Default::default()
+            }),
+        };
+        let written = match resource_record(&resource) {
+            Ok(record) => self.records.create(&record).await.map_err(ServiceError::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            if let Err(cleanup) = self.blobs.delete(&key).await {
+                tracing::warn!(key = %key, error = %cleanup, "upload failed and its object could not be removed");
+            }
+            return Err(e);
+        }
+        self.present(resource).await
+    }
+}
+
+/// Keeps the last path segment of a client's file name, without control
+/// characters; the name is only shown, never used as a path.
+fn clean_filename(name: &str) -> Result<String, ServiceError> {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = base.chars().filter(|c| !c.is_control()).take(255).collect();
+    let cleaned = cleaned.trim().to_owned();
+    if cleaned.is_empty() {
+        return Err(Invalid::new("filename", "upload.filename", "the upload needs a file name (?filename= or the multipart part's filename)").into());
+    }
+    Ok(cleaned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_filename;
+
+    #[test]
+    fn file_names_lose_paths_and_control_characters() {
+        assert_eq!(clean_filename("../../etc/pilot.mp3").unwrap(), "pilot.mp3");
+        assert_eq!(clean_filename("C:\\x\\ep\u{0}1.mp3").unwrap(), "ep1.mp3");
+        assert!(clean_filename("dir/").is_err());
+    }
+}
