@@ -1,0 +1,17 @@
+//! The PodOps HTTP API. Each route group is its own router, so a Lambda can
+//! serve one group while `podops serve` mounts them all (`router`).
+
+mod auth;
+mod error;
+mod extract;
+mod negotiate;
+mod openapi;
+pub mod routes;
+mod state;
+mod xml;
+
+pub use auth::{Claims, TokenAuthority, TokenError};
+pub use error::ApiError;
+pub use openapi::ApiDoc;
+pub use routes::router;
+pub use state::{AppState, Limits};

@@ -16,10 +16,7 @@ pub struct Signer {
 impl Signer {
     /// Derives the key for `purpose` from the server's master secret.
     pub fn derive(master: &[u8], purpose: &str) -> Self {
-        let mut mac = HmacSha256::new_from_slice(master).expect("HMAC takes keys of any length");
-        mac.update(b"podops/");
-        mac.update(purpose.as_bytes());
-        Self { key: mac.finalize().into_bytes().into() }
+        Self { key: derive_key(master, purpose) }
     }
 
     /// Base64url signature of `message`.
@@ -54,6 +51,15 @@ impl Signer {
         mac.update(message);
         mac
     }
+}
+
+/// A 32-byte key for `purpose`, derived from the master secret (HMAC as a KDF),
+/// so one secret on disk serves every signing use without reusing a key.
+pub fn derive_key(master: &[u8], purpose: &str) -> [u8; 32] {
+    let mut mac = HmacSha256::new_from_slice(master).expect("HMAC takes keys of any length");
+    mac.update(b"podops/");
+    mac.update(purpose.as_bytes());
+    mac.finalize().into_bytes().into()
 }
 
 /// The message a signed media URL covers: method, key and expiry, separated by

@@ -1,0 +1,162 @@
+//! Bearer tokens: JWTs signed with HS256 and nothing else (the algorithm is
+//! pinned, so `alg: none` or an RSA/HMAC confusion is refused), with `exp`,
+//! `iss`, `aud` and `sub` required. The `Authenticated` extractor turns a
+//! request's token into the core's `Caller`.
+
+use axum::{extract::FromRequestParts, http::request::Parts, http::StatusCode};
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use podops_core::{
+    domain::{ClientId, Scopes},
+    service::Caller,
+    Timestamp,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{error::ApiError, state::AppState};
+
+/// The claims PodOps puts in (and requires of) a token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct Claims {
+    /// The client id.
+    pub sub: String,
+    /// Space-separated scopes.
+    pub scope: String,
+    pub iss: String,
+    pub aud: String,
+    pub iat: Timestamp,
+    pub exp: Timestamp,
+    /// A unique id per token, for audit logs.
+    pub jti: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token is invalid: {0}")]
+    Invalid(String),
+}
+
+pub struct TokenAuthority {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+}
+
+/// Longest lifetime a minted token may have: one year.
+pub const MAX_TOKEN_LIFETIME: i64 = 366 * 24 * 3600;
+
+impl TokenAuthority {
+    pub fn new(key: &[u8], issuer: &str, audience: &str) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 30;
+        Self {
+            encoding: EncodingKey::from_secret(key),
+            decoding: DecodingKey::from_secret(key),
+            validation,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+        }
+    }
+
+    pub fn mint(&self, client: &ClientId, scopes: &Scopes, now: Timestamp, lifetime: i64) -> Result<(String, Claims), TokenError> {
+        let claims = Claims {
+            sub: client.to_string(),
+            scope: scopes.to_string(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            iat: now,
+            exp: now + lifetime,
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+        };
+        let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        Ok((token, claims))
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| TokenError::Invalid(e.to_string()))
+    }
+
+    /// The caller a token speaks for; refuses tokens whose subject or scopes do not parse.
+    pub fn caller(&self, token: &str) -> Result<(Caller, Claims), TokenError> {
+        let claims = self.verify(token)?;
+        let client = ClientId::parse(&claims.sub).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        let scopes = Scopes::parse(&claims.scope).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        Ok((Caller { client, scopes }, claims))
+    }
+}
+
+/// A request whose bearer token verified.
+pub struct Authenticated {
+    pub caller: Caller,
+    pub claims: Claims,
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or_else(|| {
+            ApiError::new(StatusCode::UNAUTHORIZED, "auth.missing_token", "send 'Authorization: Bearer <token>'")
+        })?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .map(str::trim)
+            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "auth.invalid_token", "the Authorization header is not a Bearer token"))?;
+        let (caller, claims) = state.tokens.caller(token).map_err(|e| {
+            // The reason (expired, bad signature…) helps the client and reveals no secret.
+            ApiError::new(StatusCode::UNAUTHORIZED, "auth.invalid_token", e.to_string())
+        })?;
+        Ok(Self { caller, claims })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn authority() -> TokenAuthority {
+        TokenAuthority::new(b"0123456789abcdef0123456789abcdef", "podops", "podops-api")
+    }
+
+    fn now() -> i64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    }
+
+    #[test]
+    fn a_minted_token_verifies_with_its_claims() {
+        let a = authority();
+        let client = ClientId::parse("studio").unwrap();
+        let (token, claims) = a.mint(&client, &Scopes::parse("resource:read").unwrap(), now(), 60).unwrap();
+        let (caller, back) = a.caller(&token).unwrap();
+        assert_eq!(back, claims);
+        assert_eq!(caller.client, client);
+        assert!(caller.scopes.allows(podops_core::domain::Scope::ResourceRead));
+    }
+
+    #[test]
+    fn expired_foreign_and_unsigned_tokens_are_refused() {
+        let a = authority();
+        let client = ClientId::parse("studio").unwrap();
+        let (expired, _) = a.mint(&client, &Scopes::default(), now() - 7200, 60).unwrap();
+        assert!(a.verify(&expired).is_err());
+        let other = TokenAuthority::new(b"another-key-another-key-another!", "podops", "podops-api");
+        let (foreign, _) = other.mint(&client, &Scopes::default(), now(), 60).unwrap();
+        assert!(a.verify(&foreign).is_err());
+        let wrong_aud = TokenAuthority::new(b"0123456789abcdef0123456789abcdef", "podops", "elsewhere");
+        let (aud, _) = wrong_aud.mint(&client, &Scopes::default(), now(), 60).unwrap();
+        assert!(a.verify(&aud).is_err());
+        // alg none: header {"alg":"none","typ":"JWT"}, claims valid, empty signature.
+        let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b);
+        let header = b64(br#"{"alg":"none","typ":"JWT"}"#);
+        let body = b64(format!(r#"{{"sub":"studio","scope":"admin","iss":"podops","aud":"podops-api","iat":0,"exp":{},"jti":"x"}}"#, now() + 60).as_bytes());
+        assert!(a.verify(&format!("{header}.{body}.")).is_err());
+    }
+}

@@ -1,0 +1,127 @@
+//! The API's one error type and its one response shape:
+//! `{"error": {"code": "resource.not_found", "message": "…", "params": {…}}}`.
+//! Every use-case error is mapped to a status and a code here, and only here.
+
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use podops_core::{
+    ports::{BlobError, QueueError, StoreError},
+    service::ServiceError,
+};
+use serde_json::{json, Value};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub params: Value,
+    /// Logged (once, here) for server-side failures; never sent to the client.
+    cause: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), params: json!({}), cause: None }
+    }
+
+    pub fn with_params(mut self, params: Value) -> Self {
+        self.params = params;
+        self
+    }
+
+    fn internal(status: StatusCode, code: &'static str, cause: String) -> Self {
+        let message = if status == StatusCode::SERVICE_UNAVAILABLE {
+            "a backing service is unavailable; retry later"
+        } else {
+            "internal error"
+        };
+        Self { cause: Some(cause), ..Self::new(status, code, message) }
+    }
+
+    pub fn not_found_route() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "route.not_found", "no such route")
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        use ServiceError as E;
+        let message = e.to_string();
+        let (status, code, params) = match e {
+            E::Invalid(inv) => (StatusCode::BAD_REQUEST, inv.code, json!({ "field": inv.field })),
+            E::ProductionNotFound(g) => (StatusCode::NOT_FOUND, "production.not_found", json!({ "production": g })),
+            E::ResourceNotFound { kind, guid } => {
+                (StatusCode::NOT_FOUND, "resource.not_found", json!({ "kind": kind, "guid": guid }))
+            }
+            E::MissingScope(scope) => (StatusCode::FORBIDDEN, "auth.missing_scope", json!({ "scope": scope })),
+            E::RoleTooLow => (StatusCode::FORBIDDEN, "production.forbidden", json!({})),
+            E::NameTaken(name) => (StatusCode::CONFLICT, "production.name_taken", json!({ "name": name })),
+            E::ResourceExists { kind, guid } => (StatusCode::CONFLICT, "resource.exists", json!({ "kind": kind, "guid": guid })),
+            E::ShowExists => (StatusCode::CONFLICT, "show.exists", json!({})),
+            E::VersionMismatch { current } => {
+                (StatusCode::PRECONDITION_FAILED, "resource.version_mismatch", json!({ "current": current }))
+            }
+            E::Contended => (StatusCode::CONFLICT, "resource.conflict", json!({})),
+            E::EnclosureMissing(g) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "episode.enclosure_missing", json!({ "field": "enclosure", "guid": g }))
+            }
+            E::BadCursor => (StatusCode::BAD_REQUEST, "cursor.invalid", json!({ "field": "cursor" })),
+            E::TooLarge { limit } => (StatusCode::PAYLOAD_TOO_LARGE, "upload.too_large", json!({ "limit": limit })),
+            E::UnsupportedMediaType(t) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "upload.unsupported_type", json!({ "content_type": t }))
+            }
+            E::UploadInterrupted(_) => (StatusCode::BAD_REQUEST, "upload.interrupted", json!({})),
+            E::Store(StoreError::Conflict) => (StatusCode::CONFLICT, "resource.conflict", json!({})),
+            E::Store(StoreError::Unavailable(c)) => {
+                return Self::internal(StatusCode::SERVICE_UNAVAILABLE, "service.unavailable", c)
+            }
+            E::Store(StoreError::Corrupt(c)) => return Self::internal(StatusCode::INTERNAL_SERVER_ERROR, "internal", c),
+            E::Blob(b) => return b.into(),
+            E::Queue(QueueError::Unavailable(c)) => {
+                return Self::internal(StatusCode::SERVICE_UNAVAILABLE, "service.unavailable", c)
+            }
+            E::Queue(q) => return Self::internal(StatusCode::INTERNAL_SERVER_ERROR, "internal", q.to_string()),
+        };
+        Self { status, code, message, params, cause: None }
+    }
+}
+
+impl From<BlobError> for ApiError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::NotFound => Self::new(StatusCode::NOT_FOUND, "media.not_found", "no such media"),
+            BlobError::RangeNotSatisfiable { size } => {
+                Self::new(StatusCode::RANGE_NOT_SATISFIABLE, "media.range_not_satisfiable", e.to_string())
+                    .with_params(json!({ "size": size }))
+            }
+            BlobError::TooLarge { .. } | BlobError::Body(_) => ServiceError::from(e).into(),
+            BlobError::Unavailable(c) => Self::internal(StatusCode::SERVICE_UNAVAILABLE, "service.unavailable", c),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Some(cause) = &self.cause {
+            // Inside the request's span, so the line carries the request id.
+            tracing::error!(code = self.code, cause = %cause, "request failed");
+        }
+        let status = self.status;
+        let body = json!({ "error": { "code": self.code, "message": self.message, "params": self.params } });
+        let mut response = (status, Json(body)).into_response();
+        match status {
+            StatusCode::UNAUTHORIZED => {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            _ => {}
+        }
+        response
+    }
+}

@@ -1,0 +1,118 @@
+//! Request extractors that answer bad input with the API's error shape: JSON
+//! bodies (415 / 413 / 400 naming the field), path ids parsed into domain
+//! types, list queries and `If-Match`.
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Query, Request},
+    http::{header, request::Parts, HeaderMap, StatusCode},
+};
+use podops_core::domain::{Guid, Invalid, Kind, Version};
+use serde::{de::DeserializeOwned, Deserialize};
+use serde_json::json;
+
+use crate::{error::ApiError, state::AppState};
+
+/// A JSON request body of type `T`.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "body.unsupported_type",
+                "send the body as application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request.too_large", "the body is larger than the limit")
+                    .with_params(json!({ "limit": state.limits.json_body }))
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "body.unreadable", rejection.body_text())
+            }
+        })?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        match serde_path_to_error::deserialize(de) {
+            Ok(value) => Ok(Self(value)),
+            Err(e) => {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                if inner.is_syntax() || inner.is_eof() {
+                    Err(ApiError::new(StatusCode::BAD_REQUEST, "body.invalid_json", inner.to_string()))
+                } else {
+                    let field = if path == "." { String::new() } else { path };
+                    Err(ApiError::new(StatusCode::BAD_REQUEST, "body.invalid_field", inner.to_string())
+                        .with_params(json!({ "field": field })))
+                }
+            }
+        }
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    let Ok(mime) = ct.parse::<mime::Mime>() else { return false };
+    mime.type_() == mime::APPLICATION && (mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON))
+}
+
+/// Maps a domain parse error to a 400 that names the field.
+pub fn bad(e: Invalid) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, e.code, e.message).with_params(json!({ "field": e.field }))
+}
+
+pub fn guid(field: &str, s: &str) -> Result<Guid, ApiError> {
+    Guid::parse(s).map_err(|e| bad(Invalid { field: field.to_owned(), ..e }))
+}
+
+pub fn kind(s: &str) -> Result<Kind, ApiError> {
+    Kind::parse(s).map_err(bad)
+}
+
+/// `?limit=&cursor=` of a list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListParams {
+    /// Items per page (1–100, default 20).
+    pub limit: Option<usize>,
+    /// The `next` of the previous page.
+    pub cursor: Option<String>,
+}
+
+pub struct ListQuery(pub ListParams);
+
+impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<ListParams>::from_request_parts(parts, state)
+            .await
+            .map(|Query(p)| Self(p))
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "query.invalid", e.body_text()).with_params(json!({ "field": "limit" })))
+    }
+}
+
+/// The version in an `If-Match` header (`"3"`), if one was sent. `*` means
+/// "any version" and is treated as absent; a weak or malformed tag can never
+/// match, so it fails with 412 rather than being ignored.
+pub fn if_match(headers: &HeaderMap) -> Result<Option<Version>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let text = value.to_str().unwrap_or("").trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    text.trim_matches('"')
+        .parse::<u64>()
+        .ok()
+        .filter(|_| text.starts_with('"') && text.ends_with('"') && text.len() >= 3)
+        .map(|v| Some(Version(v)))
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::PRECONDITION_FAILED, "resource.version_mismatch", "If-Match must be an ETag this API returned, e.g. \"3\"")
+        })
+}
+
+pub fn etag(version: Version) -> String {
+    format!("\"{version}\"")
+}

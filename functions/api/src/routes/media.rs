@@ -1,0 +1,109 @@
+//! `GET|HEAD /media/{key}?expires=&signature=`: serves stored media to
+//! whoever holds a signed URL — podcast apps have no token. Byte ranges get
+//! 206 (Apple refuses feeds whose media answers a range request with 200).
+
+use axum::{
+    body::Body,
+    extract::{Path, Query, State},
+    http::{header, HeaderMap, Method, StatusCode},
+    response::Response,
+};
+use podops_core::{
+    ports::{BlobError, BlobKey},
+    signing::media_url_valid,
+};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{error::ApiError, openapi::ErrorBody, routes::productions::set, state::AppState};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_media, head_media))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct Signature {
+    /// UNIX time after which the URL stops working.
+    expires: Option<i64>,
+    signature: Option<String>,
+}
+
+/// Media bytes, whole or a single byte range.
+#[utoipa::path(get, path = "/media/{key}", tag = "media", params(("key" = String, Path, description = "object key"), Signature),
+    responses((status = 200, description = "the bytes"), (status = 206, description = "a byte range"),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)))]
+async fn get_media(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Query(sig): Query<Signature>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    serve(&state, Method::GET, &key, sig, &headers).await
+}
+
+/// Media headers (size, type) without the bytes.
+#[utoipa::path(head, path = "/media/{key}", tag = "media", params(("key" = String, Path), Signature),
+    responses((status = 200, description = "headers only"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn head_media(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Query(sig): Query<Signature>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    serve(&state, Method::HEAD, &key, sig, &headers).await
+}
+
+async fn serve(state: &AppState, method: Method, key: &str, sig: Signature, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let forbidden = |code, message| ApiError::new(StatusCode::FORBIDDEN, code, message);
+    let (Some(expires), Some(signature)) = (sig.expires, sig.signature) else {
+        return Err(forbidden("media.signature_missing", "this URL needs its expires and signature parameters"));
+    };
+    let now = state.podops.clock.now();
+    if now > expires {
+        return Err(forbidden("media.url_expired", "this media URL has expired; ask the API for a fresh one"));
+    }
+    if !media_url_valid(&state.media_signer, method.as_str(), key, expires, &signature, now) {
+        return Err(forbidden("media.signature_invalid", "the media URL's signature does not match"));
+    }
+    let key = BlobKey::parse(key).map_err(|_| ApiError::from(BlobError::NotFound))?;
+    let blobs = &state.podops.blobs;
+    let meta = blobs.head(&key).await?.ok_or(BlobError::NotFound)?;
+    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        Some(r) => requested_range(r, meta.size)?,
+        None => None,
+    };
+    let (status, body, start, end) = if method == Method::HEAD {
+        (StatusCode::OK, Body::empty(), 0, meta.size.saturating_sub(1))
+    } else {
+        let blob = blobs.get(&key, range.clone()).await?;
+        let status = if range.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
+        (status, Body::from_stream(blob.body), *blob.range.start(), *blob.range.end())
+    };
+    let length = if meta.size == 0 { 0 } else { end - start + 1 };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    set(&mut resp, header::CONTENT_TYPE, &meta.content_type);
+    set(&mut resp, header::CONTENT_LENGTH, &length.to_string());
+    set(&mut resp, header::ACCEPT_RANGES, "bytes");
+    set(&mut resp, header::ETAG, &format!("\"{}\"", meta.sha256));
+    set(&mut resp, header::CACHE_CONTROL, "private, max-age=300");
+    set(&mut resp, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    if status == StatusCode::PARTIAL_CONTENT {
+        set(&mut resp, header::CONTENT_RANGE, &format!("bytes {start}-{end}/{}", meta.size));
+    }
+    Ok(resp)
+}
+
+/// The single range asked for. A malformed header is ignored (RFC 9110:
+/// serve the whole object); several ranges are served whole too, since
+/// podcast clients ask for one.
+fn requested_range(header: &str, size: u64) -> Result<Option<std::ops::RangeInclusive<u64>>, ApiError> {
+    let Ok(parsed) = http_range_header::parse_range_header(header) else { return Ok(None) };
+    match parsed.validate(size) {
+        Ok(ranges) if ranges.len() == 1 => Ok(ranges.into_iter().next()),
+        Ok(_) => Ok(None),
+        Err(_) => Err(ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "media.range_not_satisfiable", "the range lies outside the object")
+            .with_params(json!({ "size": size }))),
+    }
+}

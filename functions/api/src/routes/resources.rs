@@ -1,0 +1,134 @@
+//! Shows, episodes and assets: `/a/v1/resource/{prod}/{kind}[/{id}]`.
+
+use axum::{
+    extract::{Path, State},
+    http::{header, HeaderMap, StatusCode},
+    response::Response,
+};
+use podops_core::{domain::Resource, service::Update};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    auth::Authenticated,
+    error::ApiError,
+    extract::{etag, guid, if_match, kind, ApiJson, ListParams, ListQuery},
+    negotiate::Format,
+    openapi::ErrorBody,
+    routes::productions::set,
+    state::AppState,
+};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_resources))
+        .routes(routes!(get_resource, create_resource, update_resource, delete_resource))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ResourceList {
+    items: Vec<Resource>,
+    total: u64,
+    limit: usize,
+    /// Cursor of the next page; absent on the last page.
+    next: Option<String>,
+}
+
+/// Resources of one kind in a production, in GUID order.
+#[utoipa::path(get, path = "/a/v1/resource/{prod}/{kind}", tag = "resources",
+    params(("prod" = String, Path), ("kind" = String, Path, description = "show, episode or asset"), ListParams),
+    security(("bearer" = [])),
+    responses((status = 200, body = ResourceList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 406, body = ErrorBody)))]
+async fn list_resources(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    Path((prod, k)): Path<(String, String)>,
+    ListQuery(q): ListQuery,
+) -> Result<Response, ApiError> {
+    let format = Format::from_headers(&headers)?;
+    let (prod, k) = (guid("prod", &prod)?, kind(&k)?);
+    let page = state.podops.list_resources(&auth.caller, &prod, k, q.limit, q.cursor.as_deref()).await?;
+    let body = ResourceList { items: page.items, total: page.total, limit: page.limit, next: page.next };
+    Ok(format.render(StatusCode::OK, &format!("{k}s"), &body))
+}
+
+/// One resource; `ETag` carries its version.
+#[utoipa::path(get, path = "/a/v1/resource/{prod}/{kind}/{id}", tag = "resources",
+    params(("prod" = String, Path), ("kind" = String, Path), ("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Resource, headers(("ETag" = String))), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_resource(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    Path((prod, k, id)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let format = Format::from_headers(&headers)?;
+    let (prod, k, id) = (guid("prod", &prod)?, kind(&k)?, guid("id", &id)?);
+    let resource = state.podops.get_resource(&auth.caller, &prod, k, &id).await?;
+    let mut resp = format.render(StatusCode::OK, k.as_str(), &resource);
+    set(&mut resp, header::ETAG, &etag(resource.version));
+    Ok(resp)
+}
+
+/// Creates a resource with the GUID the client chose.
+#[utoipa::path(post, path = "/a/v1/resource/{prod}/{kind}/{id}", tag = "resources",
+    params(("prod" = String, Path), ("kind" = String, Path), ("id" = String, Path)),
+    request_body(content = Object, description = "the kind's client-owned fields (see DESIGN's resource bodies)"),
+    security(("bearer" = [])),
+    responses((status = 201, body = Resource, headers(("Location" = String), ("ETag" = String))), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_resource(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    Path((prod, k, id)): Path<(String, String, String)>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    let format = Format::from_headers(&headers)?;
+    let (prod, k, id) = (guid("prod", &prod)?, kind(&k)?, guid("id", &id)?);
+    let resource = state.podops.create_resource(&auth.caller, &prod, k, &id, body).await?;
+    let mut resp = format.render(StatusCode::CREATED, k.as_str(), &resource);
+    set(&mut resp, header::LOCATION, &format!("/a/v1/resource/{prod}/{k}/{id}"));
+    set(&mut resp, header::ETAG, &etag(resource.version));
+    Ok(resp)
+}
+
+/// Changes the fields sent (a merge). With `If-Match`, only if the version still matches.
+#[utoipa::path(put, path = "/a/v1/resource/{prod}/{kind}/{id}", tag = "resources",
+    params(("prod" = String, Path), ("kind" = String, Path), ("id" = String, Path), ("If-Match" = Option<String>, Header, description = "the ETag last read")),
+    request_body(content = Object, description = "fields to change"), security(("bearer" = [])),
+    responses((status = 204, headers(("ETag" = String))), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 412, body = ErrorBody)))]
+async fn update_resource(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    Path((prod, k, id)): Path<(String, String, String)>,
+    ApiJson(fields): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    let (prod, k, id) = (guid("prod", &prod)?, kind(&k)?, guid("id", &id)?);
+    let update = Update { fields, if_match: if_match(&headers)? };
+    let resource = state.podops.update_resource(&auth.caller, &prod, k, &id, update).await?;
+    let mut resp = Response::new(axum::body::Body::empty());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    set(&mut resp, header::ETAG, &etag(resource.version));
+    Ok(resp)
+}
+
+/// Deletes a resource (and a local asset's bytes). With `If-Match`, only if the version still matches.
+#[utoipa::path(delete, path = "/a/v1/resource/{prod}/{kind}/{id}", tag = "resources",
+    params(("prod" = String, Path), ("kind" = String, Path), ("id" = String, Path), ("If-Match" = Option<String>, Header)),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody)))]
+async fn delete_resource(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    Path((prod, k, id)): Path<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let (prod, k, id) = (guid("prod", &prod)?, kind(&k)?, guid("id", &id)?);
+    state.podops.delete_resource(&auth.caller, &prod, k, &id, if_match(&headers)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,28 @@
+//! What every handler can reach: the use cases, the token authority and limits.
+
+use std::sync::Arc;
+
+use podops_core::{service::Podops, signing::Signer};
+
+use crate::auth::TokenAuthority;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub podops: Podops,
+    pub tokens: Arc<TokenAuthority>,
+    /// Verifies the signed media URLs the blob store hands out.
+    pub media_signer: Signer,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest JSON body accepted, in bytes.
+    pub json_body: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { json_body: 1 << 20 }
+    }
+}
