@@ -1,0 +1,267 @@
+//! The embedded SQLite database: one file holding records and the job queue,
+//! one writer connection plus a small pool of readers, all used off the async runtime.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use podops_core::ports::{QueueError, StoreError};
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+use tokio::sync::{Notify, Semaphore};
+
+/// Bump together with a new `if found < N` step in `migrate`.
+const SCHEMA_VERSION: i64 = 1;
+
+/// Enough for a 2-core host to keep every core busy on reads while writes wait
+/// only on each other; more connections would only add page-cache copies.
+const READERS: usize = 4;
+
+/// Another process (a CLI run, a second server) may hold the write lock briefly.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Every statement the adapters issue fits, so hot paths never re-prepare.
+const STATEMENT_CACHE: usize = 64;
+
+const SCHEMA_V1: &str = "
+CREATE TABLE IF NOT EXISTS records (
+    partition  TEXT    NOT NULL,
+    sort       TEXT    NOT NULL,
+    version    INTEGER NOT NULL,
+    body       TEXT    NOT NULL,
+    expires_at INTEGER,
+    PRIMARY KEY (partition, sort)
+) WITHOUT ROWID;
+
+-- seq is the rowid: new rows always get a larger one than every existing row,
+-- which is all that send order needs.
+CREATE TABLE IF NOT EXISTS messages (
+    seq           INTEGER PRIMARY KEY,
+    id            TEXT    NOT NULL UNIQUE,
+    queue         TEXT    NOT NULL,
+    body          TEXT    NOT NULL,
+    visible_at    INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    receipt       TEXT,
+    dead          INTEGER NOT NULL DEFAULT 0
+);
+
+-- Ordered by seq rather than visible_at: a receive then stops after `max`
+-- visible rows instead of sorting a whole backlog; only in-flight rows at the
+-- head are skipped.
+CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (queue, dead, seq);
+";
+
+/// The database file, shared by `SqliteRecords` and every `SqliteJobs` on it.
+/// Cloning is cheap and every clone uses the same connections.
+#[derive(Clone, Debug)]
+pub struct SqliteDb {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    /// One permit per reader connection, so a burst of reads queues without
+    /// holding threads instead of opening more connections.
+    reader_permits: Arc<Semaphore>,
+    /// Wakes long-polling receivers in this process when a message is sent.
+    message_sent: Notify,
+}
+
+impl SqliteDb {
+    /// Opens (or creates) the database file and brings its schema up to date.
+    /// Blocks briefly: call it at start-up, not on a request path.
+    pub fn open(path: &Path) -> Result<SqliteDb, StoreError> {
+        let mut writer = Connection::open(path)
+            .map_err(|err| StoreError::Unavailable(format!("{}: {err}", path.display())))?;
+        configure(&writer).map_err(StoreError::from_sql)?;
+        let mode: String = writer
+            .pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))
+            .map_err(StoreError::from_sql)?;
+        // Without WAL, readers would block the writer and the pool would be pointless.
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Unavailable(format!(
+                "{}: cannot use WAL (journal_mode is {mode})",
+                path.display()
+            )));
+        }
+        // Safe with WAL: a power cut can lose the last commits, never corrupt the file.
+        writer.pragma_update(None, "synchronous", "NORMAL").map_err(StoreError::from_sql)?;
+        migrate(&mut writer).map_err(DbError::into_port)?;
+        Ok(SqliteDb {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::with_capacity(READERS)),
+                reader_permits: Arc::new(Semaphore::new(READERS)),
+                message_sent: Notify::new(),
+            }),
+        })
+    }
+
+    /// Runs `work` on a read-only connection on a blocking thread. Reads run
+    /// concurrently with each other and with the writer.
+    pub(crate) async fn read<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: PortError,
+        F: FnOnce(&mut Connection) -> Result<T, DbError<E>> + Send + 'static,
+    {
+        let permit = Arc::clone(&self.inner.reader_permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| E::unavailable("reader pool closed".to_owned()))?;
+        let inner = Arc::clone(&self.inner);
+        run_blocking(move || {
+            // The permit travels with the connection: if the caller gives up
+            // early, the pool still never holds more than READERS connections.
+            let _permit = permit;
+            let pooled = inner.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            let mut conn = match pooled {
+                Some(conn) => conn,
+                None => open_reader(&inner.path)?,
+            };
+            let result = work(&mut conn);
+            inner.readers.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
+            result
+        })
+        .await
+    }
+
+    /// Runs `work` on the one writer connection on a blocking thread.
+    pub(crate) async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: PortError,
+        F: FnOnce(&mut Connection) -> Result<T, DbError<E>> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        run_blocking(move || {
+            // A panic mid-write poisons the lock, but the Transaction guard has
+            // rolled back by then, so the connection is still sound.
+            let mut conn = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            work(&mut conn)
+        })
+        .await
+    }
+
+    pub(crate) fn message_sent(&self) -> &Notify {
+        &self.inner.message_sent
+    }
+}
+
+async fn run_blocking<T, E, F>(work: F) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: PortError,
+    F: FnOnce() -> Result<T, DbError<E>> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(DbError::into_port),
+        Err(err) => Err(E::unavailable(format!("sqlite task failed: {err}"))),
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(())
+}
+
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    configure(&conn)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), DbError<StoreError>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(DbError::Port(StoreError::Unavailable(format!(
+            "database schema version {found} is newer than this build's {SCHEMA_VERSION}"
+        ))));
+    }
+    // Idempotent, so a half-created file from a crashed first start is finished here.
+    tx.execute_batch(SCHEMA_V1)?;
+    if found < SCHEMA_VERSION {
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// What work on a connection can fail with: SQLite itself, or the port's own
+/// error (a failed condition). Two variants because `?` must work on both.
+pub(crate) enum DbError<E> {
+    Sql(rusqlite::Error),
+    Port(E),
+}
+
+impl<E> From<rusqlite::Error> for DbError<E> {
+    fn from(err: rusqlite::Error) -> Self {
+        DbError::Sql(err)
+    }
+}
+
+impl<E: PortError> DbError<E> {
+    fn into_port(self) -> E {
+        match self {
+            DbError::Sql(err) => E::from_sql(err),
+            DbError::Port(err) => err,
+        }
+    }
+}
+
+/// A port error SQLite failures can be reported as.
+pub(crate) trait PortError: Sized + Send + 'static {
+    fn from_sql(err: rusqlite::Error) -> Self;
+    fn unavailable(message: String) -> Self;
+}
+
+impl PortError for StoreError {
+    fn from_sql(err: rusqlite::Error) -> Self {
+        let corrupt = matches!(
+            err.sqlite_error_code(),
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+        ) || matches!(
+            err,
+            rusqlite::Error::InvalidColumnType(..)
+                | rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..)
+        );
+        if corrupt { StoreError::Corrupt(err.to_string()) } else { StoreError::Unavailable(err.to_string()) }
+    }
+
+    fn unavailable(message: String) -> Self {
+        StoreError::Unavailable(message)
+    }
+}
+
+impl PortError for QueueError {
+    fn from_sql(err: rusqlite::Error) -> Self {
+        QueueError::Unavailable(err.to_string())
+    }
+
+    fn unavailable(message: String) -> Self {
+        QueueError::Unavailable(message)
+    }
+}
+
+/// UNIX seconds, the unit of `Record::expires_at`.
+pub(crate) fn unix_secs() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// UNIX milliseconds, the unit of message visibility.
+pub(crate) fn unix_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A duration as milliseconds to add to `unix_millis()`, saturating instead of wrapping.
+pub(crate) fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}

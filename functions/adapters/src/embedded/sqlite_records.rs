@@ -1,0 +1,278 @@
+//! The records port on SQLite: versioned JSON documents with conditional
+//! writes, expiry, prefix listing and small all-or-nothing transactions.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use podops_core::domain::Version;
+use podops_core::ports::{Key, ListQuery, Page, Record, Records, StoreError, WriteOp};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::sqlite::{DbError, SqliteDb, unix_secs};
+
+/// DynamoDB's classic transaction limit, kept so both backends accept the same writes.
+const MAX_TRANSACT_OPS: usize = 25;
+
+#[derive(Clone, Debug)]
+pub struct SqliteRecords {
+    db: SqliteDb,
+}
+
+impl SqliteRecords {
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
+    }
+}
+
+/// A record encoded for SQLite, owned so it can move to a blocking thread.
+struct Row {
+    partition: String,
+    sort: String,
+    version: i64,
+    body: String,
+    expires_at: Option<i64>,
+}
+
+enum Write {
+    Create(Row),
+    Replace { row: Row, expected: i64 },
+    Delete { partition: String, sort: String, expected: i64 },
+}
+
+impl Write {
+    fn encode(op: &WriteOp) -> Result<Write, StoreError> {
+        Ok(match op {
+            WriteOp::Create(record) => Write::Create(Row::encode(record)?),
+            WriteOp::Replace { record, expected } => {
+                Write::Replace { row: Row::encode(record)?, expected: version_to_sql(*expected)? }
+            }
+            WriteOp::Delete { key, expected } => Write::Delete {
+                partition: key.partition.clone(),
+                sort: key.sort.clone(),
+                expected: version_to_sql(*expected)?,
+            },
+        })
+    }
+
+    /// Applies the write if its condition holds; `false` when it does not.
+    fn apply(&self, conn: &Connection, now: i64) -> rusqlite::Result<bool> {
+        let changed = match self {
+            // The upsert's WHERE makes an expired record count as absent.
+            Write::Create(row) => conn
+                .prepare_cached(
+                    "INSERT INTO records (partition, sort, version, body, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (partition, sort) DO UPDATE SET
+                         version = excluded.version, body = excluded.body, expires_at = excluded.expires_at
+                     WHERE records.expires_at IS NOT NULL AND records.expires_at < ?6",
+                )?
+                .execute(params![row.partition, row.sort, row.version, row.body, row.expires_at, now])?,
+            Write::Replace { row, expected } => conn
+                .prepare_cached(
+                    "UPDATE records SET version = ?3, body = ?4, expires_at = ?5
+                     WHERE partition = ?1 AND sort = ?2 AND version = ?6
+                       AND (expires_at IS NULL OR expires_at >= ?7)",
+                )?
+                .execute(params![row.partition, row.sort, row.version, row.body, row.expires_at, expected, now])?,
+            Write::Delete { partition, sort, expected } => conn
+                .prepare_cached(
+                    "DELETE FROM records WHERE partition = ?1 AND sort = ?2 AND version = ?3
+                       AND (expires_at IS NULL OR expires_at >= ?4)",
+                )?
+                .execute(params![partition, sort, expected, now])?,
+        };
+        Ok(changed == 1)
+    }
+}
+
+impl Row {
+    fn encode(record: &Record) -> Result<Row, StoreError> {
+        let body = serde_json::to_string(&record.body)
+            .map_err(|err| StoreError::Corrupt(format!("record body is not serialisable: {err}")))?;
+        Ok(Row {
+            partition: record.key.partition.clone(),
+            sort: record.key.sort.clone(),
+            version: version_to_sql(record.version)?,
+            body,
+            expires_at: record.expires_at,
+        })
+    }
+}
+
+fn version_to_sql(version: Version) -> Result<i64, StoreError> {
+    i64::try_from(version.0).map_err(|_| StoreError::Corrupt(format!("version {version} does not fit SQLite")))
+}
+
+fn decode(key: Key, version: i64, body: &str, expires_at: Option<i64>) -> Result<Record, DbError<StoreError>> {
+    let corrupt = |what: String| DbError::Port(StoreError::Corrupt(format!("{}/{}: {what}", key.partition, key.sort)));
+    let version = u64::try_from(version).map_err(|_| corrupt(format!("negative version {version}")))?;
+    let body = serde_json::from_str(body).map_err(|err| corrupt(format!("body is not JSON: {err}")))?;
+    Ok(Record { key, version: Version(version), body, expires_at })
+}
+
+/// The smallest string above every string starting with `prefix`, or `None`
+/// when there is none. SQLite compares TEXT as UTF-8 bytes, which orders like
+/// code points, so `prefix <= sort < bound` is exactly "starts with prefix" —
+/// without LIKE, whose `%` and `_` would turn user text into a pattern.
+fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        // The surrogate block is not chars; its neighbours are adjacent in UTF-8.
+        let next = if last == '\u{D7FF}' { Some('\u{E000}') } else { char::from_u32(last as u32 + 1) };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// Why a transaction is refused before it reaches storage.
+///
+/// Over 25 operations, or two operations on one key, are caller bugs that
+/// DynamoDB rejects as invalid requests. They are reported as
+/// `StoreError::Unavailable("invalid transaction: ...")`, not `Conflict`: a
+/// conflict means "you lost an optimistic-locking race, re-read and retry",
+/// which would loop forever here; `Unavailable` surfaces as a logged server
+/// error. An empty transaction is accepted and writes nothing.
+fn check_transaction(ops: &[WriteOp]) -> Result<(), StoreError> {
+    if ops.len() > MAX_TRANSACT_OPS {
+        return Err(StoreError::Unavailable(format!(
+            "invalid transaction: {} operations, at most {MAX_TRANSACT_OPS}",
+            ops.len()
+        )));
+    }
+    let mut seen = HashSet::with_capacity(ops.len());
+    for op in ops {
+        let key = match op {
+            WriteOp::Create(record) | WriteOp::Replace { record, .. } => &record.key,
+            WriteOp::Delete { key, .. } => key,
+        };
+        if !seen.insert(key) {
+            return Err(StoreError::Unavailable(format!(
+                "invalid transaction: two operations on {}/{}",
+                key.partition, key.sort
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl SqliteRecords {
+    async fn write_one(&self, write: Write) -> Result<(), StoreError> {
+        let applied: Result<bool, StoreError> = self.db.write(move |conn| Ok(write.apply(conn, unix_secs())?)).await;
+        if applied? { Ok(()) } else { Err(StoreError::Conflict) }
+    }
+}
+
+#[async_trait]
+impl Records for SqliteRecords {
+    async fn get(&self, key: &Key) -> Result<Option<Record>, StoreError> {
+        let key = key.clone();
+        self.db
+            .read(move |conn| {
+                let found = conn
+                    .prepare_cached(
+                        "SELECT version, body, expires_at FROM records
+                         WHERE partition = ?1 AND sort = ?2 AND (expires_at IS NULL OR expires_at >= ?3)",
+                    )?
+                    .query_row(params![key.partition, key.sort, unix_secs()], |row| {
+                        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, Option<i64>>(2)?))
+                    })
+                    .optional()?;
+                found.map(|(version, body, expires_at)| decode(key, version, &body, expires_at)).transpose()
+            })
+            .await
+    }
+
+    async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        self.write_one(Write::Create(Row::encode(record)?)).await
+    }
+
+    async fn replace(&self, record: &Record, expected: Version) -> Result<(), StoreError> {
+        self.write_one(Write::Replace { row: Row::encode(record)?, expected: version_to_sql(expected)? }).await
+    }
+
+    async fn delete(&self, key: &Key, expected: Version) -> Result<(), StoreError> {
+        let expected = version_to_sql(expected)?;
+        self.write_one(Write::Delete { partition: key.partition.clone(), sort: key.sort.clone(), expected }).await
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+        let query = query.clone();
+        let limit = query.limit.max(1);
+        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let upper = prefix_upper_bound(&query.prefix);
+        // One lower bound only, so SQLite can seek the primary key to it:
+        // `after` replaces the prefix as the start when it lies beyond it.
+        let (start_op, start) = match &query.after {
+            Some(after) if *after >= query.prefix => (">", after.clone()),
+            _ => (">=", query.prefix.clone()),
+        };
+        // Both shapes bind the same parameters; the second just has no upper bound.
+        let below = if upper.is_some() { "AND sort < ?4" } else { "AND ?4 IS NULL" };
+        self.db
+            .read(move |conn| {
+                let now = unix_secs();
+                // One read transaction: the page and the total come from one snapshot.
+                let tx = conn.transaction()?;
+                let mut records = Vec::new();
+                {
+                    let mut page = tx.prepare_cached(&format!(
+                        "SELECT sort, version, body, expires_at FROM records
+                         WHERE partition = ?1 AND sort {start_op} ?2 {below}
+                           AND (expires_at IS NULL OR expires_at >= ?3)
+                         ORDER BY sort LIMIT ?5"
+                    ))?;
+                    let mut rows = page.query(params![query.partition, start, now, upper, fetch])?;
+                    while let Some(row) = rows.next()? {
+                        let key = Key::new(query.partition.clone(), row.get::<_, String>(0)?);
+                        let body: String = row.get(2)?;
+                        records.push(decode(key, row.get(1)?, &body, row.get(3)?)?);
+                    }
+                }
+                let total: i64 = tx
+                    .prepare_cached(&format!(
+                        "SELECT count(*) FROM records
+                         WHERE partition = ?1 AND sort >= ?2 {below}
+                           AND (expires_at IS NULL OR expires_at >= ?3)"
+                    ))?
+                    .query_row(params![query.partition, query.prefix, now, upper], |row| row.get(0))?;
+                tx.commit()?;
+                let next = if records.len() > limit {
+                    records.truncate(limit);
+                    records.last().map(|record| record.key.sort.clone())
+                } else {
+                    None
+                };
+                Ok(Page { records, next, total: u64::try_from(total).unwrap_or(0) })
+            })
+            .await
+    }
+
+    /// All writes in one `BEGIN IMMEDIATE` transaction, or none. See
+    /// `check_transaction` for what is refused up front and how.
+    async fn transact(&self, ops: &[WriteOp]) -> Result<(), StoreError> {
+        check_transaction(ops)?;
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let writes = ops.iter().map(Write::encode).collect::<Result<Vec<_>, _>>()?;
+        let applied: Result<bool, StoreError> = self
+            .db
+            .write(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let now = unix_secs();
+                for write in &writes {
+                    if !write.apply(&tx, now)? {
+                        // Dropping the transaction rolls back what came before.
+                        return Ok(false);
+                    }
+                }
+                tx.commit()?;
+                Ok(true)
+            })
+            .await;
+        if applied? { Ok(()) } else { Err(StoreError::Conflict) }
+    }
+}
