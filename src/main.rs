@@ -1,1 +1,25 @@
-fn main() {}
+//! `podops`: the server, and (later) the worker and client, in one binary.
+//! Entry points only: parse the command line, then hand over.
+
+mod cli;
+mod data_dir;
+mod logging;
+mod serve;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Serve(args) => serve::run(args).await,
+        cli::Command::Token(args) => data_dir::mint_token(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("podops: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

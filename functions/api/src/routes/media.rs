@@ -14,12 +14,20 @@ use podops_core::{
 };
 use serde::Deserialize;
 use serde_json::json;
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::{error::ApiError, openapi::ErrorBody, routes::productions::set, state::AppState};
 
+/// Object keys contain `/`, so the route is axum's wildcard `{*key}`; OpenAPI
+/// has no wildcard, so the document says `{key}` through this derive.
+#[derive(OpenApi)]
+#[openapi(paths(get_media, head_media))]
+struct MediaDoc;
+
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_media, head_media))
+    OpenApiRouter::with_openapi(MediaDoc::openapi())
+        .route("/media/{*key}", axum::routing::get(get_media).head(head_media))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

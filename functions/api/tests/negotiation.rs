@@ -1,0 +1,53 @@
+//! JSON by default, XML on request (with `_` → `-`), 406 otherwise.
+
+mod support;
+
+use axum::{
+    body::Body,
+    http::{Method, Request, StatusCode},
+};
+use serde_json::json;
+use support::{app, FULL};
+
+#[tokio::test]
+async fn xml_is_served_on_request_with_dashed_names() {
+    let app = app();
+    let t = app.token("alice", FULL);
+    let prod = app.production(&t, "xml_readers").await;
+    let path = format!("/a/v1/resource/{prod}/episode/0123456789ab");
+    app.call(Method::POST, &path, Some(&t), Some(json!({"title": "Fish & Chips", "tracks": [{"artist": "A", "title": "B", "offset": 1}]}))).await;
+    let req = Request::get(&path).header("authorization", format!("Bearer {t}")).header("accept", "application/xml").body(Body::empty()).unwrap();
+    let r = app.send(req).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.header("content-type").starts_with("application/xml"));
+    let xml = String::from_utf8(r.body.to_vec()).unwrap();
+    assert!(xml.contains("<episode>"), "{xml}");
+    assert!(xml.contains(&format!("<parent-guid>{prod}</parent-guid>")), "{xml}");
+    assert!(xml.contains("<title>Fish &amp; Chips</title>"), "{xml}");
+    assert!(!xml.contains("parent_guid"));
+}
+
+#[tokio::test]
+async fn json_is_the_default_and_an_unservable_accept_is_406() {
+    let app = app();
+    let t = app.token("alice", FULL);
+    let prod = app.production(&t, "json_readers").await;
+    let path = format!("/a/v1/resource/{prod}/episode");
+    let r = app.call(Method::GET, &path, Some(&t), None).await;
+    assert!(r.header("content-type").starts_with("application/json"));
+    let req = Request::get(&path).header("authorization", format!("Bearer {t}")).header("accept", "text/html").body(Body::empty()).unwrap();
+    let r = app.send(req).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::NOT_ACCEPTABLE, "request.not_acceptable"));
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_the_error_shape() {
+    let app = app();
+    let r = app.call(Method::GET, "/nope", None, None).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::NOT_FOUND, "route.not_found"));
+    let r = app.call(Method::PATCH, "/a/v1/productions", None, None).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::METHOD_NOT_ALLOWED, "route.method_not_allowed"));
+    let r = app.call(Method::GET, "/", None, None).await;
+    assert_eq!(r.json()["name"], "podops");
+    assert!(!r.header("x-request-id").is_empty(), "every response carries a request id");
+}

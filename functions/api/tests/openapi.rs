@@ -1,0 +1,77 @@
+//! The OpenAPI document describes every mounted route, and every route the
+//! PodOps API promises is mounted.
+
+mod support;
+
+use axum::http::{Method, StatusCode};
+use support::app;
+
+/// The routes of the PodOps API (seed 000) plus PodOps' additions.
+const PROMISED: &[(&str, &str)] = &[
+    ("get", "/"),
+    ("get", "/openapi.json"),
+    ("get", "/_a/token"),
+    ("post", "/_a/token"),
+    ("get", "/a/v1/productions"),
+    ("post", "/a/v1/production"),
+    ("get", "/a/v1/production/{prod}"),
+    ("put", "/a/v1/production/{prod}/member/{client}"),
+    ("delete", "/a/v1/production/{prod}/member/{client}"),
+    ("get", "/a/v1/resource/{prod}/{kind}"),
+    ("get", "/a/v1/resource/{prod}/{kind}/{id}"),
+    ("post", "/a/v1/resource/{prod}/{kind}/{id}"),
+    ("put", "/a/v1/resource/{prod}/{kind}/{id}"),
+    ("delete", "/a/v1/resource/{prod}/{kind}/{id}"),
+    ("post", "/a/v1/upload/{prod}"),
+    ("get", "/media/{key}"),
+    ("head", "/media/{key}"),
+];
+
+fn documented() -> Vec<(String, String)> {
+    let doc = serde_json::to_value(podops_api::routes::openapi()).unwrap();
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            out.push((method.clone(), path.clone()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn the_document_lists_exactly_the_promised_routes() {
+    let mut promised: Vec<(String, String)> = PROMISED.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    promised.sort();
+    assert_eq!(documented(), promised);
+}
+
+#[tokio::test]
+async fn every_documented_route_is_mounted() {
+    let app = app();
+    for (method, path) in documented() {
+        let concrete = path
+            .replace("{prod}", "0123456789ab")
+            .replace("{kind}", "episode")
+            .replace("{id}", "0123456789ab")
+            .replace("{client}", "someone")
+            .replace("{key}", "media/x.mp3");
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let r = app.call(method.clone(), &concrete, None, None).await;
+        let code = if r.body.is_empty() { String::new() } else { r.json()["error"]["code"].as_str().unwrap_or("").to_owned() };
+        assert!(code != "route.not_found" && code != "route.method_not_allowed", "{method} {path} is documented but not mounted");
+        assert_ne!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn the_document_is_served_and_names_the_error_shape() {
+    let app = app();
+    let r = app.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let doc = r.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    assert!(doc["components"]["schemas"]["Resource"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}

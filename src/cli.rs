@@ -1,0 +1,71 @@
+//! The command line. Every flag has an environment variable; flags win.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "podops", version, about = "Podcast hosting and publishing: API server, worker and client")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the whole PodOps API on this machine (SQLite + a media directory).
+    ///
+    /// Example: podops serve --listen 127.0.0.1:8080 --data-dir ./.podops
+    Serve(ServeArgs),
+    /// Mint an API token with the server's signing key (from the data directory).
+    ///
+    /// Example: podops token --client studio-cli --scopes production:read,production:write,resource:read,resource:write
+    Token(TokenArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "PODOPS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Where the database, media and keys live.
+    #[arg(long, env = "PODOPS_DATA_DIR", default_value = "./.podops")]
+    pub data_dir: PathBuf,
+    /// The URL clients reach this server at (for signed media URLs). Default: http://<listen>.
+    #[arg(long, env = "PODOPS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Log format: pretty (for a terminal) or json (for a log collector).
+    #[arg(long, env = "PODOPS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+    /// Largest upload accepted, in bytes.
+    #[arg(long, env = "PODOPS_MAX_UPLOAD", default_value_t = 4 << 30)]
+    pub max_upload: u64,
+    /// Largest JSON request body accepted, in bytes.
+    #[arg(long, env = "PODOPS_MAX_JSON_BODY", default_value_t = 1 << 20)]
+    pub max_json_body: usize,
+    /// Lifetime of signed media URLs, in seconds.
+    #[arg(long, env = "PODOPS_MEDIA_URL_TTL", default_value_t = 3600)]
+    pub media_url_ttl: i64,
+}
+
+#[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Args)]
+pub struct TokenArgs {
+    /// The client id the token speaks for (its `sub`).
+    #[arg(long)]
+    pub client: String,
+    /// Comma- or space-separated scopes: production:read, production:write, production:build,
+    /// resource:read, resource:write, admin.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub scopes: Vec<String>,
+    /// Lifetime in seconds (default 30 days).
+    #[arg(long, default_value_t = 30 * 24 * 3600)]
+    pub expires_in: i64,
+    #[arg(long, env = "PODOPS_DATA_DIR", default_value = "./.podops")]
+    pub data_dir: PathBuf,
+}

@@ -1,0 +1,72 @@
+//! `podops serve`: the embedded deployment. Builds the SQLite and directory
+//! adapters, mounts every route group and serves until SIGINT/SIGTERM.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use podops_adapters::embedded::{FsBlobs, SqliteDb, SqliteJobs, SqliteRecords};
+use podops_api::{AppState, Limits};
+use podops_core::{
+    ports::SystemClock,
+    service::{MediaRules, Podops},
+    signing::Signer,
+};
+use secrecy::ExposeSecret;
+
+use crate::{cli::ServeArgs, data_dir, logging};
+
+/// Deliveries of a job message before it is dead-lettered.
+const MAX_RECEIVES: u32 = 5;
+
+pub async fn run(args: ServeArgs) -> Result<()> {
+    logging::init(args.log_format);
+    let secret = data_dir::master_secret(&args.data_dir)?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let local = listener.local_addr()?;
+    let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{local}")).trim_end_matches('/').to_owned();
+
+    let db = SqliteDb::open(&args.data_dir.join("podops.db")).context("cannot open the database")?;
+    let media_signer = Signer::derive(secret.expose_secret(), "media");
+    let blobs = FsBlobs::new(args.data_dir.join("media"), media_signer.clone(), public_url.clone())
+        .context("cannot open the media directory")?;
+    let podops = Podops::new(
+        Arc::new(SqliteRecords::new(db.clone())),
+        Arc::new(blobs),
+        Arc::new(SqliteJobs::new(db, "jobs", MAX_RECEIVES)),
+        Arc::new(SystemClock),
+        secret.expose_secret(),
+        MediaRules { max_upload: args.max_upload, url_ttl: args.media_url_ttl },
+    );
+    let tokens = Arc::new(data_dir::token_authority(&secret));
+    let (token_path, created) = data_dir::ensure_admin_token(&args.data_dir, &tokens)?;
+    if created {
+        tracing::info!(path = %token_path.display(), "created an admin token (keep it secret)");
+    } else {
+        tracing::info!(path = %token_path.display(), "admin token");
+    }
+
+    let state = AppState { podops, tokens, media_signer, limits: Limits { json_body: args.max_json_body } };
+    let app = podops_api::router(state);
+    tracing::info!(listen = %local, public_url = %public_url, data_dir = %args.data_dir.display(), "podops serving");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("server failed")?;
+    tracing::info!("podops stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down: finishing requests in flight");
+}
