@@ -1,0 +1,274 @@
+//! FsBlobs: the blobs contract (with and without fsync), plus what only a
+//! directory can get wrong: temp files left by cut-off uploads, keys escaping
+//! the root, torn files, and the signed URLs the API verifies.
+
+use std::{
+    fs,
+    ops::RangeInclusive,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, Instant, SystemTime},
+};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt, stream};
+use podops_adapters::embedded::FsBlobs;
+use podops_core::{
+    Timestamp,
+    ports::{BlobError, BlobKey, BlobMeta, Blobs, ByteStream, GetBlob, SignedMethod},
+    signing::{Signer, media_url_valid},
+};
+use tempfile::TempDir;
+
+const BASE_URL: &str = "http://localhost:8080";
+
+fn signer() -> Signer {
+    Signer::derive(b"test master secret", "media")
+}
+
+/// FsBlobs that owns its temp dir, so the dir lives exactly as long as the
+/// `Arc<dyn Blobs>` the contract holds, and is removed after.
+struct InTempDir {
+    blobs: FsBlobs,
+    _dir: TempDir,
+}
+
+#[async_trait]
+impl Blobs for InTempDir {
+    async fn put(&self, key: &BlobKey, content_type: &str, body: ByteStream, max_size: u64) -> Result<BlobMeta, BlobError> {
+        self.blobs.put(key, content_type, body, max_size).await
+    }
+    async fn get(&self, key: &BlobKey, range: Option<RangeInclusive<u64>>) -> Result<GetBlob, BlobError> {
+        self.blobs.get(key, range).await
+    }
+    async fn head(&self, key: &BlobKey) -> Result<Option<BlobMeta>, BlobError> {
+        self.blobs.head(key).await
+    }
+    async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {
+        self.blobs.delete(key).await
+    }
+    async fn signed_url(&self, key: &BlobKey, method: SignedMethod, expires_at: Timestamp) -> Result<String, BlobError> {
+        self.blobs.signed_url(key, method, expires_at).await
+    }
+}
+
+async fn fs_blobs(fsync: bool) -> Arc<dyn Blobs> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let blobs = FsBlobs::new(dir.path().to_path_buf(), signer(), BASE_URL.into()).expect("FsBlobs::new").with_fsync(fsync);
+    Arc::new(InTempDir { blobs, _dir: dir })
+}
+
+mod buffered {
+    podops_adapters::blobs_contract_tests!(super::fs_blobs(false));
+}
+
+mod fsynced {
+    podops_adapters::blobs_contract_tests!(super::fs_blobs(true));
+}
+
+fn fresh() -> (TempDir, FsBlobs) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let blobs = FsBlobs::new(dir.path().to_path_buf(), signer(), BASE_URL.into()).expect("FsBlobs::new");
+    (dir, blobs)
+}
+
+fn key(s: &str) -> BlobKey {
+    BlobKey::parse(s).expect("valid key")
+}
+
+fn body(data: &[u8]) -> ByteStream {
+    Box::pin(stream::iter([Ok(Bytes::copy_from_slice(data))]))
+}
+
+/// One chunk, then a client that never sends again nor goes away.
+fn stalled_body() -> ByteStream {
+    Box::pin(stream::once(async { Ok(Bytes::from(vec![7u8; 4096])) }).chain(stream::pending()))
+}
+
+async fn read_all(blob: GetBlob) -> Vec<u8> {
+    let chunks: Vec<Bytes> = blob.body.try_collect().await.expect("body reads");
+    chunks.concat()
+}
+
+/// Every regular file under `dir`, relative to it, sorted.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    fn walk(root: &Path, dir: &Path, found: &mut Vec<PathBuf>) {
+        for entry in fs::read_dir(dir).expect("read dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                walk(root, &path, found);
+            } else {
+                found.push(path.strip_prefix(root).expect("under root").to_path_buf());
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(dir, dir, &mut found);
+    found.sort();
+    found
+}
+
+#[tokio::test]
+async fn dropped_put_leaves_no_file_under_root() {
+    let (dir, blobs) = fresh();
+    let k = key("show/episode.mp3");
+    let mut put = blobs.put(&k, "audio/mpeg", stalled_body(), 1 << 20);
+    assert!(tokio::time::timeout(Duration::from_millis(300), &mut put).await.is_err(), "a stalled put cannot finish");
+    // Proves the drop below has a temp file to clean up.
+    assert_eq!(files_under(&dir.path().join(".tmp")).len(), 1, "the upload is in progress in .tmp");
+    drop(put);
+    assert_eq!(files_under(dir.path()), Vec::<PathBuf>::new());
+}
+
+#[tokio::test]
+async fn dropped_put_over_an_existing_object_keeps_it() {
+    let (dir, blobs) = fresh();
+    let k = key("show/episode.mp3");
+    let old = blobs.put(&k, "audio/mpeg", body(b"old episode"), 1 << 20).await.expect("put");
+    let before = files_under(dir.path());
+    let mut put = blobs.put(&k, "audio/mpeg", stalled_body(), 1 << 20);
+    assert!(tokio::time::timeout(Duration::from_millis(300), &mut put).await.is_err(), "a stalled put cannot finish");
+    drop(put);
+    assert_eq!(files_under(dir.path()), before);
+    let got = blobs.get(&k, None).await.expect("get");
+    assert_eq!(got.meta, old);
+    assert_eq!(read_all(got).await, b"old episode");
+}
+
+#[tokio::test]
+async fn keys_cannot_escape_root() {
+    // `~` is refused too: it is what keeps sidecar names out of the key space.
+    for bad in ["../x", "a/../../x", "/etc/passwd", "a//b", "./a", "a/.", "a\\b", "", "x~1.json"] {
+        assert!(BlobKey::parse(bad).is_err(), "{bad:?} must not be a key");
+    }
+    let (dir, blobs) = fresh();
+    let tricky = [".tmp/put-abc", "b/.tmp", "...", "a/..b", "objects", ".tmp.json"];
+    for k in tricky {
+        blobs.put(&key(k), "text/plain", body(k.as_bytes()), 1 << 20).await.unwrap_or_else(|e| panic!("put {k}: {e}"));
+    }
+    let files = files_under(dir.path());
+    assert_eq!(files.len(), 2 * tricky.len(), "one data file and one sidecar per key: {files:?}");
+    assert!(files.iter().all(|f| f.starts_with("objects")), "everything lands under objects/: {files:?}");
+    for k in tricky {
+        assert!(files.contains(&Path::new("objects").join(k)), "{k} is stored at objects/{k}");
+        assert_eq!(read_all(blobs.get(&key(k), None).await.expect("get")).await, k.as_bytes());
+    }
+}
+
+#[tokio::test]
+async fn signed_url_verifies_only_for_its_method_and_key() {
+    let (_dir, blobs) = fresh();
+    let k = key("show/episode.mp3");
+    let expires = 2_000_000_000;
+    let now = expires - 60;
+    for (method, other) in [(SignedMethod::Get, "PUT"), (SignedMethod::Put, "GET")] {
+        let url = blobs.signed_url(&k, method, expires).await.expect("signed url");
+        let rest = url.strip_prefix("http://localhost:8080/media/").unwrap_or_else(|| panic!("{url} is not under /media/"));
+        let (path, query) = rest.split_once('?').expect("a query");
+        assert_eq!(path, k.as_str());
+        let expires_at: i64 = query_param(query, "expires").parse().expect("numeric expiry");
+        let sig = query_param(query, "signature");
+        assert_eq!(expires_at, expires);
+        assert!(media_url_valid(&signer(), method.as_str(), k.as_str(), expires_at, sig, now));
+        assert!(!media_url_valid(&signer(), other, k.as_str(), expires_at, sig, now), "{url} must not allow {other}");
+        assert!(!media_url_valid(&signer(), method.as_str(), "show/other.mp3", expires_at, sig, now));
+        assert!(!media_url_valid(&signer(), method.as_str(), k.as_str(), expires_at, sig, expires + 1), "expired");
+        assert!(!media_url_valid(&Signer::derive(b"other secret", "media"), method.as_str(), k.as_str(), expires_at, sig, now));
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let trailing = FsBlobs::new(dir.path().to_path_buf(), signer(), "https://cdn.example/".into()).expect("FsBlobs::new");
+    let url = trailing.signed_url(&k, SignedMethod::Get, expires).await.expect("signed url");
+    assert!(url.starts_with("https://cdn.example/media/show/episode.mp3?expires="), "{url}");
+}
+
+fn query_param<'a>(query: &'a str, name: &str) -> &'a str {
+    query.split('&').find_map(|pair| pair.strip_prefix(name)?.strip_prefix('=')).unwrap_or_else(|| panic!("no {name} in {query}"))
+}
+
+#[tokio::test]
+async fn data_file_without_sidecar_is_served_as_octet_stream() {
+    let (dir, blobs) = fresh();
+    let path = dir.path().join("objects/legacy/episode.mp3");
+    fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    fs::write(&path, b"placed by hand").expect("write");
+    let expected = BlobMeta { size: 14, sha256: String::new(), content_type: "application/octet-stream".into() };
+    let k = key("legacy/episode.mp3");
+    assert_eq!(blobs.head(&k).await.expect("head"), Some(expected.clone()));
+    let got = blobs.get(&k, Some(7..=100)).await.expect("get");
+    assert_eq!((got.meta.clone(), got.range.clone()), (expected, 7..=13));
+    assert_eq!(read_all(got).await, b"by hand");
+    blobs.delete(&k).await.expect("delete");
+    assert_eq!(files_under(dir.path()), Vec::<PathBuf>::new());
+}
+
+#[tokio::test]
+async fn torn_data_file_is_treated_as_absent() {
+    let (dir, blobs) = fresh();
+    let k = key("show/episode.mp3");
+    blobs.put(&k, "audio/mpeg", body(&[9u8; 10_000]), 1 << 20).await.expect("put");
+    // What a power loss without fsync can leave: the rename durable, the bytes not.
+    fs::OpenOptions::new().write(true).open(dir.path().join("objects/show/episode.mp3")).expect("open").set_len(5_000).expect("truncate");
+    assert_eq!(blobs.head(&k).await.expect("head"), None);
+    assert!(matches!(blobs.get(&k, None).await, Err(BlobError::NotFound)));
+    let meta = blobs.put(&k, "audio/mpeg", body(&[8u8; 3]), 1 << 20).await.expect("a new put repairs it");
+    assert_eq!(blobs.head(&k).await.expect("head"), Some(meta));
+    assert_eq!(files_under(dir.path()).len(), 2, "the torn file's sidecar went with it");
+}
+
+#[tokio::test]
+async fn key_and_its_prefix_cannot_both_be_objects_and_failures_leave_nothing() {
+    // A directory cannot be both a file and a folder: the one place this
+    // backend is stricter than S3.
+    let (dir, blobs) = fresh();
+    blobs.put(&key("a/b"), "text/plain", body(b"inner"), 1 << 20).await.expect("put a/b");
+    let before = files_under(dir.path());
+    assert!(matches!(blobs.put(&key("a"), "text/plain", body(b"outer"), 1 << 20).await, Err(BlobError::Unavailable(_))));
+    assert!(matches!(blobs.put(&key("a/b/c"), "text/plain", body(b"deeper"), 1 << 20).await, Err(BlobError::Unavailable(_))));
+    assert_eq!(files_under(dir.path()), before, "no temp file or sidecar left behind");
+    assert_eq!(blobs.head(&key("a/b/c")).await.expect("head"), None);
+    blobs.delete(&key("a")).await.expect("deleting a directory-shaped key is a no-op");
+    assert_eq!(files_under(dir.path()), before);
+}
+
+#[tokio::test]
+async fn stale_temp_files_are_swept_on_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tmp = dir.path().join(".tmp");
+    fs::create_dir_all(&tmp).expect("mkdir");
+    fs::write(tmp.join("put-crashed"), b"half an upload").expect("write");
+    fs::write(tmp.join("put-live"), b"an upload in progress").expect("write");
+    let two_hours_ago = SystemTime::now() - Duration::from_secs(7200);
+    fs::File::options().write(true).open(tmp.join("put-crashed")).expect("open").set_modified(two_hours_ago).expect("set mtime");
+    FsBlobs::new(dir.path().to_path_buf(), signer(), BASE_URL.into()).expect("FsBlobs::new");
+    assert_eq!(files_under(&tmp), vec![PathBuf::from("put-live")]);
+}
+
+/// Run by hand: `cargo test -p podops-adapters --test fs_blobs_contract -- --ignored --nocapture`.
+/// Memory must stay flat however large the upload; the timing is printed to
+/// compare with `cp` and to price fsync (meaningful in an optimised build).
+#[tokio::test]
+#[ignore = "writes 2 GiB; run by hand"]
+async fn one_gib_put_streams_in_bounded_memory() {
+    static CHUNK: [u8; 64 * 1024] = [0x5a; 64 * 1024];
+    const GIB: u64 = 1 << 30;
+    for fsync in [false, true] {
+        let (_dir, blobs) = fresh();
+        let blobs = blobs.with_fsync(fsync);
+        let rss_before = rss_kib("VmRSS");
+        let body: ByteStream = Box::pin(stream::iter((0..GIB / CHUNK.len() as u64).map(|_| Ok(Bytes::from_static(&CHUNK)))));
+        let started = Instant::now();
+        let meta = blobs.put(&key("big/episode.wav"), "audio/wav", body, GIB).await.expect("put");
+        let secs = started.elapsed().as_secs_f64();
+        let grown_mib = rss_kib("VmHWM").saturating_sub(rss_before) / 1024;
+        eprintln!("fsync={fsync}: 1 GiB in {secs:.2} s ({:.0} MiB/s), peak RSS grew {grown_mib} MiB", 1024.0 / secs);
+        assert_eq!(meta.size, GIB);
+        assert!(grown_mib < 100, "peak RSS grew {grown_mib} MiB");
+    }
+}
+
+fn rss_kib(field: &str) -> u64 {
+    let status = fs::read_to_string("/proc/self/status").expect("procfs");
+    let line = status.lines().find(|l| l.starts_with(field)).expect("field present");
+    line.split_whitespace().nth(1).and_then(|kib| kib.parse().ok()).expect("a number of KiB")
+}
