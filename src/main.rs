@@ -8,6 +8,11 @@ mod serve;
 
 use clap::Parser;
 
+// JSON-heavy request handling is allocation-bound; mimalloc measured ~faster
+// than glibc malloc here (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();

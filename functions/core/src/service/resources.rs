@@ -36,7 +36,8 @@ pub(crate) fn resource_record(r: &Resource) -> Result<Record, ServiceError> {
 }
 
 fn parse_record(record: Record) -> Result<Resource, ServiceError> {
-    serde_json::from_value(record.body).map_err(|e| StoreError::Corrupt(format!("{}: {e}", record.key.sort)).into())
+    let sort = record.key.sort;
+    Resource::from_value(record.body).map_err(|e| StoreError::Corrupt(format!("{sort}: {e}")).into())
 }
 
 impl Podops {
