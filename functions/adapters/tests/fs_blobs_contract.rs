@@ -7,7 +7,7 @@ use std::{
     ops::RangeInclusive,
     path::{Path, PathBuf},
     sync::Arc,
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, SystemTime},
 };
 
 use async_trait::async_trait;
@@ -242,33 +242,4 @@ async fn stale_temp_files_are_swept_on_start() {
     fs::File::options().write(true).open(tmp.join("put-crashed")).expect("open").set_modified(two_hours_ago).expect("set mtime");
     FsBlobs::new(dir.path().to_path_buf(), signer(), BASE_URL.into()).expect("FsBlobs::new");
     assert_eq!(files_under(&tmp), vec![PathBuf::from("put-live")]);
-}
-
-/// Run by hand: `cargo test -p podops-adapters --test fs_blobs_contract -- --ignored --nocapture`.
-/// Memory must stay flat however large the upload; the timing is printed to
-/// compare with `cp` and to price fsync (meaningful in an optimised build).
-#[tokio::test]
-#[ignore = "writes 2 GiB; run by hand"]
-async fn one_gib_put_streams_in_bounded_memory() {
-    static CHUNK: [u8; 64 * 1024] = [0x5a; 64 * 1024];
-    const GIB: u64 = 1 << 30;
-    for fsync in [false, true] {
-        let (_dir, blobs) = fresh();
-        let blobs = blobs.with_fsync(fsync);
-        let rss_before = rss_kib("VmRSS");
-        let body: ByteStream = Box::pin(stream::iter((0..GIB / CHUNK.len() as u64).map(|_| Ok(Bytes::from_static(&CHUNK)))));
-        let started = Instant::now();
-        let meta = blobs.put(&key("big/episode.wav"), "audio/wav", body, GIB).await.expect("put");
-        let secs = started.elapsed().as_secs_f64();
-        let grown_mib = rss_kib("VmHWM").saturating_sub(rss_before) / 1024;
-        eprintln!("fsync={fsync}: 1 GiB in {secs:.2} s ({:.0} MiB/s), peak RSS grew {grown_mib} MiB", 1024.0 / secs);
-        assert_eq!(meta.size, GIB);
-        assert!(grown_mib < 100, "peak RSS grew {grown_mib} MiB");
-    }
-}
-
-fn rss_kib(field: &str) -> u64 {
-    let status = fs::read_to_string("/proc/self/status").expect("procfs");
-    let line = status.lines().find(|l| l.starts_with(field)).expect("field present");
-    line.split_whitespace().nth(1).and_then(|kib| kib.parse().ok()).expect("a number of KiB")
 }
