@@ -1,0 +1,16 @@
+//! The AWS backend: records on DynamoDB, blobs on S3, jobs on SQS, the SDK
+//! clients they share (with a request counter), and the provisioning of the
+//! resources they expect. Works against AWS or an emulator (moto, LocalStack).
+
+mod config;
+mod dynamo_records;
+pub mod provision;
+mod s3_blobs;
+mod s3_upload;
+mod sqs_jobs;
+
+pub use config::{AwsCallCounter, AwsCalls, AwsClients, AwsConfig, DEFAULT_MAX_RECEIVES, SdkTuning, Service, dlq_name};
+pub use dynamo_records::DynamoRecords;
+pub use s3_blobs::{S3Blobs, SHA256_METADATA};
+pub use s3_upload::{PART_SIZE, STAGING_PREFIX};
+pub use sqs_jobs::SqsJobs;
