@@ -1,5 +1,5 @@
 //! The jobs contract on SQLite, plus what this queue promises beyond SQS:
-//! send order, refusing stale receipts on delete, separate queues in one file,
+//! send order, refusing stale receipts on extend and delete, separate queues in one file,
 //! messages surviving a restart.
 
 use std::sync::Arc;
@@ -78,6 +78,18 @@ async fn delete_with_a_stale_receipt_is_refused() {
     assert!(matches!(jobs.delete(&first.receipt).await, Err(QueueError::StaleReceipt)));
     jobs.delete(&second.receipt).await.expect("delete with the current receipt");
     assert!(jobs.receive(1, Duration::ZERO, Duration::ZERO).await.expect("receive").is_empty());
+}
+
+#[tokio::test]
+async fn extend_with_a_stale_receipt_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let jobs = SqliteJobs::new(open(&dir), "render", 3);
+    jobs.send("job").await.expect("send");
+    let first = jobs.receive(1, HOUR, Duration::ZERO).await.expect("receive").remove(0);
+    jobs.extend(&first.receipt, Duration::ZERO).await.expect("release");
+    let second = jobs.receive(1, HOUR, Duration::ZERO).await.expect("receive").remove(0);
+    assert!(matches!(jobs.extend(&first.receipt, HOUR).await, Err(QueueError::StaleReceipt)));
+    jobs.extend(&second.receipt, HOUR).await.expect("extend with the current receipt");
 }
 
 #[tokio::test]

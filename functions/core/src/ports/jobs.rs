@@ -19,7 +19,9 @@ pub struct Received {
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
-    /// The receipt does not name the message's current delivery.
+    /// The receipt names no message that is still there (unknown, or
+    /// deleted). An earlier delivery's receipt may get this (SQLite) or be
+    /// accepted (SQS keeps old receipts valid): callers rely on neither.
     #[error("stale or unknown receipt")]
     StaleReceipt,
     #[error("queue unavailable: {0}")]
