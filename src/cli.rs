@@ -46,6 +46,9 @@ pub struct ServeArgs {
     /// Lifetime of signed media URLs, in seconds.
     #[arg(long, env = "PODOPS_MEDIA_URL_TTL", default_value_t = 3600)]
     pub media_url_ttl: i64,
+    /// Seconds after an edit of a published production before its feed rebuilds by itself.
+    #[arg(long, env = "PODOPS_REBUILD_DELAY", default_value_t = 30)]
+    pub rebuild_delay: i64,
 }
 
 #[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]

@@ -4,6 +4,7 @@
 mod cli;
 mod data_dir;
 mod logging;
+mod scheduler;
 mod serve;
 
 use clap::Parser;

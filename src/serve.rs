@@ -8,12 +8,12 @@ use podops_adapters::embedded::{FsBlobs, SqliteDb, SqliteJobs, SqliteRecords};
 use podops_api::{AppState, Limits};
 use podops_core::{
     ports::SystemClock,
-    service::{MediaRules, Podops},
+    service::{MediaRules, Podops, Publishing},
     signing::Signer,
 };
 use secrecy::ExposeSecret;
 
-use crate::{cli::ServeArgs, data_dir, logging};
+use crate::{cli::ServeArgs, data_dir, logging, scheduler};
 
 /// Deliveries of a job message before it is dead-lettered.
 const MAX_RECEIVES: u32 = 5;
@@ -31,6 +31,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let media_signer = Signer::derive(secret.expose_secret(), "media");
     let blobs = FsBlobs::new(args.data_dir.join("media"), media_signer.clone(), public_url.clone())
         .context("cannot open the media directory")?;
+    let public = FsBlobs::new(args.data_dir.join("public"), media_signer.clone(), public_url.clone())
+        .context("cannot open the public (feeds) directory")?;
     let podops = Podops::new(
         Arc::new(SqliteRecords::new(db.clone())),
         Arc::new(blobs),
@@ -38,7 +40,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         Arc::new(SystemClock),
         secret.expose_secret(),
         MediaRules { max_upload: args.max_upload, url_ttl: args.media_url_ttl },
-    );
+    )
+    .with_publishing(Publishing { public: Arc::new(public), feed_base_url: public_url.clone(), rebuild_delay: args.rebuild_delay });
     let tokens = Arc::new(data_dir::token_authority(&secret));
     let (token_path, created) = data_dir::ensure_admin_token(&args.data_dir, &tokens)?;
     if created {
@@ -47,6 +50,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         tracing::info!(path = %token_path.display(), "admin token");
     }
 
+    tokio::spawn(scheduler::run(podops.clone()));
     let state = AppState { podops, tokens, media_signer, limits: Limits { json_body: args.max_json_body } };
     let app = podops_api::router(state);
     tracing::info!(listen = %local, public_url = %public_url, data_dir = %args.data_dir.display(), "podops serving");

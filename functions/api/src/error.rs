@@ -75,6 +75,13 @@ impl From<ServiceError> for ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "upload.unsupported_type", json!({ "content_type": t }))
             }
             E::UploadInterrupted(_) => (StatusCode::BAD_REQUEST, "upload.interrupted", json!({})),
+            E::FeedInvalid(problems) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "build.show_incomplete", json!({ "problems": problems }))
+            }
+            E::NothingToRollBack => (StatusCode::CONFLICT, "build.nothing_to_roll_back", json!({})),
+            E::PublishingNotConfigured => {
+                return Self::internal(StatusCode::INTERNAL_SERVER_ERROR, "internal", "publishing is not configured".into())
+            }
             E::Store(StoreError::Conflict) => (StatusCode::CONFLICT, "resource.conflict", json!({})),
             E::Store(StoreError::Unavailable(c)) => {
                 return Self::internal(StatusCode::SERVICE_UNAVAILABLE, "service.unavailable", c)

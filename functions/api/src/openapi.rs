@@ -17,6 +17,7 @@ use utoipa::{
         (name = "productions", description = "Productions (shows' workspaces) and their members"),
         (name = "resources", description = "Shows, episodes and assets of a production"),
         (name = "media", description = "Uploads and signed media URLs"),
+        (name = "feeds", description = "Published feeds (public)"),
     )
 )]
 pub struct ApiDoc;

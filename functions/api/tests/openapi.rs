@@ -25,6 +25,10 @@ const PROMISED: &[(&str, &str)] = &[
     ("post", "/a/v1/upload/{prod}"),
     ("get", "/media/{key}"),
     ("head", "/media/{key}"),
+    ("post", "/a/v1/build"),
+    ("post", "/a/v1/build/rollback"),
+    ("get", "/feeds/{path}"),
+    ("head", "/feeds/{path}"),
 ];
 
 fn documented() -> Vec<(String, String)> {
@@ -55,7 +59,8 @@ async fn every_documented_route_is_mounted() {
             .replace("{kind}", "episode")
             .replace("{id}", "0123456789ab")
             .replace("{client}", "someone")
-            .replace("{key}", "media/x.mp3");
+            .replace("{key}", "media/x.mp3")
+            .replace("{path}", "some_show_name/feed.xml");
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let r = app.call(method.clone(), &concrete, None, None).await;
         let code = if r.body.is_empty() { String::new() } else { r.json()["error"]["code"].as_str().unwrap_or("").to_owned() };

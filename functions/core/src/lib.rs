@@ -3,6 +3,7 @@
 //! combine them. Nothing here performs I/O by itself.
 
 pub mod domain;
+pub mod feed;
 pub mod ports;
 pub mod service;
 pub mod signing;

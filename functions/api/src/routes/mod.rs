@@ -1,6 +1,8 @@
 //! The route groups, and `router`, which mounts them all behind the shared
 //! middleware (request ids, tracing, body limit, error-shaped fallback).
 
+pub mod build;
+pub mod feeds;
 pub mod media;
 pub mod meta;
 pub mod productions;
@@ -32,6 +34,8 @@ pub fn all_groups() -> OpenApiRouter<AppState> {
         .merge(resources::routes())
         .merge(upload::routes())
         .merge(media::routes())
+        .merge(build::routes())
+        .merge(feeds::routes())
 }
 
 /// The OpenAPI document of `all_groups`.

@@ -15,7 +15,7 @@ use podops_api::{AppState, Limits, TokenAuthority};
 use podops_core::{
     domain::{ClientId, Scopes},
     ports::{Clock, SystemClock},
-    service::{MediaRules, Podops},
+    service::{MediaRules, Podops, Publishing},
     signing::Signer,
 };
 use serde_json::Value;
@@ -64,7 +64,12 @@ pub fn app_with(media: MediaRules, limits: Limits) -> TestApp {
         Arc::new(SystemClock),
         secret,
         media,
-    );
+    )
+    .with_publishing(Publishing {
+        public: Arc::new(FsBlobs::new(dir.path().join("public"), media_signer.clone(), "http://podops.test".into()).expect("public")),
+        feed_base_url: "http://podops.test".into(),
+        rebuild_delay: 0,
+    });
     let tokens = Arc::new(TokenAuthority::new(b"jwt-key-jwt-key-jwt-key-jwt-key!", "podops", "podops-api"));
     let state = AppState { podops, tokens, media_signer, limits };
     TestApp { router: podops_api::router(state.clone()), state, dir }

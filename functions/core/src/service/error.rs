@@ -39,6 +39,12 @@ pub enum ServiceError {
     UnsupportedMediaType(String),
     #[error("the upload was cut off: {0}")]
     UploadInterrupted(String),
+    #[error("the show is not ready to publish")]
+    FeedInvalid(Vec<crate::feed::Problem>),
+    #[error("there is no earlier build to roll back to")]
+    NothingToRollBack,
+    #[error("this server has no public store configured for feeds")]
+    PublishingNotConfigured,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

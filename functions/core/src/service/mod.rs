@@ -2,17 +2,20 @@
 //! request, call one of these, and render the result.
 
 mod access;
+mod build;
 mod cursor;
 mod error;
 mod keys;
 mod media;
 mod productions;
 mod resources;
+mod schedule;
 mod uploads;
 
 use std::sync::Arc;
 
 pub use access::{Caller, Need};
+pub use build::{BuildOutcome, BuildRecord, LeftOut, Publishing, KEPT_BUILDS, PUBLIC_URL_EXPIRY, RSS_TYPE};
 pub use error::ServiceError;
 pub use media::MediaRules;
 pub use productions::ProductionPage;
@@ -33,6 +36,8 @@ pub struct Podops {
     pub clock: Arc<dyn Clock>,
     cursors: Signer,
     pub media: MediaRules,
+    /// Where feeds are published; `None` until `with_publishing` (builds then fail).
+    pub publishing: Option<Publishing>,
 }
 
 impl Podops {
@@ -44,7 +49,12 @@ impl Podops {
         master_secret: &[u8],
         media: MediaRules,
     ) -> Self {
-        Self { records, blobs, jobs, clock, cursors: Signer::derive(master_secret, "cursor"), media }
+        Self { records, blobs, jobs, clock, cursors: Signer::derive(master_secret, "cursor"), media, publishing: None }
+    }
+
+    pub fn with_publishing(mut self, publishing: Publishing) -> Self {
+        self.publishing = Some(publishing);
+        self
     }
 }
 

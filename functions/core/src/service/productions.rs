@@ -147,3 +147,20 @@ impl Podops {
         }
     }
 }
+
+impl Podops {
+    /// The GUID of the production named `name` (no authorization: names are public in feed URLs).
+    pub async fn production_by_name(&self, name: &str) -> Result<Option<Guid>, ServiceError> {
+        let Ok(name) = crate::domain::ProductionName::parse(name) else { return Ok(None) };
+        let Some(record) = self.records.get(&keys::production_name(&name)).await? else { return Ok(None) };
+        Ok(record.body.get("guid").and_then(|g| g.as_str()).and_then(|g| Guid::parse(g).ok()))
+    }
+
+    /// A production's record without an authorization check, for internal use.
+    pub async fn production_record(&self, prod: &Guid) -> Result<Option<Production>, ServiceError> {
+        match self.records.get(&keys::production(prod)).await? {
+            Some(r) => Ok(Some(serde_json::from_value(r.body).map_err(|e| StoreError::Corrupt(e.to_string()))?)),
+            None => Ok(None),
+        }
+    }
+}

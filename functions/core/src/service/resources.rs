@@ -106,7 +106,10 @@ impl Podops {
             }));
         }
         match self.records.transact(&ops).await {
-            Ok(()) => self.present(resource).await,
+            Ok(()) => {
+                self.feed_is_stale(prod).await?;
+                self.present(resource).await
+            }
             Err(StoreError::Conflict) => {
                 if self.records.get(&keys::resource(prod, kind, id)).await?.is_some() {
                     Err(ServiceError::ResourceExists { kind, guid: id.clone() })
@@ -146,7 +149,10 @@ impl Podops {
         self.check_references(&production, &body).await?;
         let updated = Resource { version: stored.version.next(), updated: self.clock.now(), body, ..stored.clone() };
         match self.records.replace(&resource_record(&updated)?, stored.version).await {
-            Ok(()) => self.present(updated).await,
+            Ok(()) => {
+                self.feed_is_stale(prod).await?;
+                self.present(updated).await
+            }
             Err(StoreError::Conflict) => Err(self.lost_race(prod, kind, id, update.if_match).await),
             Err(e) => Err(e.into()),
         }
@@ -175,7 +181,7 @@ impl Podops {
             }
         }
         match self.records.transact(&ops).await {
-            Ok(()) => {}
+            Ok(()) => self.feed_is_stale(prod).await?,
             Err(StoreError::Conflict) => return Err(self.lost_race(prod, kind, id, if_match).await),
             Err(e) => return Err(e.into()),
         }

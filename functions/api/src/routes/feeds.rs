@@ -1,0 +1,93 @@
+//! `GET|HEAD /feeds/{name}/…`: published feeds and chapters files, public (no
+//! token: podcast apps have none), with `ETag` and 304 so apps that poll
+//! every few minutes cost almost nothing.
+
+use axum::{
+    body::Body,
+    extract::{Path, State},
+    http::{header, HeaderMap, Method, StatusCode},
+    response::Response,
+};
+use podops_core::{
+    domain::ProductionName,
+    ports::{BlobError, BlobKey},
+};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::{error::ApiError, openapi::ErrorBody, routes::productions::set, state::AppState};
+
+/// Paths below a feed contain `/`, so the route is a wildcard; the document says `{path}`.
+#[derive(OpenApi)]
+#[openapi(paths(get_feed, head_feed))]
+struct FeedsDoc;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(FeedsDoc::openapi()).route("/feeds/{*path}", axum::routing::get(get_feed).head(head_feed))
+}
+
+/// A published feed (`<name>/feed.xml`) or chapters file (`<name>/chapters/<episode>.json`).
+#[utoipa::path(get, path = "/feeds/{path}", tag = "feeds", params(("path" = String, Path, description = "e.g. my-first-podcast/feed.xml")),
+    responses((status = 200, description = "application/rss+xml"), (status = 304, description = "unchanged (If-None-Match)"), (status = 404, body = ErrorBody)))]
+async fn get_feed(State(state): State<AppState>, Path(path): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+    serve(&state, Method::GET, &path, &headers).await
+}
+
+/// Headers of a published feed.
+#[utoipa::path(head, path = "/feeds/{path}", tag = "feeds", params(("path" = String, Path)),
+    responses((status = 200, description = "headers only"), (status = 304), (status = 404, body = ErrorBody)))]
+async fn head_feed(State(state): State<AppState>, Path(path): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+    serve(&state, Method::HEAD, &path, &headers).await
+}
+
+async fn serve(state: &AppState, method: Method, path: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "feed.not_found", "no feed is published here");
+    // Archived builds are not public: only the feed and its chapters are.
+    let name = path.split('/').next().unwrap_or("");
+    let rest = &path[name.len()..];
+    let public = rest == "/feed.xml" || (rest.starts_with("/chapters/") && rest.ends_with(".json"));
+    if !public || ProductionName::parse(name).is_err() {
+        return Err(not_found());
+    }
+    let publishing = state.podops.publishing.as_ref().ok_or_else(not_found)?;
+    let key = BlobKey::parse(&format!("feeds/{path}")).map_err(|_| not_found())?;
+    let meta = publishing.public.head(&key).await?.ok_or_else(not_found)?;
+    let etag = format!("\"{}\"", meta.sha256);
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut resp = if unchanged {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else if method == Method::HEAD {
+        let mut r = Response::new(Body::empty());
+        set(&mut r, header::CONTENT_LENGTH, &meta.size.to_string());
+        r
+    } else {
+        let blob = publishing.public.get(&key, None).await.map_err(|e| match e {
+            BlobError::NotFound => not_found(),
+            other => other.into(),
+        })?;
+        let mut r = Response::new(Body::from_stream(blob.body));
+        set(&mut r, header::CONTENT_LENGTH, &meta.size.to_string());
+        r
+    };
+    set(&mut resp, header::CONTENT_TYPE, &meta.content_type);
+    set(&mut resp, header::ETAG, &etag);
+    set(&mut resp, header::CACHE_CONTROL, "public, max-age=60");
+    set(&mut resp, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    if let Some(modified) = last_modified(state, name).await {
+        set(&mut resp, header::LAST_MODIFIED, &modified);
+    }
+    Ok(resp)
+}
+
+/// The production's last build time, as an HTTP date.
+async fn last_modified(state: &AppState, name: &str) -> Option<String> {
+    let guid = state.podops.production_by_name(name).await.ok().flatten()?;
+    let production = state.podops.production_record(&guid).await.ok().flatten()?;
+    let t = production.last_build?;
+    Some(podops_core::feed::rss::rfc2822(t))
+}
