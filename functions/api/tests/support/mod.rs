@@ -27,6 +27,23 @@ pub struct TestApp {
     pub router: Router,
     pub state: AppState,
     pub dir: tempfile::TempDir,
+    /// The server's clock: tests move it to make scheduled episodes come due.
+    pub clock: Arc<ManualClock>,
+}
+
+/// A clock that starts at the real time and moves only when told to.
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    pub fn advance(&self, seconds: i64) {
+        self.0.fetch_add(seconds, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 pub struct Reply {
@@ -57,11 +74,12 @@ pub fn app_with(media: MediaRules, limits: Limits) -> TestApp {
     let db = SqliteDb::open(&dir.path().join("podops.db")).expect("db");
     let media_signer = Signer::derive(secret, "media");
     let blobs = FsBlobs::new(dir.path().join("media"), media_signer.clone(), "http://podops.test".into()).expect("blobs");
+    let clock = Arc::new(ManualClock(std::sync::atomic::AtomicI64::new(SystemClock.now())));
     let podops = Podops::new(
         Arc::new(SqliteRecords::new(db.clone())),
         Arc::new(blobs),
         Arc::new(SqliteJobs::new(db, "jobs", 5)),
-        Arc::new(SystemClock),
+        clock.clone(),
         secret,
         media,
     )
@@ -72,7 +90,7 @@ pub fn app_with(media: MediaRules, limits: Limits) -> TestApp {
     });
     let tokens = Arc::new(TokenAuthority::new(b"jwt-key-jwt-key-jwt-key-jwt-key!", "podops", "podops-api"));
     let state = AppState { podops, tokens, media_signer, limits };
-    TestApp { router: podops_api::router(state.clone()), state, dir }
+    TestApp { router: podops_api::router(state.clone()), state, dir, clock }
 }
 
 impl TestApp {

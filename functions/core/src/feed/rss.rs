@@ -149,7 +149,8 @@ fn render_item(w: &mut String, item: &Item<'_>) {
         let _ = writeln!(w, "<itunes:image href=\"{}\"/>", attr(image));
     }
     if let Some(n) = ep.season {
-        let _ = writeln!(w, "<podcast:season>{n}</podcast:season>");
+        // The namespace's 2021 XSD requires `name`; the current docs make it optional.
+        let _ = writeln!(w, "<podcast:season name=\"Season {n}\">{n}</podcast:season>");
     }
     if let Some(n) = ep.episode {
         let _ = writeln!(w, "<podcast:episode>{n}</podcast:episode>");
