@@ -21,6 +21,10 @@ pub enum Command {
     ///
     /// Example: podops token --client studio-cli --scopes production:read,production:write,resource:read,resource:write
     Token(TokenArgs),
+    /// Create the AWS backend's table, buckets and queues, idempotently (AWS or an emulator).
+    ///
+    /// Example: podops provision --endpoint http://127.0.0.1:4566
+    Provision(ProvisionArgs),
 }
 
 #[derive(Args, Clone)]
@@ -49,6 +53,50 @@ pub struct ServeArgs {
     /// Seconds after an edit of a published production before its feed rebuilds by itself.
     #[arg(long, env = "PODOPS_REBUILD_DELAY", default_value_t = 30)]
     pub rebuild_delay: i64,
+    /// Where records, media and jobs live: SQLite + the data directory, or DynamoDB + S3 + SQS.
+    /// The data directory's secret signs tokens and cursors either way.
+    #[arg(long, env = "PODOPS_BACKEND", value_enum, default_value_t = Backend::Embedded)]
+    pub backend: Backend,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    Embedded,
+    Aws,
+}
+
+/// Where the AWS backend lives; `podops provision` and `podops serve --backend aws` share these.
+#[derive(Args, Clone, Debug)]
+#[command(next_help_heading = "AWS backend")]
+pub struct AwsArgs {
+    /// AWS API endpoint, e.g. an emulator (moto, LocalStack). Unset: the real AWS endpoints.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub endpoint: Option<String>,
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
+    /// DynamoDB table of all records.
+    #[arg(long, env = "PODOPS_TABLE", default_value = "podops")]
+    pub table: String,
+    /// S3 bucket of uploaded media.
+    #[arg(long, env = "PODOPS_MEDIA_BUCKET", default_value = "podops-media")]
+    pub media_bucket: String,
+    /// S3 bucket of published feeds.
+    #[arg(long, env = "PODOPS_PUBLIC_BUCKET", default_value = "podops-public")]
+    pub public_bucket: String,
+    /// SQS jobs queue; its dead-letter queue is `<queue>-dlq`.
+    #[arg(long, env = "PODOPS_QUEUE", default_value = "podops-jobs")]
+    pub queue: String,
+}
+
+#[derive(Args)]
+pub struct ProvisionArgs {
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Deliveries of a job message before SQS moves it to the dead-letter queue.
+    #[arg(long, env = "PODOPS_MAX_RECEIVES", default_value_t = podops_adapters::aws::DEFAULT_MAX_RECEIVES)]
+    pub max_receives: u32,
 }
 
 #[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]

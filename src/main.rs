@@ -4,6 +4,7 @@
 mod cli;
 mod data_dir;
 mod logging;
+mod provision;
 mod scheduler;
 mod serve;
 
@@ -20,6 +21,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         cli::Command::Serve(args) => serve::run(args).await,
         cli::Command::Token(args) => data_dir::mint_token(args),
+        cli::Command::Provision(args) => provision::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

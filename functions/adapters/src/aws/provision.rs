@@ -139,7 +139,7 @@ pub async fn provision_table(clients: &AwsClients, table: &str) -> Result<Vec<St
             .send()
             .await
             .map_err(|e| failed(&format!("enable TTL on {table}"), e))?;
-        steps.push(step(format!("TTL on {table}.expires_at"), Outcome::Updated));
+        steps.push(step(format!("TTL on {table}.expires_at"), if created { Outcome::Created } else { Outcome::Updated }));
     } else {
         steps.push(step(format!("TTL on {table}.expires_at"), Outcome::Unchanged));
     }
