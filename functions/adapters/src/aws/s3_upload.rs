@@ -9,11 +9,14 @@
 //! existing object atomic), then the staging object is deleted. Any failure,
 //! and dropping the put, aborts the upload or deletes the staging object.
 
+use std::pin::pin;
+
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream as SdkBody;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirective};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
+use futures::future::{self, Either};
 use podops_core::ports::{BlobError, BlobKey, BlobMeta, ByteStream};
 use sha2::{Digest, Sha256};
 
@@ -93,8 +96,20 @@ impl Upload<'_> {
                 parts.push(upload.await?);
                 break;
             }
-            // Upload this part while the next one fills.
-            let (part, next) = tokio::try_join!(upload, reader.next_part())?;
+            // Upload this part while the next one fills. A failed upload ends
+            // the put at once; a failed read first lets the upload in flight
+            // finish, so the abort that follows never races a part landing.
+            let (part, next) = match future::select(pin!(upload), pin!(reader.next_part())).await {
+                Either::Left((part, read)) => {
+                    let part = part?;
+                    (part, read.await?)
+                }
+                Either::Right((next, upload)) => {
+                    let part = upload.await;
+                    let next = next?;
+                    (part?, next)
+                }
+            };
             parts.push(part);
             pending = next;
         }

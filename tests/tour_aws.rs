@@ -1,0 +1,234 @@
+//! End to end on the AWS backend: `podops provision` on the emulator at
+//! PODOPS_TEST_AWS_ENDPOINT (fresh names per test), then `podops serve
+//! --backend aws` driven over real HTTP through the README's tour; media comes
+//! from S3 through a presigned URL. Plus the faults the backend must survive.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use podops_adapters::aws::{AwsClients, AwsConfig, dlq_name};
+use reqwest::{StatusCode, header};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use support::Server;
+
+/// Never skips: without an emulator the test fails and says how to get one.
+fn endpoint() -> String {
+    match std::env::var("PODOPS_TEST_AWS_ENDPOINT") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!("PODOPS_TEST_AWS_ENDPOINT is not set: run the tests with ./scripts/test (it starts moto server)"),
+    }
+}
+
+/// Fresh resource names, provisioned with the binary; returns the flags that
+/// name them, for `podops serve`.
+fn provision_fresh() -> (AwsConfig, Vec<String>) {
+    let suffix = format!("{:012x}", rand::random::<u64>() >> 16);
+    let base = format!("podops-tour-{suffix}");
+    let flags: Vec<String> = [
+        ("--endpoint", endpoint()),
+        ("--table", base.clone()),
+        ("--media-bucket", format!("{base}-media")),
+        ("--public-bucket", format!("{base}-public")),
+        ("--queue", format!("{base}-jobs")),
+    ]
+    .into_iter()
+    .flat_map(|(flag, value)| [flag.to_owned(), value])
+    .collect();
+    let out = Command::new(support::binary()).arg("provision").args(&flags).output().expect("run podops provision");
+    assert!(out.status.success(), "podops provision failed: {}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(printed.lines().filter(|l| l.starts_with("created")).count(), 8, "{printed}");
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+    let config = AwsConfig {
+        table: base.clone(),
+        media_bucket: format!("{base}-media"),
+        public_bucket: format!("{base}-public"),
+        queue_name: format!("{base}-jobs"),
+        dlq_name: dlq_name(&format!("{base}-jobs")),
+        ..AwsConfig::named(Some(endpoint()), region)
+    };
+    (config, flags)
+}
+
+async fn aws_server(flags: &[String]) -> Server {
+    let mut args = vec!["--backend", "aws"];
+    args.extend(flags.iter().map(String::as_str));
+    Server::start(&args).await
+}
+
+/// A token for a podcaster's client, and a production with its show.
+async fn production(server: &Server) -> (String, String) {
+    let http = &server.http;
+    let minted: Value = http
+        .post(server.url("/_a/token"))
+        .bearer_auth(server.admin_token())
+        .json(&json!({"client_id": "studio-cli", "scopes": ["production:read", "production:write", "resource:read", "resource:write"]}))
+        .send().await.expect("mint").json().await.expect("token JSON");
+    let token = minted["token"].as_str().expect("token").to_owned();
+    let name = format!("tour-{:08x}", rand::random::<u32>());
+    let r = http.post(server.url("/a/v1/production")).bearer_auth(&token)
+        .json(&json!({"name": name, "title": "My First Podcast"})).send().await.expect("create production");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let prod = r.json::<Value>().await.expect("JSON")["guid"].as_str().expect("guid").to_owned();
+    let r = http.post(server.url(&format!("/a/v1/resource/{prod}/show/c7b5414a9c02"))).bearer_auth(&token)
+        .json(&json!({"title": "My First Podcast", "language": "en", "author": "Me", "owner": {"name": "Me", "email": "me@example.com"}}))
+        .send().await.expect("create show");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    (token, prod)
+}
+
+#[tokio::test]
+async fn the_readme_tour_works_on_the_aws_backend() {
+    let (_, flags) = provision_fresh();
+    let mut server = aws_server(&flags).await;
+    let http = server.http.clone();
+    let (token, prod) = production(&server).await;
+
+    // Upload, then an episode that encloses it.
+    let audio: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let r = http.post(server.url(&format!("/a/v1/upload/{prod}?filename=pilot.mp3")))
+        .bearer_auth(&token).header(header::CONTENT_TYPE, "audio/mpeg").body(audio.clone()).send().await.expect("upload");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let asset: Value = r.json().await.expect("asset JSON");
+    assert_eq!((asset["sha256"].as_str(), asset["size"].as_u64()), (Some(hex::encode(Sha256::digest(&audio)).as_str()), Some(300_000)));
+    let asset_id = asset["guid"].as_str().expect("guid");
+    let r = http.post(server.url(&format!("/a/v1/resource/{prod}/episode/91804b93b56a"))).bearer_auth(&token)
+        .json(&json!({"title": "Pilot", "enclosure": asset_id, "tracks": [{"artist": "Beirut", "title": "Elephant Gun", "offset": 754}]}))
+        .send().await.expect("create episode");
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    // The media URL is an S3 presigned URL on the emulator; a range gets 206.
+    let url = asset["url"].as_str().expect("url");
+    assert!(url.starts_with(&endpoint()) && url.contains("X-Amz-Signature="), "{url}");
+    let r = http.get(url).header(header::RANGE, "bytes=1000-1999").send().await.expect("media GET");
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.headers()[header::CONTENT_RANGE], format!("bytes 1000-1999/{}", audio.len()));
+    assert_eq!(r.bytes().await.expect("bytes").as_ref(), &audio[1000..2000]);
+
+    let list: Value = http.get(server.url(&format!("/a/v1/resource/{prod}/episode"))).bearer_auth(&token)
+        .send().await.expect("list").json().await.expect("list JSON");
+    assert_eq!((list["total"].as_u64(), list["items"][0]["tracks"][0]["artist"].as_str()), (Some(1), Some("Beirut")));
+    let xml = http.get(server.url(&format!("/a/v1/resource/{prod}/episode/91804b93b56a"))).bearer_auth(&token)
+        .header(header::ACCEPT, "application/xml").send().await.expect("XML").text().await.expect("text");
+    assert!(xml.contains("<title>Pilot</title>"), "{xml}");
+
+    // The data lives in DynamoDB and S3: a new server on the same names and
+    // data directory (for the signing secret) sees it.
+    assert!(server.stop().success(), "podops exits cleanly on SIGTERM");
+    let port = support::free_port();
+    let mut again = Command::new(support::binary())
+        .args(["serve", "--backend", "aws", "--listen", &format!("127.0.0.1:{port}")]).args(&flags)
+        .arg("--data-dir").arg(server.data_dir.path()).stderr(Stdio::null()).spawn().expect("restart");
+    let mut episode = None;
+    for _ in 0..200 {
+        if let Ok(r) = http.get(format!("http://127.0.0.1:{port}/a/v1/resource/{prod}/episode/91804b93b56a")).bearer_auth(&token).send().await {
+            episode = Some(r.json::<Value>().await.expect("JSON"));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = again.kill();
+    let _ = again.wait();
+    assert_eq!(episode.expect("the restarted server answers")["title"], "Pilot");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_updates_on_dynamodb_exactly_one_wins() {
+    let (_, flags) = provision_fresh();
+    let server = aws_server(&flags).await;
+    let (token, prod) = production(&server).await;
+    let episode = server.url(&format!("/a/v1/resource/{prod}/episode/0123456789ab"));
+    let r = server.http.post(&episode).bearer_auth(&token).json(&json!({"title": "v1"})).send().await.expect("create");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let writes = (0..4).map(|n| {
+        let (http, episode, token) = (server.http.clone(), episode.clone(), token.clone());
+        tokio::spawn(async move {
+            let r = http.put(&episode).bearer_auth(&token).header(header::IF_MATCH, "\"1\"")
+                .json(&json!({"title": format!("writer {n}")})).send().await.expect("PUT");
+            (n, r.status())
+        })
+    });
+    let mut statuses = Vec::new();
+    for write in writes {
+        statuses.push(write.await.expect("task"));
+    }
+    let winners: Vec<_> = statuses.iter().filter(|(_, s)| *s == StatusCode::NO_CONTENT).map(|(n, _)| *n).collect();
+    assert_eq!(winners.len(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|(_, s)| [StatusCode::NO_CONTENT, StatusCode::PRECONDITION_FAILED, StatusCode::CONFLICT].contains(s)), "{statuses:?}");
+    let stored: Value = server.http.get(&episode).bearer_auth(&token).send().await.expect("GET").json().await.expect("JSON");
+    assert_eq!((stored["title"].as_str(), stored["version"].as_u64()), (Some(format!("writer {}", winners[0]).as_str()), Some(2)));
+}
+
+#[tokio::test]
+async fn an_upload_cut_off_midway_leaves_no_asset_and_no_object() {
+    let (config, flags) = provision_fresh();
+    let server = aws_server(&flags).await;
+    let (token, prod) = production(&server).await;
+    // The client promises 20 MiB, sends 17 (a multipart upload on S3: two
+    // full parts), then goes away.
+    let mut socket = tokio::net::TcpStream::connect(server.base.trim_start_matches("http://")).await.expect("connect");
+    let head = format!(
+        "POST /a/v1/upload/{prod}?filename=cut.wav HTTP/1.1\r\nHost: podops\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: audio/wav\r\nContent-Length: {}\r\n\r\n",
+        20 << 20
+    );
+    socket.write_all(head.as_bytes()).await.expect("send head");
+    let mib = vec![7u8; 1 << 20];
+    for _ in 0..17 {
+        socket.write_all(&mib).await.expect("send body");
+    }
+    drop(socket);
+    // The server notices the cut, aborts the upload and writes no record;
+    // the checks below hold for two seconds, long after it has.
+    let settled = Instant::now() + Duration::from_secs(2);
+    // Nothing in the bucket: no object, no staging object, no parts.
+    let s3 = AwsClients::new(&config).await.s3;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let objects = s3.list_objects_v2().bucket(&config.media_bucket).send().await.expect("list objects");
+        let uploads = s3.list_multipart_uploads().bucket(&config.media_bucket).send().await.expect("list uploads");
+        if objects.contents().is_empty() && uploads.uploads().is_empty() && Instant::now() > settled {
+            break;
+        }
+        assert!(Instant::now() < deadline, "left behind: {:?} {:?}", objects.contents(), uploads.uploads());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let assets: Value = server.http.get(server.url(&format!("/a/v1/resource/{prod}/asset"))).bearer_auth(&token)
+        .send().await.expect("list").json().await.expect("JSON");
+    assert_eq!(assets["total"], 0, "no asset record: {assets}");
+}
+
+#[tokio::test]
+async fn serve_exits_with_a_clear_message_when_the_endpoint_is_unreachable() {
+    let dead = format!("http://127.0.0.1:{}", support::free_port());
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let started = Instant::now();
+    let out = Command::new(support::binary())
+        .args(["serve", "--backend", "aws", "--endpoint", &dead, "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir.path())
+        .output()
+        .expect("run podops serve");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("cannot reach DynamoDB at {dead}")), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn serve_says_to_provision_when_the_table_is_missing() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let table = format!("podops-missing-{:08x}", rand::random::<u32>());
+    let out = Command::new(support::binary())
+        .args(["serve", "--backend", "aws", "--endpoint", &endpoint(), "--table", &table, "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir.path())
+        .output()
+        .expect("run podops serve");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("table {table} does not exist at {}", endpoint())) && stderr.contains("podops provision"), "{stderr}");
+}
