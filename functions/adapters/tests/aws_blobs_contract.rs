@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use aws_support::{fresh_blobs, fresh_bucket, unreachable_config};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
-use podops_adapters::aws::{AwsClients, PART_SIZE, S3Blobs, SHA256_METADATA, STAGING_PREFIX};
+use podops_adapters::aws::{AwsCalls, AwsClients, PART_SIZE, S3Blobs, SHA256_METADATA, STAGING_PREFIX};
 use podops_core::ports::{BlobError, BlobKey, Blobs, ByteStream};
 use sha2::{Digest, Sha256};
 
@@ -131,4 +131,16 @@ async fn a_put_to_an_endpoint_where_nothing_listens_is_unavailable_quickly() {
     }
     assert!(matches!(blobs.head(&key("media/x.mp3")).await, Err(BlobError::Unavailable(_))));
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn the_call_counter_counts_requests_sent_not_urls_presigned() {
+    let (clients, blobs) = fresh_bucket().await;
+    let before = clients.calls.snapshot();
+    let (_, body) = body_of(1_000);
+    blobs.put(&key("media/counted.mp3"), "audio/mpeg", body, NO_LIMIT).await.expect("put");
+    blobs.head(&key("media/counted.mp3")).await.expect("head");
+    let expires_at = podops_core::ports::Clock::now(&podops_core::ports::SystemClock) + 60;
+    blobs.signed_url(&key("media/counted.mp3"), podops_core::ports::SignedMethod::Get, expires_at).await.expect("sign");
+    assert_eq!(clients.calls.snapshot() - before, AwsCalls { dynamodb: 0, s3: 2, sqs: 0 });
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, retry::RetryConfig, timeout::TimeoutConfig};
-use aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_s3::config::interceptors::BeforeDeserializationInterceptorContextRef;
 use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::BoxError;
 
@@ -135,7 +135,7 @@ pub enum Service {
     Sqs,
 }
 
-/// HTTP requests sent per service, retries included: what AWS bills.
+/// HTTP requests answered per service, retries included: what AWS bills.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AwsCalls {
     pub dynamodb: u64,
@@ -187,10 +187,12 @@ impl Intercept for CountingInterceptor {
         "podops-call-counter"
     }
 
-    /// Runs once per attempt, just before the request goes on the wire.
-    fn read_before_transmit(
+    /// Runs once per attempt that got a response: what AWS saw and bills.
+    /// (Not `read_before_transmit`: presigning a URL runs up to that hook too,
+    /// though it sends nothing.)
+    fn read_after_transmit(
         &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _context: &BeforeDeserializationInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
