@@ -21,11 +21,13 @@ pub struct ApiError {
     pub params: Value,
     /// Logged (once, here) for server-side failures; never sent to the client.
     cause: Option<String>,
+    /// Seconds for a `Retry-After` header (work in progress).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), params: json!({}), cause: None }
+        Self { status, code, message: message.into(), params: json!({}), cause: None, retry_after: None }
     }
 
     pub fn with_params(mut self, params: Value) -> Self {
@@ -79,6 +81,22 @@ impl From<ServiceError> for ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "build.show_incomplete", json!({ "problems": problems }))
             }
             E::NothingToRollBack => (StatusCode::CONFLICT, "build.nothing_to_roll_back", json!({})),
+            E::AssetNotReady { retry_after } => {
+                let mut err = Self::new(StatusCode::CONFLICT, "asset.not_ready", message).with_params(json!({ "retry_after": retry_after }));
+                err.retry_after = Some(retry_after);
+                return err;
+            }
+            E::LowQuality { field } => (StatusCode::CONFLICT, "asset.low_quality", json!({ "field": field })),
+            E::AssetFailed(code) => (StatusCode::CONFLICT, "asset.failed", json!({ "error": code })),
+            E::RenditionFailed(code) => (StatusCode::CONFLICT, "asset.rendition_failed", json!({ "error": code })),
+            E::ExternalIdTaken { name, value } => {
+                (StatusCode::CONFLICT, "asset.external_id_taken", json!({ "field": "external_ids", "name": name, "value": value }))
+            }
+            E::ExternalIdNotFound { name, value } => {
+                (StatusCode::NOT_FOUND, "asset.external_id_not_found", json!({ "name": name, "value": value }))
+            }
+            E::ImportRefused { code, .. } => (StatusCode::BAD_REQUEST, code, json!({ "field": "url" })),
+            E::LeaseLost => return Self::internal(StatusCode::CONFLICT, "resource.conflict", "job lease lost".into()),
             E::PublishingNotConfigured => {
                 return Self::internal(StatusCode::INTERNAL_SERVER_ERROR, "internal", "publishing is not configured".into())
             }
@@ -93,7 +111,7 @@ impl From<ServiceError> for ApiError {
             }
             E::Queue(q) => return Self::internal(StatusCode::INTERNAL_SERVER_ERROR, "internal", q.to_string()),
         };
-        Self { status, code, message, params, cause: None }
+        Self { status, code, message, params, cause: None, retry_after: None }
     }
 }
 
@@ -120,6 +138,9 @@ impl IntoResponse for ApiError {
         let status = self.status;
         let body = json!({ "error": { "code": self.code, "message": self.message, "params": self.params } });
         let mut response = (status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         match status {
             StatusCode::UNAUTHORIZED => {
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

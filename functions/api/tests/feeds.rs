@@ -78,6 +78,7 @@ async fn probed_asset(app: &TestApp, t: &str, prod: &str, seconds: f64) -> Strin
     let stored = records.get(&key).await.unwrap().unwrap();
     let mut asset = Resource::from_value(stored.body.clone()).unwrap();
     if let ResourceBody::Asset(a) = &mut asset.body {
+        a.state = podops_core::domain::AssetState::Ready;
         a.probe = Some(Probe { format: "mp3".into(), codec: "mp3".into(), duration: seconds, bitrate: 128000, channels: 2, sample_rate: 44100, ..Default::default() });
     }
     asset.version = stored.version.next();

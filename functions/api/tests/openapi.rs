@@ -29,6 +29,11 @@ const PROMISED: &[(&str, &str)] = &[
     ("post", "/a/v1/build/rollback"),
     ("get", "/feeds/{path}"),
     ("head", "/feeds/{path}"),
+    ("get", "/a/v1/asset/{prod}/{id}/content"),
+    ("head", "/a/v1/asset/{prod}/{id}/content"),
+    ("get", "/a/v1/asset/{prod}/by-external/{name}/{value}"),
+    ("head", "/a/v1/asset/{prod}/by-external/{name}/{value}"),
+    ("post", "/_t/import"),
 ];
 
 fn documented() -> Vec<(String, String)> {
@@ -59,6 +64,8 @@ async fn every_documented_route_is_mounted() {
             .replace("{kind}", "episode")
             .replace("{id}", "0123456789ab")
             .replace("{client}", "someone")
+            .replace("{name}", "legacy_track_token")
+            .replace("{value}", "370456")
             .replace("{key}", "media/x.mp3")
             .replace("{path}", "some_show_name/feed.xml");
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();

@@ -52,6 +52,7 @@ async fn a_raw_upload_becomes_an_asset_whose_signed_url_serves_ranges() {
     assert_eq!(asset["size"], audio.len());
     assert_eq!(asset["sha256"], hex::encode(Sha256::digest(&audio)));
     assert_eq!(asset["rel"], "local");
+    assert_eq!(asset["state"], "pending", "audio is pending until the worker has probed it");
     assert_eq!(r.header("location"), format!("/a/v1/resource/{prod}/asset/{}", asset["guid"].as_str().unwrap()));
 
     let url = local(asset["url"].as_str().unwrap());
@@ -118,6 +119,7 @@ async fn a_multipart_upload_takes_the_file_part() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
     let asset = r.json();
     assert_eq!((asset["name"].as_str(), asset["content_type"].as_str(), asset["size"].as_u64()), (Some("cover.png"), Some("image/png"), Some(7)));
+    assert_eq!(asset["state"], "ready", "images are not probed");
     let served = app.call(Method::GET, &local(asset["url"].as_str().unwrap()), None, None).await;
     assert_eq!(served.body, Bytes::from_static(b"PNGDATA"));
 }

@@ -3,9 +3,11 @@
 
 pub mod build;
 pub mod feeds;
+pub mod imports;
 pub mod media;
 pub mod meta;
 pub mod productions;
+pub mod renditions;
 pub mod resources;
 pub mod tokens;
 pub mod upload;
@@ -36,6 +38,8 @@ pub fn all_groups() -> OpenApiRouter<AppState> {
         .merge(media::routes())
         .merge(build::routes())
         .merge(feeds::routes())
+        .merge(renditions::routes())
+        .merge(imports::routes())
 }
 
 /// The OpenAPI document of `all_groups`.

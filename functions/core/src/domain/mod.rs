@@ -2,13 +2,18 @@
 //! these once; code that holds one never validates it again.
 
 mod access;
+pub mod import_url;
+mod job;
 mod names;
 mod production;
+pub mod rendition;
 pub mod resource;
 
 pub use access::{Role, Scope, Scopes};
 pub use names::{ClientId, Guid, Kind, ProductionName, Version};
+pub use job::{Job, JobKind, JobMessage, JobState};
 pub use production::{Member, NewProduction, Production};
+pub use rendition::{Matched, RenditionFormat, RenditionRequest, RenditionSpec};
 pub use resource::{
     Asset, AssetRel, AssetState, Episode, EpisodeType, Owner, Probe, Rendition, Resource,
     ResourceBody, Show, ShowType, Track,

@@ -69,7 +69,7 @@ impl Resource {
 const ENVELOPE_FIELDS: &[&str] = &["guid", "parent_guid", "kind", "created", "updated", "version"];
 /// Per-kind fields the server measures or manages.
 const EPISODE_SERVER_FIELDS: &[&str] = &["duration"];
-const ASSET_SERVER_FIELDS: &[&str] = &["size", "sha256", "state", "error", "probe", "renditions", "url"];
+const ASSET_SERVER_FIELDS: &[&str] = &["size", "sha256", "state", "error", "probe", "renditions", "url", "object"];
 
 /// Parses a client's JSON object into the body of a resource of `kind`.
 /// Unknown fields are refused (a typo must not silently vanish); server-owned
@@ -350,13 +350,27 @@ pub struct Probe {
     pub true_peak: Option<f64>,
 }
 
+/// A rendition the worker made (or failed to make) of an asset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rendition {
     pub format: String,
+    /// Bits per second; 0 for lossless formats.
     pub bitrate: u32,
     pub channels: u8,
     pub size: Option<u64>,
     pub state: AssetState,
+    /// The integrated loudness target (LUFS) it was normalised to, if any.
+    #[serde(default)]
+    pub loudness: Option<i8>,
+    /// `RenditionSpec::name`: how a request finds it.
+    #[serde(default)]
+    pub name: String,
+    /// Object key of its bytes (content-addressed: source sha256 + spec).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Why it could not be made (a code such as `media.timeout`).
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 input_and_output! {
@@ -375,6 +389,7 @@ input_and_output! {
         probe: Option<Probe>,
         renditions: Vec<Rendition>,
         url: Option<String>,
+        object: Option<String>,
     }
 }
 

@@ -5,9 +5,11 @@
 mod blobs;
 mod clock;
 mod jobs;
+mod media;
 mod records;
 
 pub use blobs::{BlobError, BlobKey, BlobMeta, Blobs, ByteStream, GetBlob, SignedMethod};
 pub use clock::{Clock, SystemClock};
 pub use jobs::{Jobs, QueueError, Received};
+pub use media::{EncodePlan, MediaError, MediaTool};
 pub use records::{Key, ListQuery, Page, Record, Records, StoreError, WriteOp};

@@ -45,6 +45,24 @@ pub enum ServiceError {
     NothingToRollBack,
     #[error("this server has no public store configured for feeds")]
     PublishingNotConfigured,
+    /// The asset (or the rendition asked for) is being made; ask again later.
+    #[error("the asset is not ready yet in the form asked for")]
+    AssetNotReady { retry_after: u64 },
+    #[error("the source is of lower quality than asked for ({field})")]
+    LowQuality { field: &'static str },
+    #[error("the asset could not be processed: {0}")]
+    AssetFailed(String),
+    #[error("this rendition could not be made: {0}")]
+    RenditionFailed(String),
+    #[error("external id {name}={value} belongs to another asset")]
+    ExternalIdTaken { name: String, value: String },
+    #[error("no asset has external id {name}={value}")]
+    ExternalIdNotFound { name: String, value: String },
+    #[error("the import URL is refused: {reason}")]
+    ImportRefused { code: &'static str, reason: String },
+    /// A job changed hands (its lease ran out and another worker claimed it).
+    #[error("the job's lease was lost to another worker")]
+    LeaseLost,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -42,3 +42,11 @@ pub fn resource(prod: &Guid, kind: Kind, id: &Guid) -> Key {
 pub fn show_marker(prod: &Guid) -> Key {
     Key::new(production_partition(prod), "UNIQUE#show")
 }
+
+/// "Asset `id` carries external id `name` = `value`": makes external ids
+/// unique in a production and finds an asset by one. Written in the same
+/// transaction as the asset. Names are `[A-Za-z0-9_]`, so the `#` after the
+/// name is unambiguous whatever the value holds.
+pub fn external_id(prod: &Guid, name: &str, value: &str) -> Key {
+    Key::new(production_partition(prod), format!("EXTID#{name}#{value}"))
+}

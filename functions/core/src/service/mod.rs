@@ -2,12 +2,18 @@
 //! request, call one of these, and render the result.
 
 mod access;
+mod assets;
 mod build;
 mod cursor;
 mod error;
+mod external_ids;
+mod imports;
+mod jobs;
 mod keys;
 mod media;
+mod probes;
 mod productions;
+mod renditions;
 mod resources;
 mod schedule;
 mod uploads;
@@ -16,9 +22,12 @@ use std::sync::Arc;
 
 pub use access::{Caller, Need};
 pub use build::{BuildOutcome, BuildRecord, LeftOut, Publishing, KEPT_BUILDS, PUBLIC_URL_EXPIRY, RSS_TYPE};
+pub use assets::AssetUpdate;
 pub use error::ServiceError;
+pub use jobs::{job_message, Claim, FINISHED_JOB_TTL, RESEND_AFTER};
 pub use media::MediaRules;
 pub use productions::ProductionPage;
+pub use renditions::{encode_plan, rendition_key, ContentLocation};
 pub use resources::{ResourcePage, Update};
 pub use uploads::Upload;
 

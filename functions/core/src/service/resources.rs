@@ -2,17 +2,19 @@
 //! (a merge of the fields sent), delete — every write conditional on the
 //! version, so two concurrent writers never lose an update.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 use crate::{
     domain::{
         resource::{client_fields, parse_client_body},
-        AssetRel, Guid, Invalid, Kind, Production, Resource, ResourceBody, Scope, Version,
+        Asset, AssetRel, Guid, Invalid, Kind, Production, Resource, ResourceBody, Scope, Version,
     },
-    ports::{ListQuery, Record, SignedMethod, StoreError, WriteOp},
+    ports::{BlobKey, ListQuery, Record, SignedMethod, StoreError, WriteOp},
 };
 
-use super::{clamp_limit, keys, Caller, Need, Podops, ServiceError};
+use super::{clamp_limit, external_ids::external_id_ops, keys, Caller, Need, Podops, ServiceError};
 
 #[derive(Debug, Clone)]
 pub struct ResourcePage {
@@ -81,22 +83,36 @@ impl Podops {
     ) -> Result<Resource, ServiceError> {
         caller.require(Scope::ResourceWrite)?;
         let production = self.authorize(caller, prod, Need::Write).await?;
-        let body = parse_client_body(kind, body)?;
+        let mut body = parse_client_body(kind, body)?;
         if let ResourceBody::Asset(asset) = &body {
-            if asset.rel != AssetRel::External {
+            if asset.rel == AssetRel::Local {
                 return Err(Invalid::new(
                     "rel",
                     "asset.rel",
-                    "create assets with rel 'external' here; upload local files with POST /a/v1/upload/{prod}",
+                    "create assets with rel 'external' or 'import' here; upload local files with POST /a/v1/upload/{prod}",
                 )
                 .into());
             }
         }
-        self.check_references(&production, &body).await?;
+        self.check_references(&production, &mut body).await?;
         let now = self.clock.now();
         let resource =
             Resource { guid: id.clone(), parent_guid: prod.clone(), created: now, updated: now, version: Version::FIRST, body };
+        if let ResourceBody::Asset(asset) = &resource.body {
+            let index = external_id_ops(prod, id, &BTreeMap::new(), &asset.external_ids);
+            if asset.rel == AssetRel::Import {
+                let ids = asset.external_ids.clone();
+                return match self.create_import(resource, index).await {
+                    Ok(created) => self.present(created).await,
+                    Err(ServiceError::Store(StoreError::Conflict)) => Err(self.create_conflict(prod, kind, id, &ids).await?),
+                    Err(e) => Err(e),
+                };
+            }
+        }
         let mut ops = vec![WriteOp::Create(resource_record(&resource)?)];
+        if let ResourceBody::Asset(asset) = &resource.body {
+            ops.extend(external_id_ops(prod, id, &BTreeMap::new(), &asset.external_ids));
+        }
         if kind == Kind::Show {
             ops.push(WriteOp::Create(Record {
                 key: keys::show_marker(prod),
@@ -111,15 +127,26 @@ impl Podops {
                 self.present(resource).await
             }
             Err(StoreError::Conflict) => {
-                if self.records.get(&keys::resource(prod, kind, id)).await?.is_some() {
-                    Err(ServiceError::ResourceExists { kind, guid: id.clone() })
-                } else if kind == Kind::Show {
-                    Err(ServiceError::ShowExists)
-                } else {
-                    Err(ServiceError::Contended)
-                }
+                let ids = match &resource.body {
+                    ResourceBody::Asset(a) => a.external_ids.clone(),
+                    _ => BTreeMap::new(),
+                };
+                Err(self.create_conflict(prod, kind, id, &ids).await?)
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Why a create transaction's condition failed, from what is stored now.
+    async fn create_conflict(&self, prod: &Guid, kind: Kind, id: &Guid, ids: &BTreeMap<String, String>) -> Result<ServiceError, ServiceError> {
+        if self.records.get(&keys::resource(prod, kind, id)).await?.is_some() {
+            Ok(ServiceError::ResourceExists { kind, guid: id.clone() })
+        } else if kind == Kind::Show {
+            Ok(ServiceError::ShowExists)
+        } else if let Some(taken) = self.taken_external_id(prod, id, ids).await? {
+            Ok(taken)
+        } else {
+            Ok(ServiceError::Contended)
         }
     }
 
@@ -146,14 +173,32 @@ impl Podops {
         merged.extend(changes);
         let mut body = parse_client_body(kind, Value::Object(merged))?;
         keep_server_fields(&mut body, &stored.body)?;
-        self.check_references(&production, &body).await?;
+        self.check_references(&production, &mut body).await?;
+        let index = match (&stored.body, &body) {
+            (ResourceBody::Asset(old), ResourceBody::Asset(new)) => external_id_ops(prod, id, &old.external_ids, &new.external_ids),
+            _ => Vec::new(),
+        };
         let updated = Resource { version: stored.version.next(), updated: self.clock.now(), body, ..stored.clone() };
-        match self.records.replace(&resource_record(&updated)?, stored.version).await {
+        let written = if index.is_empty() {
+            self.records.replace(&resource_record(&updated)?, stored.version).await
+        } else {
+            let mut ops = vec![WriteOp::Replace { record: resource_record(&updated)?, expected: stored.version }];
+            ops.extend(index);
+            self.records.transact(&ops).await
+        };
+        match written {
             Ok(()) => {
                 self.feed_is_stale(prod).await?;
                 self.present(updated).await
             }
-            Err(StoreError::Conflict) => Err(self.lost_race(prod, kind, id, update.if_match).await),
+            Err(StoreError::Conflict) => {
+                if let ResourceBody::Asset(a) = &updated.body {
+                    if let Some(taken) = self.taken_external_id(prod, id, &a.external_ids).await? {
+                        return Err(taken);
+                    }
+                }
+                Err(self.lost_race(prod, kind, id, update.if_match).await)
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -180,19 +225,37 @@ impl Podops {
                 ops.push(WriteOp::Delete { key: marker.key, expected: marker.version });
             }
         }
+        if let ResourceBody::Asset(asset) = &stored.body {
+            ops.extend(external_id_ops(prod, id, &asset.external_ids, &BTreeMap::new()));
+        }
         match self.records.transact(&ops).await {
             Ok(()) => self.feed_is_stale(prod).await?,
             Err(StoreError::Conflict) => return Err(self.lost_race(prod, kind, id, if_match).await),
             Err(e) => return Err(e.into()),
         }
-        // The record is gone, so nothing refers to the bytes any more. If this
-        // delete fails the object is orphaned, never dangling.
         if let ResourceBody::Asset(asset) = &stored.body {
-            if asset.rel == AssetRel::Local {
-                let key = self.media.object_key(prod, id, &asset.content_type)?;
-                if let Err(e) = self.blobs.delete(&key).await {
-                    tracing::warn!(key = %key, error = %e, "asset deleted but its object was not");
-                }
+            self.delete_asset_bytes(prod, id, asset).await?;
+        }
+        Ok(())
+    }
+
+    /// After an asset's record is gone: its object and renditions, unless
+    /// another asset shares them (an import of identical content). Checked
+    /// after the record delete, so a concurrent import that starts sharing
+    /// is seen (see `finish_import`). A failed delete orphans, never dangles.
+    async fn delete_asset_bytes(&self, prod: &Guid, id: &Guid, asset: &Asset) -> Result<(), ServiceError> {
+        let Some(key) = self.media_key(prod, id, asset)? else { return Ok(()) };
+        let others = self.other_assets(prod, id).await?;
+        let mut doomed = Vec::new();
+        if !others.iter().any(|(g, a)| self.media_key(prod, g, a).ok().flatten().as_ref() == Some(&key)) {
+            doomed.push(key);
+        }
+        if !others.iter().any(|(_, a)| a.sha256.is_some() && a.sha256 == asset.sha256) {
+            doomed.extend(asset.renditions.iter().filter_map(|r| r.key.as_deref().and_then(|k| BlobKey::parse(k).ok())));
+        }
+        for key in doomed {
+            if let Err(e) = self.blobs.delete(&key).await {
+                tracing::warn!(key = %key, error = %e, "asset deleted but its object was not");
             }
         }
         Ok(())
@@ -205,28 +268,34 @@ impl Podops {
         }
     }
 
-    /// The resource as clients see it: local assets get a fresh signed URL.
+    /// The resource as clients see it: stored assets (uploads, fetched
+    /// imports) get a fresh signed URL, others their source.
     pub(crate) async fn present(&self, mut resource: Resource) -> Result<Resource, ServiceError> {
         if let ResourceBody::Asset(asset) = &mut resource.body {
-            asset.url = match asset.rel {
-                AssetRel::Local if asset.size.is_some() => {
-                    let key = self.media.object_key(&resource.parent_guid, &resource.guid, &asset.content_type)?;
+            asset.url = match self.media_key(&resource.parent_guid, &resource.guid, asset)? {
+                Some(key) => {
                     let expires = self.clock.now() + self.media.url_ttl;
                     Some(self.blobs.signed_url(&key, SignedMethod::Get, expires).await?)
                 }
-                AssetRel::Local => None,
-                _ => asset.source.clone(),
+                None if asset.rel == AssetRel::Local => None,
+                None => asset.source.clone(),
             };
         }
         Ok(resource)
     }
 
-    /// An episode's enclosure must be an asset of the same production.
-    async fn check_references(&self, production: &Production, body: &ResourceBody) -> Result<(), ServiceError> {
+    /// An episode's enclosure must be an asset of the same production; the
+    /// episode's duration is the enclosure's measured one (none until probed).
+    async fn check_references(&self, production: &Production, body: &mut ResourceBody) -> Result<(), ServiceError> {
         if let ResourceBody::Episode(ep) = body {
             if let Some(enclosure) = &ep.enclosure {
-                if self.records.get(&keys::resource(&production.guid, Kind::Asset, enclosure)).await?.is_none() {
+                let Some(record) = self.records.get(&keys::resource(&production.guid, Kind::Asset, enclosure)).await? else {
                     return Err(ServiceError::EnclosureMissing(enclosure.clone()));
+                };
+                if let Ok(Resource { body: ResourceBody::Asset(asset), .. }) = Resource::from_value(record.body) {
+                    if let Some(probe) = asset.probe {
+                        ep.duration = Some(probe.duration.round().clamp(0.0, f64::from(u32::MAX)) as u32);
+                    }
                 }
             }
         }
@@ -249,7 +318,7 @@ fn keep_server_fields(new: &mut ResourceBody, old: &ResourceBody) -> Result<(), 
     match (new, old) {
         (ResourceBody::Episode(n), ResourceBody::Episode(o)) => n.duration = o.duration,
         (ResourceBody::Asset(n), ResourceBody::Asset(o)) => {
-            if n.rel != o.rel || (o.rel == AssetRel::Local && n.content_type != o.content_type) {
+            if n.rel != o.rel || (o.rel != AssetRel::External && n.content_type != o.content_type && o.size.is_some()) {
                 return Err(Invalid::new("rel", "asset.immutable", "an asset's rel and stored media type cannot change").into());
             }
             n.size = o.size;
@@ -258,6 +327,11 @@ fn keep_server_fields(new: &mut ResourceBody, old: &ResourceBody) -> Result<(), 
             n.error = o.error.clone();
             n.probe = o.probe.clone();
             n.renditions = o.renditions.clone();
+            n.object = o.object.clone();
+            // An import's source is where its bytes came from: fixed once fetched.
+            if o.rel == AssetRel::Import {
+                n.source = o.source.clone();
+            }
         }
         _ => {}
     }

@@ -1,10 +1,12 @@
 //! Uploads: stream a file into the blob store and record it as an asset. The
 //! object is written first and the record second; if the record cannot be
 //! written the object is removed, so a failed upload leaves nothing behind.
+//! Audio is `pending` until the worker has probed it: the asset's record and
+//! its probe job are created in one transaction.
 
 use crate::{
-    domain::{Asset, AssetRel, AssetState, Guid, Invalid, Resource, ResourceBody, Scope, Version},
-    ports::ByteStream,
+    domain::{Asset, AssetRel, AssetState, Guid, Invalid, Job, JobKind, Resource, ResourceBody, Scope, Version},
+    ports::{ByteStream, WriteOp},
 };
 
 use super::{resources::resource_record, Caller, Need, Podops, ServiceError};
@@ -27,6 +29,9 @@ impl Podops {
         let key = self.media.object_key(prod, &guid, media_type)?;
         let meta = self.blobs.put(&key, media_type, upload.body, self.media.max_upload).await?;
         let now = self.clock.now();
+        // Audio is probed (facts, loudness) before it counts as ready; images and
+        // transcripts are ready as stored.
+        let probed = media_type.starts_with("audio/");
         let resource = Resource {
             guid: guid.clone(),
             parent_guid: prod.clone(),
@@ -39,19 +44,30 @@ impl Podops {
                 rel: AssetRel::Local,
                 size: Some(meta.size),
                 sha256: Some(meta.sha256),
-                state: AssetState::Ready,
+                state: if probed { AssetState::Pending } else { AssetState::Ready },
                 ..Default::default()
             }),
         };
-        let written = match resource_record(&resource) {
-            Ok(record) => self.records.create(&record).await.map_err(ServiceError::from),
-            Err(e) => Err(e),
+        let probe = probed.then(|| Job::new(JobKind::Probe, prod.clone(), guid.clone(), None, now));
+        let written = match (resource_record(&resource), probe.as_ref().map(|job| self.create_job_op(job)).transpose()) {
+            (Ok(record), Ok(job)) => {
+                let ops: Vec<WriteOp> = std::iter::once(WriteOp::Create(record)).chain(job).collect();
+                self.records.transact(&ops).await.map_err(ServiceError::from)
+            }
+            (Err(e), _) | (_, Err(e)) => Err(e),
         };
         if let Err(e) = written {
             if let Err(cleanup) = self.blobs.delete(&key).await {
                 tracing::warn!(key = %key, error = %cleanup, "upload failed and its object could not be removed");
             }
             return Err(e);
+        }
+        if let Some(job) = &probe {
+            // The asset is stored either way; a lost message leaves it pending
+            // and the job queued, and the cause is in the log.
+            if let Err(e) = self.send_job(job).await {
+                tracing::warn!(job = %job.id, error = %e, "probe job recorded but its message could not be sent");
+            }
         }
         self.present(resource).await
     }

@@ -1,0 +1,165 @@
+//! An asset's content, as stored or as a rendition made on request (seed
+//! 003), and assets looked up by external id:
+//! `GET|HEAD /a/v1/asset/{prod}/{id}/content?format=&bitrate=&channels=&exact=&loudness=`,
+//! `GET|HEAD /a/v1/asset/{prod}/by-external/{name}/{value}`.
+
+use axum::{
+    body::Body,
+    extract::{Path, Query, State},
+    http::{header, HeaderMap, StatusCode},
+    response::Response,
+};
+use podops_core::{
+    domain::{
+        rendition::{parse_bitrate, parse_channels, parse_loudness},
+        Guid, Invalid, RenditionFormat, RenditionRequest,
+    },
+    service::ContentLocation,
+};
+use serde::Deserialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    auth::Authenticated,
+    error::ApiError,
+    extract::{bad, etag, guid},
+    negotiate::Format,
+    openapi::ErrorBody,
+    routes::productions::set,
+    state::AppState,
+};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_content, head_content)).routes(routes!(get_by_external, head_by_external))
+}
+
+/// Which rendition; none at all means the original.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct ContentParams {
+    /// mp3, aac (m4a), ogg (opus), flac or wav.
+    format: Option<String>,
+    /// 64000, 80000, 96000, 128000, 160000, 256000 or 320000 (lossy formats).
+    bitrate: Option<String>,
+    /// 1 or 2.
+    channels: Option<String>,
+    /// true: refuse (409 asset.low_quality) rather than give a lower quality than asked.
+    exact: Option<String>,
+    /// Integrated loudness target in LUFS, e.g. -16 (true peak held at -1 dBTP).
+    loudness: Option<String>,
+}
+
+impl ContentParams {
+    fn parse(&self) -> Result<RenditionRequest, ApiError> {
+        fn opt(v: &Option<String>) -> Option<&str> {
+            v.as_deref().filter(|s| !s.is_empty())
+        }
+        let exact = match opt(&self.exact) {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(_) => return Err(bad(Invalid::new("exact", "rendition.exact", "exact is true or false"))),
+        };
+        Ok(RenditionRequest {
+            format: opt(&self.format).map(RenditionFormat::parse).transpose().map_err(bad)?,
+            bitrate: opt(&self.bitrate).map(parse_bitrate).transpose().map_err(bad)?,
+            channels: opt(&self.channels).map(parse_channels).transpose().map_err(bad)?,
+            exact,
+            loudness: opt(&self.loudness).map(parse_loudness).transpose().map_err(bad)?,
+        })
+    }
+}
+
+/// Redirects (302) to a signed URL of the original or of the rendition asked
+/// for. A rendition not made yet is enqueued (once) and answered with 409
+/// `asset.not_ready` and `Retry-After`.
+#[utoipa::path(get, path = "/a/v1/asset/{prod}/{id}/content", tag = "media",
+    params(("prod" = String, Path), ("id" = String, Path), ContentParams), security(("bearer" = [])),
+    responses((status = 302, description = "Location: a signed URL of the bytes"), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "asset.not_ready (with Retry-After), asset.low_quality, asset.failed, asset.rendition_failed")))]
+async fn get_content(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path((prod, id)): Path<(String, String)>,
+    Query(params): Query<ContentParams>,
+) -> Result<Response, ApiError> {
+    let (prod, id, request) = (guid("prod", &prod)?, guid("id", &id)?, params.parse()?);
+    let found = state.podops.asset_content(&auth.caller, &prod, &id, &request, true).await?;
+    let mut resp = empty(StatusCode::FOUND);
+    set(&mut resp, header::LOCATION, &found.url);
+    set(&mut resp, header::CACHE_CONTROL, "private, no-store");
+    Ok(resp)
+}
+
+/// Whether the original or rendition exists (200) or not yet (409), without
+/// enqueueing anything.
+#[utoipa::path(head, path = "/a/v1/asset/{prod}/{id}/content", tag = "media",
+    params(("prod" = String, Path), ("id" = String, Path), ContentParams), security(("bearer" = [])),
+    responses((status = 200, description = "it exists: Content-Type, Content-Length, Content-Location"), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
+async fn head_content(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path((prod, id)): Path<(String, String)>,
+    Query(params): Query<ContentParams>,
+) -> Result<Response, ApiError> {
+    let (prod, id, request) = (guid("prod", &prod)?, guid("id", &id)?, params.parse()?);
+    let found = state.podops.asset_content(&auth.caller, &prod, &id, &request, false).await?;
+    Ok(exists(&found))
+}
+
+fn exists(found: &ContentLocation) -> Response {
+    let mut resp = empty(StatusCode::OK);
+    set(&mut resp, header::CONTENT_TYPE, &found.content_type);
+    set(&mut resp, header::CONTENT_LOCATION, &found.url);
+    if let Some(size) = found.size {
+        set(&mut resp, header::CONTENT_LENGTH, &size.to_string());
+    }
+    resp
+}
+
+fn empty(status: StatusCode) -> Response {
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = status;
+    resp
+}
+
+/// The asset carrying an external id (e.g. `legacy_track_token` = `370456`).
+#[utoipa::path(get, path = "/a/v1/asset/{prod}/by-external/{name}/{value}", tag = "resources",
+    params(("prod" = String, Path), ("name" = String, Path), ("value" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = podops_core::domain::Resource, headers(("ETag" = String), ("Content-Location" = String))),
+              (status = 404, body = ErrorBody)))]
+async fn get_by_external(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    Path((prod, name, value)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let format = Format::from_headers(&headers)?;
+    let prod = guid("prod", &prod)?;
+    let asset = state.podops.asset_by_external_id(&auth.caller, &prod, &name, &value).await?;
+    let mut resp = format.render(StatusCode::OK, "asset", &asset);
+    set(&mut resp, header::ETAG, &etag(asset.version));
+    set(&mut resp, header::CONTENT_LOCATION, &resource_path(&prod, &asset.guid));
+    Ok(resp)
+}
+
+/// 200 if an asset carries the external id (its path in `Content-Location`), else 404.
+#[utoipa::path(head, path = "/a/v1/asset/{prod}/by-external/{name}/{value}", tag = "resources",
+    params(("prod" = String, Path), ("name" = String, Path), ("value" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "exists"), (status = 404, body = ErrorBody)))]
+async fn head_by_external(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path((prod, name, value)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let prod = guid("prod", &prod)?;
+    let asset = state.podops.asset_by_external_id(&auth.caller, &prod, &name, &value).await?;
+    let mut resp = empty(StatusCode::OK);
+    set(&mut resp, header::CONTENT_LOCATION, &resource_path(&prod, &asset.guid));
+    set(&mut resp, header::ETAG, &etag(asset.version));
+    Ok(resp)
+}
+
+fn resource_path(prod: &Guid, id: &Guid) -> String {
+    format!("/a/v1/resource/{prod}/asset/{id}")
+}
