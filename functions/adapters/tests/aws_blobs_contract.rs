@@ -144,3 +144,12 @@ async fn the_call_counter_counts_requests_sent_not_urls_presigned() {
     blobs.signed_url(&key("media/counted.mp3"), podops_core::ports::SignedMethod::Get, expires_at).await.expect("sign");
     assert_eq!(clients.calls.snapshot() - before, AwsCalls { dynamodb: 0, s3: 2, sqs: 0 });
 }
+
+/// The feed builder asks for far-future URLs; S3 refuses presigned URLs
+/// longer than a week, so they are capped there (feeds on AWS need a CDN).
+#[tokio::test]
+async fn signed_url_lifetimes_are_capped_at_s3s_one_week() {
+    let (_, blobs) = fresh_bucket().await;
+    let url = blobs.signed_url(&key("media/far.mp3"), podops_core::ports::SignedMethod::Get, 253_402_300_799).await.expect("sign");
+    assert!(url.contains("X-Amz-Expires=604800&") || url.ends_with("X-Amz-Expires=604800"), "{url}");
+}
