@@ -1,0 +1,172 @@
+//! The work of each job kind. Every output goes to a deterministic key and
+//! every record change is idempotent, so running a job again after a crash
+//! (at any point) ends in the same state with one output.
+
+use std::path::Path;
+
+use futures::StreamExt;
+use podops_core::{
+    domain::{AssetState, Job, JobKind},
+    ports::{BlobKey, MediaError},
+    service::{encode_plan, rendition_key, ServiceError},
+};
+use tokio::io::AsyncWriteExt;
+
+use crate::{
+    fault::{self, FaultPoint},
+    fetch, Worker,
+};
+
+/// Why a job did not succeed. `code` is what the asset shows.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: String,
+    pub detail: String,
+    /// Worth another delivery (the store or a tool was unavailable).
+    pub transient: bool,
+}
+
+impl Failure {
+    fn input(code: &str, detail: impl Into<String>) -> Self {
+        Self { code: code.to_owned(), detail: detail.into(), transient: false }
+    }
+}
+
+impl From<ServiceError> for Failure {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::ResourceNotFound { .. } => Failure::input("asset.gone", e.to_string()),
+            other => Failure { code: "job.store".into(), detail: other.to_string(), transient: true },
+        }
+    }
+}
+
+impl From<MediaError> for Failure {
+    fn from(e: MediaError) -> Self {
+        Failure { code: e.code.to_owned(), detail: e.detail, transient: e.transient }
+    }
+}
+
+impl From<fetch::FetchError> for Failure {
+    fn from(e: fetch::FetchError) -> Self {
+        Failure { code: e.code.to_owned(), detail: e.detail, transient: e.transient }
+    }
+}
+
+impl Worker {
+    pub(crate) async fn execute(&self, job: &Job) -> Result<(), Failure> {
+        match job.kind {
+            JobKind::Import => self.import(job).await,
+            JobKind::Probe => self.probe(job).await,
+            JobKind::Transcode => self.transcode(job).await,
+        }
+    }
+
+    /// Records a job's definitive failure where clients see it.
+    pub(crate) async fn record_failure(&self, job: &Job, code: &str) -> Result<(), ServiceError> {
+        match (&job.kind, &job.rendition) {
+            (JobKind::Transcode, Some(spec)) => self.podops.record_rendition(&job.production, &job.asset, spec, Err(code)).await.map(|_| ()),
+            _ => match self.podops.fail_asset(&job.production, &job.asset, code).await {
+                Err(ServiceError::ResourceNotFound { .. }) => Ok(()),
+                other => other,
+            },
+        }
+    }
+
+    async fn import(&self, job: &Job) -> Result<(), Failure> {
+        let (_, asset) = self.podops.load_asset(&job.production, &job.asset).await?;
+        if asset.state != AssetState::Importing {
+            // A previous run stored the bytes and crashed before finishing the job.
+            return Ok(());
+        }
+        let source = asset.source.clone().unwrap_or_default();
+        let response = self.fetcher.open(&source).await?;
+        let declared_type = response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let filename = response.url().path_segments().and_then(|mut s| s.next_back()).unwrap_or("").to_owned();
+        let media_type = self
+            .podops
+            .media
+            .media_type(&declared_type, &filename)
+            .ok()
+            .filter(|t| t.starts_with("audio/"))
+            .or_else(|| self.podops.media.media_type("", &filename).ok().filter(|t| t.starts_with("audio/")))
+            .ok_or_else(|| Failure::input("media.unsupported", format!("not audio: '{declared_type}' '{filename}'")))?;
+        let limit = self.podops.media.max_upload;
+        if response.content_length().is_some_and(|len| len > limit) {
+            return Err(Failure::input("import.too_large", format!("larger than {limit} bytes")));
+        }
+        let key = self.podops.import_key(&job.production, &job.asset, media_type)?;
+        let stored = self.podops.blobs.put(&key, media_type, fetch::body_stream(response), limit).await;
+        let meta = match stored {
+            Ok(meta) => meta,
+            Err(podops_core::ports::BlobError::TooLarge { .. }) => return Err(Failure::input("import.too_large", format!("larger than {limit} bytes"))),
+            Err(podops_core::ports::BlobError::Body(e)) => return Err(Failure { code: "import.fetch_failed".into(), detail: e.to_string(), transient: true }),
+            Err(e) => return Err(Failure { code: "job.store".into(), detail: e.to_string(), transient: true }),
+        };
+        fault::hit(FaultPoint::AfterOutput);
+        self.podops.finish_import(&job.production, &job.asset, media_type, &key, &meta).await?;
+        Ok(())
+    }
+
+    async fn probe(&self, job: &Job) -> Result<(), Failure> {
+        let (_, asset) = self.podops.load_asset(&job.production, &job.asset).await?;
+        let key = self.podops.media_key(&job.production, &job.asset, &asset)?.ok_or_else(|| Failure::input("media.missing", "no stored bytes"))?;
+        let dir = self.scratch()?;
+        let input = dir.path().join("source");
+        self.download(&key, &input).await?;
+        let probe = self.tool.probe(&input).await?;
+        self.podops.record_probe(&job.production, &job.asset, &probe).await?;
+        Ok(())
+    }
+
+    async fn transcode(&self, job: &Job) -> Result<(), Failure> {
+        let spec = job.rendition.ok_or_else(|| Failure::input("job.invalid", "a transcode job without a rendition"))?;
+        let (_, asset) = self.podops.load_asset(&job.production, &job.asset).await?;
+        let (Some(probe), Some(sha)) = (asset.probe.clone(), asset.sha256.clone()) else {
+            return Err(Failure::input("asset.not_probed", "the source has no probe facts"));
+        };
+        let source_key = self.podops.media_key(&job.production, &job.asset, &asset)?.ok_or_else(|| Failure::input("media.missing", "no stored bytes"))?;
+        let out_key = rendition_key(&job.production, &sha, &spec)?;
+        // Made by an earlier run that crashed before recording it: same key, same bytes.
+        let size = match self.podops.blobs.head(&out_key).await.map_err(|e| Failure { code: "job.store".into(), detail: e.to_string(), transient: true })? {
+            Some(meta) => meta.size,
+            None => {
+                let dir = self.scratch()?;
+                let (input, output) = (dir.path().join("source"), dir.path().join(format!("out.{}", spec.format.extension())));
+                self.download(&source_key, &input).await?;
+                self.tool.transcode(&input, &probe, &encode_plan(&spec, &probe), &output).await?;
+                self.upload(&output, &out_key, spec.format.content_type()).await?
+            }
+        };
+        fault::hit(FaultPoint::AfterOutput);
+        self.podops.record_rendition(&job.production, &job.asset, &spec, Ok((&out_key, size))).await?;
+        Ok(())
+    }
+
+    fn scratch(&self) -> Result<tempfile::TempDir, Failure> {
+        std::fs::create_dir_all(&self.config.scratch_dir).and_then(|()| tempfile::tempdir_in(&self.config.scratch_dir))
+            .map_err(|e| Failure { code: "job.scratch".into(), detail: e.to_string(), transient: true })
+    }
+
+    /// Copies a stored object to a local file for FFmpeg.
+    async fn download(&self, key: &BlobKey, to: &Path) -> Result<(), Failure> {
+        let io = |e: std::io::Error| Failure { code: "job.scratch".into(), detail: e.to_string(), transient: true };
+        let blob = self.podops.blobs.get(key, None).await.map_err(|e| match e {
+            podops_core::ports::BlobError::NotFound => Failure::input("media.missing", format!("{key} is gone")),
+            other => Failure { code: "job.store".into(), detail: other.to_string(), transient: true },
+        })?;
+        let mut file = tokio::fs::File::create(to).await.map_err(io)?;
+        let mut body = blob.body;
+        while let Some(chunk) = body.next().await {
+            file.write_all(&chunk.map_err(io)?).await.map_err(io)?;
+        }
+        file.flush().await.map_err(io)
+    }
+
+    async fn upload(&self, from: &Path, key: &BlobKey, content_type: &str) -> Result<u64, Failure> {
+        let file = tokio::fs::File::open(from).await.map_err(|e| Failure { code: "job.scratch".into(), detail: e.to_string(), transient: true })?;
+        let body = Box::pin(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20));
+        let meta = self.podops.blobs.put(key, content_type, body, u64::MAX).await.map_err(|e| Failure { code: "job.store".into(), detail: e.to_string(), transient: true })?;
+        Ok(meta.size)
+    }
+}
