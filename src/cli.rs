@@ -21,6 +21,10 @@ pub enum Command {
     ///
     /// Example: podops token --client studio-cli --scopes production:read,production:write,resource:read,resource:write
     Token(TokenArgs),
+    /// Run the job worker: imports, probes and renditions (needs ffmpeg and ffprobe on PATH).
+    ///
+    /// Example: podops worker --data-dir ./.podops --concurrency 2
+    Worker(WorkerArgs),
     /// Create the AWS backend's table, buckets and queues, idempotently (AWS or an emulator).
     ///
     /// Example: podops provision --endpoint http://127.0.0.1:4566
@@ -53,6 +57,9 @@ pub struct ServeArgs {
     /// Seconds after an edit of a published production before its feed rebuilds by itself.
     #[arg(long, env = "PODOPS_REBUILD_DELAY", default_value_t = 30)]
     pub rebuild_delay: i64,
+    /// Jobs (imports, probes, renditions) the in-process worker runs at once; 0: none (run `podops worker`).
+    #[arg(long, env = "PODOPS_WORKERS", default_value_t = 2)]
+    pub workers: usize,
     /// Where records, media and jobs live: SQLite + the data directory, or DynamoDB + S3 + SQS.
     /// The data directory's secret signs tokens and cursors either way.
     #[arg(long, env = "PODOPS_BACKEND", value_enum, default_value_t = Backend::Embedded)]
@@ -119,4 +126,31 @@ pub struct TokenArgs {
     pub expires_in: i64,
     #[arg(long, env = "PODOPS_DATA_DIR", default_value = "./.podops")]
     pub data_dir: PathBuf,
+}
+
+#[derive(Args)]
+pub struct WorkerArgs {
+    /// The data directory `podops serve` uses (database, media, secret).
+    #[arg(long, env = "PODOPS_DATA_DIR", default_value = "./.podops")]
+    pub data_dir: PathBuf,
+    /// Jobs run at once.
+    #[arg(long, env = "PODOPS_WORKER_CONCURRENCY", default_value_t = 2)]
+    pub concurrency: usize,
+    /// Seconds a taken job stays hidden and leased; renewed every third of it while it runs.
+    #[arg(long, env = "PODOPS_WORKER_VISIBILITY", default_value_t = 60)]
+    pub visibility: u64,
+    /// Deliveries before a job's message is dead-lettered (the queue's setting; `podops serve` uses 5).
+    #[arg(long, env = "PODOPS_MAX_RECEIVES", default_value_t = 5)]
+    pub max_receives: u32,
+    /// Wall-clock limit of one job, in seconds.
+    #[arg(long, env = "PODOPS_JOB_TIMEOUT", default_value_t = 3 * 3600)]
+    pub job_timeout: u64,
+    /// Seconds running jobs get to finish after SIGTERM before they are handed back.
+    #[arg(long, env = "PODOPS_WORKER_GRACE", default_value_t = 30)]
+    pub grace: u64,
+    /// Largest import, in bytes.
+    #[arg(long, env = "PODOPS_MAX_UPLOAD", default_value_t = 4 << 30)]
+    pub max_import: u64,
+    #[arg(long, env = "PODOPS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
 }

@@ -7,6 +7,7 @@ mod logging;
 mod provision;
 mod scheduler;
 mod serve;
+mod worker_cmd;
 
 use clap::Parser;
 
@@ -22,6 +23,7 @@ async fn main() -> std::process::ExitCode {
         cli::Command::Serve(args) => serve::run(args).await,
         cli::Command::Token(args) => data_dir::mint_token(args),
         cli::Command::Provision(args) => provision::run(args).await,
+        cli::Command::Worker(args) => worker_cmd::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -54,6 +54,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     }
 
     tokio::spawn(scheduler::run(podops.clone()));
+    tokio::spawn(podops_worker::run_in_process(podops.clone(), args.workers));
     let state = AppState { podops, tokens, media_signer, limits: Limits { json_body: args.max_json_body } };
     let app = podops_api::router(state);
     let backend = match args.backend {

@@ -75,8 +75,11 @@ impl Worker {
 }
 
 /// The in-process loop of `podops serve`: `concurrency` jobs at once until the
-/// process gets SIGINT or SIGTERM.
+/// process gets SIGINT or SIGTERM. Zero runs none (a separate `podops worker` does).
 pub async fn run_in_process(podops: Podops, concurrency: usize) {
+    if concurrency == 0 {
+        return;
+    }
     let config = WorkerConfig { concurrency, ..WorkerConfig::default() };
     match Worker::standard(podops, config) {
         Ok(worker) => Arc::new(worker).run(shutdown_signal()).await,

@@ -1,0 +1,47 @@
+//! `podops worker`: the job worker as its own process (the fleet's front
+//! door), on the embedded backend's data directory. Runs until SIGINT or
+//! SIGTERM, then drains: running jobs get `--grace` seconds, the rest are
+//! handed back to the queue.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::{Context, Result};
+use podops_adapters::embedded::{FsBlobs, SqliteDb, SqliteJobs, SqliteRecords};
+use podops_core::{
+    ports::SystemClock,
+    service::{MediaRules, Podops},
+    signing::Signer,
+};
+use podops_worker::{Worker, WorkerConfig};
+use secrecy::ExposeSecret;
+
+use crate::{cli::WorkerArgs, data_dir, logging};
+
+pub async fn run(args: WorkerArgs) -> Result<()> {
+    logging::init(args.log_format);
+    let secret = data_dir::master_secret(&args.data_dir)?;
+    let db = SqliteDb::open(&args.data_dir.join("podops.db")).context("cannot open the database")?;
+    // The worker hands out no URLs; the base only has to be well-formed.
+    let blobs = FsBlobs::new(args.data_dir.join("media"), Signer::derive(secret.expose_secret(), "media"), "http://127.0.0.1".into())
+        .context("cannot open the media directory")?;
+    let podops = Podops::new(
+        Arc::new(SqliteRecords::new(db.clone())),
+        Arc::new(blobs),
+        Arc::new(SqliteJobs::new(db, "jobs", args.max_receives)),
+        Arc::new(SystemClock),
+        secret.expose_secret(),
+        MediaRules { max_upload: args.max_import, ..MediaRules::default() },
+    );
+    let config = WorkerConfig {
+        concurrency: args.concurrency.max(1),
+        visibility: Duration::from_secs(args.visibility.max(1)),
+        max_receives: args.max_receives,
+        job_timeout: Duration::from_secs(args.job_timeout),
+        grace: Duration::from_secs(args.grace),
+        scratch_dir: args.data_dir.join("scratch"),
+        ..WorkerConfig::default()
+    };
+    let worker = Worker::standard(podops, config).context("cannot build the import client")?;
+    Arc::new(worker).run(podops_worker::shutdown_signal()).await;
+    Ok(())
+}
