@@ -39,6 +39,8 @@ pub struct WorkerConfig {
     pub worker_id: String,
     /// Where FFmpeg's local copies go (one temp dir per job, removed after).
     pub scratch_dir: PathBuf,
+    /// A job that failed for a passing reason is retried after this times its delivery count.
+    pub retry_backoff: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -51,6 +53,7 @@ impl Default for WorkerConfig {
             grace: Duration::from_secs(30),
             worker_id: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
             scratch_dir: std::env::temp_dir().join("podops-worker"),
+            retry_backoff: Duration::from_secs(5),
         }
     }
 }

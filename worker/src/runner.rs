@@ -154,7 +154,7 @@ impl Worker {
         if failure.transient && !last_delivery {
             tracing::warn!(job = %job.id, code = %failure.code, detail = %failure.detail, attempt = message.receive_count, "job failed; will retry");
             let _ = self.podops.release_job(job).await;
-            let backoff = Duration::from_secs(5 * u64::from(message.receive_count));
+            let backoff = self.config.retry_backoff * message.receive_count;
             let _ = self.podops.jobs.extend(&message.receipt, backoff).await;
             return;
         }

@@ -15,7 +15,7 @@ use podops_adapters::embedded::{FsBlobs, SqliteDb, SqliteJobs, SqliteRecords};
 use podops_api::{AppState, Limits, TokenAuthority};
 use podops_core::{
     domain::{ClientId, Resource, ResourceBody, Scopes},
-    ports::{Clock, Jobs, Key, SystemClock},
+    ports::{Clock, Jobs, Key, MediaTool, SystemClock},
     service::{MediaRules, Podops},
     signing::Signer,
 };
@@ -77,6 +77,7 @@ pub fn worker_config(h: &Harness) -> WorkerConfig {
         grace: Duration::from_secs(5),
         worker_id: "test-worker".into(),
         scratch_dir: h.dir.path().join("scratch"),
+        retry_backoff: Duration::ZERO,
     }
 }
 
@@ -87,9 +88,13 @@ impl Harness {
     }
 
     pub fn start_worker_with(&mut self, lookup: Arc<dyn NameLookup>, policy: AddressPolicy) {
-        let fetcher = Fetcher::new(lookup, policy, FetchConfig { connect_timeout: Duration::from_secs(2), ..FetchConfig::default() }).expect("fetcher");
         let tool = podops_worker::Ffmpeg { time_limit: Duration::from_secs(30), ..Default::default() };
-        let worker = Arc::new(Worker::new(self.podops.clone(), Arc::new(tool), fetcher, worker_config(self)));
+        self.start_worker_custom(lookup, policy, Arc::new(tool), worker_config(self));
+    }
+
+    pub fn start_worker_custom(&mut self, lookup: Arc<dyn NameLookup>, policy: AddressPolicy, tool: Arc<dyn MediaTool>, config: WorkerConfig) {
+        let fetcher = Fetcher::new(lookup, policy, FetchConfig { connect_timeout: Duration::from_secs(2), ..FetchConfig::default() }).expect("fetcher");
+        let worker = Arc::new(Worker::new(self.podops.clone(), tool, fetcher, config));
         let (tx, rx) = oneshot::channel::<()>();
         self.stop = Some(tx);
         self.worker_task = Some(tokio::spawn(worker.run(async move {
