@@ -151,6 +151,9 @@ pub struct WorkerArgs {
     /// Largest import, in bytes.
     #[arg(long, env = "PODOPS_MAX_UPLOAD", default_value_t = 4 << 30)]
     pub max_import: u64,
+    /// An address imports may reach although it is not public (e.g. an internal media mirror); repeatable.
+    #[arg(long = "import-allow", value_name = "IP")]
+    pub import_allow: Vec<std::net::IpAddr>,
     #[arg(long, env = "PODOPS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
 }

@@ -12,7 +12,7 @@ use podops_core::{
     service::{MediaRules, Podops},
     signing::Signer,
 };
-use podops_worker::{Worker, WorkerConfig};
+use podops_worker::{AddressPolicy, FetchConfig, Fetcher, Ffmpeg, SystemLookup, Worker, WorkerConfig};
 use secrecy::ExposeSecret;
 
 use crate::{cli::WorkerArgs, data_dir, logging};
@@ -41,7 +41,10 @@ pub async fn run(args: WorkerArgs) -> Result<()> {
         scratch_dir: args.data_dir.join("scratch"),
         ..WorkerConfig::default()
     };
-    let worker = Worker::standard(podops, config).context("cannot build the import client")?;
+    let policy = AddressPolicy { also_allowed: args.import_allow.clone() };
+    let fetcher = Fetcher::new(Arc::new(SystemLookup), policy, FetchConfig::default()).context("cannot build the import client")?;
+    let tool = Ffmpeg { time_limit: config.job_timeout, ..Ffmpeg::default() };
+    let worker = Worker::new(podops, Arc::new(tool), fetcher, config);
     Arc::new(worker).run(podops_worker::shutdown_signal()).await;
     Ok(())
 }

@@ -157,7 +157,12 @@ impl MediaTool for Ffmpeg {
 
     async fn transcode(&self, input: &Path, source: &Probe, plan: &EncodePlan, output: &Path) -> Result<(), MediaError> {
         let a = transcode_args(input, source, plan, output)?;
+        // The exact command, so an operator (or the benchmark) can rerun it by hand.
+        let command: Vec<String> = a.iter().map(|s| s.to_string_lossy().into_owned()).collect();
+        tracing::info!(command = %serde_json::Value::from(command), "ffmpeg transcode");
+        let started = std::time::Instant::now();
         let out = process::run(&self.ffmpeg, &a, self.time_limit, false).await?;
+        tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, success = out.success, "ffmpeg transcode ended");
         if out.success {
             Ok(())
         } else {

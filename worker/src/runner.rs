@@ -113,6 +113,7 @@ impl Worker {
 
     async fn run_claimed(&self, job: Job, message: &Received, mut stop: watch::Receiver<bool>) {
         fault::hit(FaultPoint::AfterClaim);
+        let started = std::time::Instant::now();
         let jobs = &self.podops.jobs;
         let mut current = job.clone();
         let work = tokio::time::timeout(self.config.job_timeout, self.execute(&job));
@@ -147,6 +148,7 @@ impl Worker {
             Ended::Finished(Ok(())) => self.complete(&current, message, None).await,
             Ended::Finished(Err(failure)) => self.failed(&current, message, failure).await,
         }
+        tracing::info!(job = %job.id, kind = ?job.kind, elapsed_ms = started.elapsed().as_millis() as u64, "job handled");
     }
 
     async fn failed(&self, job: &Job, message: &Received, failure: Failure) {
