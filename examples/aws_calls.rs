@@ -80,6 +80,7 @@ async fn main() -> Result<()> {
     let tokens = Arc::new(TokenAuthority::new(SECRET, "podops", "podops-api"));
     let scopes = Scopes::new(vec![Scope::ProductionRead, Scope::ProductionWrite, Scope::ResourceRead, Scope::ResourceWrite]);
     let (token, _) = tokens.mint(&ClientId::parse("bench").map_err(|e| anyhow::anyhow!(e.message))?, &scopes, SystemClock.now(), 3600)?;
+    let scheduler = podops.clone();
     let state = AppState { podops, tokens, media_signer: Signer::derive(SECRET, "media"), limits: Limits::default() };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base_url = format!("http://{}", listener.local_addr()?);
@@ -130,6 +131,11 @@ async fn main() -> Result<()> {
     row("update an episode (PUT)", status, StatusCode::NO_CONTENT, calls)?;
     let (status, _, calls) = bench.measure(Method::DELETE, &format!("/a/v1/resource/{prod}/episode/{:012x}", 8), None).await?;
     row("delete an episode", status, StatusCode::NO_CONTENT, calls)?;
+
+    // Not an API request: what `podops serve`'s scheduler costs every second.
+    let before = bench.calls.snapshot();
+    scheduler.run_due_builds().await?;
+    rows.push(("scheduler tick, nothing due (every second in podops serve)".into(), bench.calls.snapshot() - before));
 
     println!("| API request | DynamoDB | S3 | SQS |\n|---|---|---|---|");
     for (what, calls) in rows {
