@@ -110,11 +110,18 @@ pub struct FetchConfig {
     pub connect_timeout: Duration,
     /// No byte for this long ends the download.
     pub read_timeout: Duration,
+    /// The whole download (headers and body) of one URL.
+    pub total_timeout: Duration,
 }
 
 impl Default for FetchConfig {
     fn default() -> Self {
-        Self { max_redirects: 5, connect_timeout: Duration::from_secs(10), read_timeout: Duration::from_secs(60) }
+        Self {
+            max_redirects: 5,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+            total_timeout: Duration::from_secs(3600),
+        }
     }
 }
 
@@ -147,6 +154,7 @@ impl Fetcher {
             .dns_resolver(Arc::new(GuardedResolver { lookup, policy: policy.clone() }))
             .connect_timeout(config.connect_timeout)
             .read_timeout(config.read_timeout)
+            .timeout(config.total_timeout)
             .user_agent(concat!("PodOps-Import/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| FetchError { code: "import.client", detail: e.to_string(), transient: true })?;

@@ -43,6 +43,15 @@ async fn serve(ip: IpAddr, site: Site) -> u16 {
         .route("/to-loopback", get(|State(s): State<Site>| async move { redirect(format!("http://127.0.0.1:{}/audio/x.mp3", s.trap_port)) }))
         .route("/to-name", get(|State(s): State<Site>| async move { redirect(format!("http://evil.podops.test:{}/audio/x.mp3", s.trap_port)) }))
         .route("/hop/{n}", get(|Path(n): Path<u32>| async move { redirect(format!("/hop/{}", n + 1)) }))
+        .route("/slow", get(|| async {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            "late"
+        }))
+        // Declares 5 GiB; refused on the header, before any of the body is read.
+        .route("/huge", get(|| async {
+            let body = axum::body::Body::from_stream(futures::stream::pending::<Result<bytes::Bytes, std::io::Error>>());
+            ([(header::CONTENT_TYPE, "audio/mpeg"), (header::CONTENT_LENGTH, "5368709120")], body)
+        }))
         .fallback(|| async { StatusCode::NOT_FOUND })
         .layer(axum::middleware::from_fn_with_state(site.clone(), count))
         .with_state(site);
@@ -140,7 +149,12 @@ async fn the_issue_urls_are_refused_with_a_code_and_nothing_is_fetched() {
     }
     assert_eq!(s.trap_hits.load(Ordering::SeqCst), 0, "nothing was fetched from loopback");
     assert_eq!(s.public_hits.load(Ordering::SeqCst), 2, "only the two redirecting requests reached the allowed server");
+    assert_eq!(s.trap_hits.load(Ordering::SeqCst), 0);
     assert_eq!(h.objects().len(), 0);
+    // Larger than the upload limit by its own declaration: refused before the body.
+    let r = import(&h, &admin, &prod, &format!("http://audio.podops.test:{}/huge", s.public_port)).await;
+    let a = h.settled(&admin, &prod, r.json()["guid"].as_str().unwrap()).await;
+    assert_eq!(a["error"], "import.too_large", "{a}");
     h.stop_worker().await;
 }
 
@@ -162,6 +176,9 @@ async fn the_fetcher_itself_refuses_every_forbidden_address_and_long_redirect_ch
     assert_eq!(e.code, "import.too_many_redirects");
     assert_eq!(s.public_hits.load(Ordering::SeqCst), 6, "the first request and five redirects, no more");
     assert_eq!(s.trap_hits.load(Ordering::SeqCst), 0);
+    let impatient = Fetcher::new(lookup(), policy(), FetchConfig { total_timeout: std::time::Duration::from_secs(1), ..FetchConfig::default() }).unwrap();
+    let e = impatient.open(&format!("http://audio.podops.test:{}/slow", s.public_port)).await.expect_err("slow server");
+    assert_eq!(e.code, "import.timeout", "{e}");
     let ok = fetcher.open(&format!("http://audio.podops.test:{}/audio/a.mp3", s.public_port)).await.expect("allowed");
     assert_eq!(ok.bytes().await.unwrap().as_ref(), s.audio.as_slice());
 }
