@@ -193,6 +193,12 @@ async fn a_published_feed_passes_feedparser_podcastparser_and_the_xsd() {
     let chapters = app.call(Method::GET, &format!("/feeds/ground_truth/chapters/000000000001.json"), None, None).await;
     assert_eq!(chapters.status, StatusCode::OK);
     assert_eq!(chapters.json()["chapters"][0], json!({"startTime": 754, "title": "Beirut – Elephant Gun"}));
+    assert_eq!(chapters.header("content-type"), "application/json+chapters");
+    // Chapters of an episode no feed shows yet are not public.
+    app.call(Method::PUT, &format!("/a/v1/resource/{prod}/episode/000000000003"), Some(&t),
+        Some(json!({"tracks": [{"artist": "A", "title": "B", "offset": 1}]}))).await;
+    let hidden = app.call(Method::GET, "/feeds/ground_truth/chapters/000000000003.json", None, None).await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

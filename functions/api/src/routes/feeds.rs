@@ -6,10 +6,10 @@ use axum::{
     body::Body,
     extract::{Path, State},
     http::{header, HeaderMap, Method, StatusCode},
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use podops_core::{
-    domain::ProductionName,
+    domain::{Guid, ProductionName},
     ports::{BlobError, BlobKey},
 };
 use utoipa::OpenApi;
@@ -49,6 +49,9 @@ async fn serve(state: &AppState, method: Method, path: &str, headers: &HeaderMap
     if !public || ProductionName::parse(name).is_err() {
         return Err(not_found());
     }
+    if let Some(episode) = rest.strip_prefix("/chapters/").and_then(|f| f.strip_suffix(".json")) {
+        return chapters(state, name, episode).await;
+    }
     let publishing = state.podops.publishing.as_ref().ok_or_else(not_found)?;
     let key = BlobKey::parse(&format!("feeds/{path}")).map_err(|_| not_found())?;
     let meta = publishing.public.head(&key).await?.ok_or_else(not_found)?;
@@ -81,6 +84,16 @@ async fn serve(state: &AppState, method: Method, path: &str, headers: &HeaderMap
     if let Some(modified) = last_modified(state, name).await {
         set(&mut resp, header::LAST_MODIFIED, &modified);
     }
+    Ok(resp)
+}
+
+async fn chapters(state: &AppState, name: &str, episode: &str) -> Result<Response, ApiError> {
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "feed.not_found", "no chapters are published here");
+    let episode = Guid::parse(episode).map_err(|_| not_found())?;
+    let json = state.podops.public_chapters(name, &episode).await?.ok_or_else(not_found)?;
+    let mut resp = axum::Json(json).into_response();
+    set(&mut resp, header::CONTENT_TYPE, podops_core::feed::chapters::CONTENT_TYPE);
+    set(&mut resp, header::CACHE_CONTROL, "public, max-age=300");
     Ok(resp)
 }
 

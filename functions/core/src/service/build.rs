@@ -173,14 +173,6 @@ impl Podops {
         if outcome.problems.iter().any(|p| p.blocking) {
             return Err(ServiceError::FeedInvalid(outcome.problems));
         }
-        // Chapters first, so the published feed never links to a missing file.
-        for ((r, ep, _, _), url) in included.iter().zip(&chapter_urls) {
-            if url.is_some() {
-                let json = feed::chapters::chapters_json(&ep.tracks).to_string();
-                let key = BlobKey::parse(&format!("feeds/{name}/chapters/{}.json", r.guid))?;
-                publishing.public.put(&key, feed::chapters::CONTENT_TYPE, one_chunk(json.into_bytes()), u64::MAX).await?;
-            }
-        }
         let id = format!("{now:012}-{}", Guid::random());
         let archive = format!("feeds/{name}/builds/{id}.xml");
         let bytes = xml.into_bytes();
@@ -216,6 +208,18 @@ impl Podops {
             tracing::warn!(archive = %current.archive, error = %e, "rolled back, but the dropped build's archive was not removed");
         }
         Ok(previous)
+    }
+
+    /// An episode's chapters (from its track list) as served at the URL its
+    /// feed item links to. Rendered on request rather than published as one
+    /// file per episode: always current, and a build of 10,000 episodes writes
+    /// two objects instead of 10,002. Only episodes a feed may show are served.
+    pub async fn public_chapters(&self, name: &str, episode: &Guid) -> Result<Option<serde_json::Value>, ServiceError> {
+        let Some(prod) = self.production_by_name(name).await? else { return Ok(None) };
+        let Ok(resource) = self.load(&prod, Kind::Episode, episode).await else { return Ok(None) };
+        let ResourceBody::Episode(ep) = resource.body else { return Ok(None) };
+        let visible = !ep.block && ep.published.is_some_and(|t| t <= self.clock.now()) && !ep.tracks.is_empty();
+        Ok(visible.then(|| feed::chapters::chapters_json(&ep.tracks)))
     }
 
     /// Builds of a production, newest first.
