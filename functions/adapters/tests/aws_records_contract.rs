@@ -68,8 +68,8 @@ async fn two_conflicting_transactions_exactly_one_wins_and_the_loser_writes_noth
     let stored = records.get(&Key::new("p", "counter")).await.expect("get").expect("present");
     assert_eq!((stored.version, stored.body), (Version(2), json!({"n": winner})));
     let loser = 1 - winner;
-    assert_eq!(records.get(&Key::new("p", &format!("marker-{loser}"))).await.expect("get"), None);
-    assert!(records.get(&Key::new("p", &format!("marker-{winner}"))).await.expect("get").is_some());
+    assert_eq!(records.get(&Key::new("p", format!("marker-{loser}"))).await.expect("get"), None);
+    assert!(records.get(&Key::new("p", format!("marker-{winner}"))).await.expect("get").is_some());
 }
 
 #[tokio::test]
