@@ -153,3 +153,13 @@ async fn signed_url_lifetimes_are_capped_at_s3s_one_week() {
     let url = blobs.signed_url(&key("media/far.mp3"), podops_core::ports::SignedMethod::Get, 253_402_300_799).await.expect("sign");
     assert!(url.contains("X-Amz-Expires=604800&") || url.ends_with("X-Amz-Expires=604800"), "{url}");
 }
+
+#[tokio::test]
+async fn a_public_base_gives_permanent_unsigned_urls_for_feeds() {
+    use podops_core::ports::{BlobKey, Blobs};
+    let (_, blobs) = aws_support::fresh_bucket().await;
+    let key = BlobKey::parse("media/0123456789ab/ba9876543210.mp3").unwrap();
+    assert_eq!(blobs.public_url(&key), None, "no public origin configured");
+    let public = blobs.with_public_base("https://d111.cloudfront.net/");
+    assert_eq!(public.public_url(&key).as_deref(), Some("https://d111.cloudfront.net/media/0123456789ab/ba9876543210.mp3"));
+}

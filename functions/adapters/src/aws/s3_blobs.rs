@@ -28,11 +28,20 @@ const MAX_PRESIGN: Duration = Duration::from_secs(7 * 24 * 3600);
 pub struct S3Blobs {
     client: Client,
     bucket: String,
+    /// The public origin (e.g. CloudFront) serving this bucket's keys, if any.
+    public_base: Option<String>,
 }
 
 impl S3Blobs {
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
-        Self { client, bucket: bucket.into() }
+        Self { client, bucket: bucket.into(), public_base: None }
+    }
+
+    /// Objects are also served, unsigned, at `<base>/<key>` (a CDN in front of
+    /// the bucket): feeds link enclosures there, since presigned URLs last 7 days at most.
+    pub fn with_public_base(mut self, base: impl Into<String>) -> Self {
+        self.public_base = Some(base.into().trim_end_matches('/').to_owned());
+        self
     }
 
     pub fn bucket(&self) -> &str {
@@ -167,5 +176,9 @@ impl Blobs for S3Blobs {
             }
         };
         Ok(presigned.uri().to_owned())
+    }
+
+    fn public_url(&self, key: &BlobKey) -> Option<String> {
+        self.public_base.as_ref().map(|base| format!("{base}/{key}"))
     }
 }

@@ -95,4 +95,11 @@ pub trait Blobs: Send + Sync {
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError>;
     /// A URL that lets its holder `method` the object until `expires_at`, without a token.
     async fn signed_url(&self, key: &BlobKey, method: SignedMethod, expires_at: Timestamp) -> Result<String, BlobError>;
+    /// A permanent, unsigned URL of the object when the store sits behind a
+    /// public origin (S3 behind CloudFront). Feeds prefer it for enclosures,
+    /// since a signed URL either expires (S3: at most 7 days) or must be
+    /// signed with a far-future expiry. `None`: the store has no such origin.
+    fn public_url(&self, _key: &BlobKey) -> Option<String> {
+        None
+    }
 }

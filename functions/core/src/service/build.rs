@@ -307,7 +307,10 @@ impl Podops {
         match (asset.rel, &asset.source) {
             (AssetRel::Local, _) => {
                 let key = self.media.object_key(prod, id, &asset.content_type)?;
-                Ok(self.blobs.signed_url(&key, SignedMethod::Get, PUBLIC_URL_EXPIRY).await?)
+                match self.blobs.public_url(&key) {
+                    Some(url) => Ok(url),
+                    None => Ok(self.blobs.signed_url(&key, SignedMethod::Get, PUBLIC_URL_EXPIRY).await?),
+                }
             }
             (_, Some(source)) => Ok(source.clone()),
             (_, None) => Err(StoreError::Corrupt(format!("asset {id} has no source")).into()),
