@@ -4,7 +4,7 @@
 //! checked on every read and write because DynamoDB's TTL deletes lazily (up
 //! to days late). Reads are strongly consistent, as SQLite's are.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -18,7 +18,6 @@ type Item = HashMap<String, AttributeValue>;
 
 /// DynamoDB's classic TransactWriteItems limit (it allows 100 now); both
 /// backends refuse the same transactions.
-const MAX_TRANSACT_OPS: usize = 25;
 
 #[derive(Clone, Debug)]
 pub struct DynamoRecords {
@@ -147,32 +146,6 @@ fn transaction_error(err: SdkError<TransactWriteItemsError>) -> StoreError {
         }
     }
     write_error("TransactWriteItems", err)
-}
-
-/// Over 25 operations, or two on one key, are caller bugs: refused before
-/// reaching DynamoDB, as `Unavailable` like the SQLite adapter does (a
-/// `Conflict` would invite a retry loop).
-fn check_transaction(ops: &[WriteOp]) -> Result<(), StoreError> {
-    if ops.len() > MAX_TRANSACT_OPS {
-        return Err(StoreError::Unavailable(format!(
-            "invalid transaction: {} operations, at most {MAX_TRANSACT_OPS}",
-            ops.len()
-        )));
-    }
-    let mut seen = HashSet::with_capacity(ops.len());
-    for op in ops {
-        let key = match op {
-            WriteOp::Create(record) | WriteOp::Replace { record, .. } => &record.key,
-            WriteOp::Delete { key, .. } => key,
-        };
-        if !seen.insert(key) {
-            return Err(StoreError::Unavailable(format!(
-                "invalid transaction: two operations on {}/{}",
-                key.partition, key.sort
-            )));
-        }
-    }
-    Ok(())
 }
 
 fn transact_item(op: &WriteOp, table: &str, now: i64) -> Result<TransactWriteItem, StoreError> {
@@ -365,7 +338,7 @@ impl Records for DynamoRecords {
     }
 
     async fn transact(&self, ops: &[WriteOp]) -> Result<(), StoreError> {
-        check_transaction(ops)?;
+        podops_core::ports::check_transaction(ops)?;
         if ops.is_empty() {
             // DynamoDB refuses an empty TransactWriteItems.
             return Ok(());

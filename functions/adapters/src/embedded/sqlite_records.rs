@@ -1,7 +1,6 @@
 //! The records port on SQLite: versioned JSON documents with conditional
 //! writes, expiry, prefix listing and small all-or-nothing transactions.
 
-use std::collections::HashSet;
 
 use async_trait::async_trait;
 use podops_core::domain::Version;
@@ -11,7 +10,6 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::sqlite::{DbError, SqliteDb, unix_secs};
 
 /// DynamoDB's classic transaction limit, kept so both backends accept the same writes.
-const MAX_TRANSACT_OPS: usize = 25;
 
 #[derive(Clone, Debug)]
 pub struct SqliteRecords {
@@ -127,37 +125,6 @@ fn prefix_upper_bound(prefix: &str) -> Option<String> {
     None
 }
 
-/// Why a transaction is refused before it reaches storage.
-///
-/// Over 25 operations, or two operations on one key, are caller bugs that
-/// DynamoDB rejects as invalid requests. They are reported as
-/// `StoreError::Unavailable("invalid transaction: ...")`, not `Conflict`: a
-/// conflict means "you lost an optimistic-locking race, re-read and retry",
-/// which would loop forever here; `Unavailable` surfaces as a logged server
-/// error. An empty transaction is accepted and writes nothing.
-fn check_transaction(ops: &[WriteOp]) -> Result<(), StoreError> {
-    if ops.len() > MAX_TRANSACT_OPS {
-        return Err(StoreError::Unavailable(format!(
-            "invalid transaction: {} operations, at most {MAX_TRANSACT_OPS}",
-            ops.len()
-        )));
-    }
-    let mut seen = HashSet::with_capacity(ops.len());
-    for op in ops {
-        let key = match op {
-            WriteOp::Create(record) | WriteOp::Replace { record, .. } => &record.key,
-            WriteOp::Delete { key, .. } => key,
-        };
-        if !seen.insert(key) {
-            return Err(StoreError::Unavailable(format!(
-                "invalid transaction: two operations on {}/{}",
-                key.partition, key.sort
-            )));
-        }
-    }
-    Ok(())
-}
-
 impl SqliteRecords {
     async fn write_one(&self, write: Write) -> Result<(), StoreError> {
         let applied: Result<bool, StoreError> = self.db.write(move |conn| Ok(write.apply(conn, unix_secs())?)).await;
@@ -253,7 +220,7 @@ impl Records for SqliteRecords {
     /// All writes in one `BEGIN IMMEDIATE` transaction, or none. See
     /// `check_transaction` for what is refused up front and how.
     async fn transact(&self, ops: &[WriteOp]) -> Result<(), StoreError> {
-        check_transaction(ops)?;
+        podops_core::ports::check_transaction(ops)?;
         if ops.is_empty() {
             return Ok(());
         }

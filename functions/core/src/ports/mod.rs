@@ -12,4 +12,4 @@ pub use blobs::{BlobError, BlobKey, BlobMeta, Blobs, ByteStream, GetBlob, Signed
 pub use clock::{Clock, SystemClock};
 pub use jobs::{Jobs, QueueError, Received};
 pub use media::{EncodePlan, MediaError, MediaTool};
-pub use records::{Key, ListQuery, Page, Record, Records, StoreError, WriteOp};
+pub use records::{check_transaction, Key, ListQuery, Page, Record, Records, StoreError, WriteOp, MAX_TRANSACT_OPS};

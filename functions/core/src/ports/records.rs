@@ -85,3 +85,26 @@ pub trait Records: Send + Sync {
     /// All writes or none. At most 25 operations, each on a distinct key.
     async fn transact(&self, ops: &[WriteOp]) -> Result<(), StoreError>;
 }
+
+/// Most operations one `transact` may hold (DynamoDB's limit, kept by every adapter).
+pub const MAX_TRANSACT_OPS: usize = 25;
+
+/// What every adapter refuses before touching storage: more than
+/// `MAX_TRANSACT_OPS` operations, or two on one key. These are caller bugs,
+/// reported as `Unavailable` (a `Conflict` would invite a retry loop).
+pub fn check_transaction(ops: &[WriteOp]) -> Result<(), StoreError> {
+    if ops.len() > MAX_TRANSACT_OPS {
+        return Err(StoreError::Unavailable(format!("invalid transaction: {} operations, at most {MAX_TRANSACT_OPS}", ops.len())));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(ops.len());
+    for op in ops {
+        let key = match op {
+            WriteOp::Create(record) | WriteOp::Replace { record, .. } => &record.key,
+            WriteOp::Delete { key, .. } => key,
+        };
+        if !seen.insert(key) {
+            return Err(StoreError::Unavailable(format!("invalid transaction: two operations on {}/{}", key.partition, key.sort)));
+        }
+    }
+    Ok(())
+}
