@@ -3,12 +3,14 @@
 //! resources they expect. Works against AWS or an emulator (moto, LocalStack).
 
 mod config;
+mod connect;
 mod dynamo_records;
 pub mod provision;
 mod s3_blobs;
 mod s3_upload;
 mod sqs_jobs;
 
+pub use connect::{AwsPorts, ConnectError, ConnectOptions, Needs, connect, connect_with};
 pub use config::{AwsCallCounter, AwsCalls, AwsClients, AwsConfig, DEFAULT_MAX_RECEIVES, SdkTuning, Service, dlq_name};
 pub use dynamo_records::DynamoRecords;
 pub use s3_blobs::{S3Blobs, SHA256_METADATA};
