@@ -76,6 +76,13 @@ impl From<ServiceError> for ApiError {
             E::UnsupportedMediaType(t) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "upload.unsupported_type", json!({ "content_type": t }))
             }
+            E::UploadNotStarted => (StatusCode::NOT_FOUND, "upload.not_started", json!({})),
+            E::UploadIncomplete => (StatusCode::UNPROCESSABLE_ENTITY, "upload.incomplete", json!({})),
+            E::UploadMismatch { field, declared, received } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                if field == "size" { "upload.size_mismatch" } else { "upload.sha256_mismatch" },
+                json!({ "field": field, "declared": declared, "received": received }),
+            ),
             E::UploadInterrupted(_) => (StatusCode::BAD_REQUEST, "upload.interrupted", json!({})),
             E::FeedInvalid(problems) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "build.show_incomplete", json!({ "problems": problems }))

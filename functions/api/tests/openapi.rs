@@ -25,6 +25,8 @@ const PROMISED: &[(&str, &str)] = &[
     ("post", "/a/v1/upload/{prod}"),
     ("get", "/media/{key}"),
     ("head", "/media/{key}"),
+    ("put", "/media/{key}"),
+    ("post", "/a/v1/upload/{prod}/{asset}/complete"),
     ("post", "/a/v1/build"),
     ("post", "/a/v1/build/rollback"),
     ("get", "/feeds/{path}"),
@@ -64,6 +66,7 @@ async fn every_documented_route_is_mounted() {
             .replace("{kind}", "episode")
             .replace("{id}", "0123456789ab")
             .replace("{client}", "someone")
+            .replace("{asset}", "0123456789ab")
             .replace("{name}", "legacy_track_token")
             .replace("{value}", "370456")
             .replace("{key}", "media/x.mp3")

@@ -22,12 +22,13 @@ use crate::{error::ApiError, openapi::ErrorBody, routes::productions::set, state
 /// Object keys contain `/`, so the route is axum's wildcard `{*key}`; OpenAPI
 /// has no wildcard, so the document says `{key}` through this derive.
 #[derive(OpenApi)]
-#[openapi(paths(get_media, head_media))]
+#[openapi(paths(get_media, head_media, put_media))]
 struct MediaDoc;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(MediaDoc::openapi())
-        .route("/media/{*key}", axum::routing::get(get_media).head(head_media))
+        .route("/media/{*key}", axum::routing::get(get_media).head(head_media).put(put_media))
+        .layer(axum::extract::DefaultBodyLimit::disable())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -62,7 +63,29 @@ async fn head_media(
     serve(&state, Method::HEAD, &key, sig, &headers).await
 }
 
-async fn serve(state: &AppState, method: Method, key: &str, sig: Signature, headers: &HeaderMap) -> Result<Response, ApiError> {
+/// The embedded backend's presigned PUT: stores the bytes of a presigned upload.
+/// The media type comes from the key (fixed when the URL was signed), never
+/// from the client, and the size limit is enforced while streaming.
+#[utoipa::path(put, path = "/media/{key}", tag = "media", params(("key" = String, Path), Signature),
+    request_body(content = Vec<u8>, description = "the file's bytes"),
+    responses((status = 201, description = "stored"), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
+async fn put_media(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Query(sig): Query<Signature>,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    check_signature(&state, &Method::PUT, &key, sig)?;
+    let key = BlobKey::parse(&key).map_err(|_| ApiError::from(BlobError::NotFound))?;
+    let media_type = state.podops.media.media_type_of_key(key.as_str()).ok_or(BlobError::NotFound)?;
+    let stream = futures::TryStreamExt::map_err(body.into_data_stream(), |e| std::io::Error::other(e.to_string()));
+    state.podops.blobs.put(&key, media_type, Box::pin(stream), state.podops.media.max_upload).await.map_err(|e| {
+        ApiError::from(podops_core::service::ServiceError::from(e))
+    })?;
+    Ok(StatusCode::CREATED)
+}
+
+fn check_signature(state: &AppState, method: &Method, key: &str, sig: Signature) -> Result<(), ApiError> {
     let forbidden = |code, message| ApiError::new(StatusCode::FORBIDDEN, code, message);
     let (Some(expires), Some(signature)) = (sig.expires, sig.signature) else {
         return Err(forbidden("media.signature_missing", "this URL needs its expires and signature parameters"));
@@ -74,6 +97,11 @@ async fn serve(state: &AppState, method: Method, key: &str, sig: Signature, head
     if !media_url_valid(&state.media_signer, method.as_str(), key, expires, &signature, now) {
         return Err(forbidden("media.signature_invalid", "the media URL's signature does not match"));
     }
+    Ok(())
+}
+
+async fn serve(state: &AppState, method: Method, key: &str, sig: Signature, headers: &HeaderMap) -> Result<Response, ApiError> {
+    check_signature(state, &method, key, sig)?;
     let key = BlobKey::parse(key).map_err(|_| ApiError::from(BlobError::NotFound))?;
     let blobs = &state.podops.blobs;
     let meta = blobs.head(&key).await?.ok_or(BlobError::NotFound)?;

@@ -10,7 +10,11 @@ use axum::{
     response::Response,
 };
 use futures::{StreamExt, TryStreamExt};
-use podops_core::{ports::ByteStream, service::Upload};
+use axum::response::IntoResponse;
+use podops_core::{
+    ports::ByteStream,
+    service::{PresignedPut, Upload, UploadIntent},
+};
 use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -26,7 +30,16 @@ use crate::{
 
 pub fn routes() -> OpenApiRouter<AppState> {
     // The size limit of an upload is the media rule's, enforced while streaming.
-    OpenApiRouter::new().routes(routes!(upload)).layer(DefaultBodyLimit::disable())
+    OpenApiRouter::new()
+        .routes(routes!(upload))
+        .layer(DefaultBodyLimit::disable())
+        .routes(routes!(complete))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PresignedUpload {
+    asset: podops_core::domain::Resource,
+    upload: PresignedPut,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -38,7 +51,9 @@ pub struct UploadParams {
 /// Uploads a media file as a new asset of the production.
 #[utoipa::path(post, path = "/a/v1/upload/{prod}", tag = "media",
     params(("prod" = String, Path), UploadParams),
-    request_body(content = Vec<u8>, description = "the file, raw (audio/mpeg, image/png, …) or as multipart/form-data"),
+    request_body(content = Vec<u8>, description = "the file, raw (audio/mpeg, image/png, …) or as multipart/form-data; \
+        or, as application/json, an UploadIntent {filename, size, content_type, sha256?}: the answer then carries a signed PUT URL \
+        and the completion path (PresignedUpload)"),
     security(("bearer" = [])),
     responses((status = 201, body = podops_core::domain::Resource, headers(("Location" = String))), (status = 400, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
@@ -58,6 +73,9 @@ async fn upload(
         return Err(podops_core::service::ServiceError::TooLarge { limit }.into());
     }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    if content_type.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")) {
+        return presign(&state, &auth, &prod, body).await;
+    }
     let upload = match multer::parse_boundary(&content_type) {
         Ok(boundary) => file_part(body, boundary).await?,
         Err(_) => Upload {
@@ -71,6 +89,37 @@ async fn upload(
     set(&mut resp, header::LOCATION, &format!("/a/v1/resource/{prod}/asset/{}", asset.guid));
     set(&mut resp, header::ETAG, &etag(asset.version));
     Ok(resp)
+}
+
+/// The presigned flow's first step: a declared file becomes a pending asset and a signed PUT URL.
+async fn presign(state: &AppState, auth: &Authenticated, prod: &podops_core::domain::Guid, body: Body) -> Result<Response, ApiError> {
+    let limit = state.limits.json_body;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request.too_large", "the upload declaration is larger than the JSON limit")
+    })?;
+    let de = &mut serde_json::Deserializer::from_slice(&bytes);
+    let intent: UploadIntent = serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        ApiError::new(StatusCode::BAD_REQUEST, "body.invalid_field", e.into_inner().to_string()).with_params(serde_json::json!({ "field": field }))
+    })?;
+    let (asset, upload) = state.podops.start_upload(&auth.caller, prod, intent).await?;
+    let mut resp = (StatusCode::CREATED, axum::Json(PresignedUpload { asset: asset.clone(), upload })).into_response();
+    set(&mut resp, header::LOCATION, &format!("/a/v1/resource/{prod}/asset/{}", asset.guid));
+    Ok(resp)
+}
+
+/// Completes a presigned upload: checks size and sha256, then the asset is stored (and probed).
+#[utoipa::path(post, path = "/a/v1/upload/{prod}/{asset}/complete", tag = "media",
+    params(("prod" = String, Path), ("asset" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = podops_core::domain::Resource), (status = 404, body = ErrorBody, description = "upload.not_started"),
+              (status = 422, body = ErrorBody, description = "upload.incomplete, upload.size_mismatch, upload.sha256_mismatch (nothing is kept)")))]
+async fn complete(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path((prod, asset)): Path<(String, String)>,
+) -> Result<axum::Json<podops_core::domain::Resource>, ApiError> {
+    let (prod, asset) = (guid("prod", &prod)?, guid("asset", &asset)?);
+    Ok(axum::Json(state.podops.complete_upload(&auth.caller, &prod, &asset).await?))
 }
 
 /// The first part of a multipart body that carries a file.

@@ -37,6 +37,12 @@ pub enum ServiceError {
     TooLarge { limit: u64 },
     #[error("media type '{0}' is not accepted")]
     UnsupportedMediaType(String),
+    #[error("no upload of this asset is waiting to be completed")]
+    UploadNotStarted,
+    #[error("nothing has been uploaded to the presigned URL yet")]
+    UploadIncomplete,
+    #[error("the uploaded file does not match what was declared ({field})")]
+    UploadMismatch { field: &'static str, declared: String, received: String },
     #[error("the upload was cut off: {0}")]
     UploadInterrupted(String),
     #[error("the show is not ready to publish")]

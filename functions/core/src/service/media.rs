@@ -65,6 +65,14 @@ impl MediaRules {
         })
     }
 
+    /// The media type an object key's extension stands for (the first listed).
+    /// A signed PUT stores its bytes under this type, whatever the client
+    /// sends, so nothing executable can be planted behind a media URL.
+    pub fn media_type_of_key(&self, key: &str) -> Option<&'static str> {
+        let ext = key.rsplit_once('.')?.1;
+        ACCEPTED.iter().find(|(_, e)| *e == ext).map(|(t, _)| *t)
+    }
+
     /// Where an uploaded asset's bytes live. The extension helps podcast apps
     /// that look at the enclosure URL.
     pub fn object_key(&self, prod: &Guid, asset: &Guid, media_type: &str) -> Result<BlobKey, ServiceError> {

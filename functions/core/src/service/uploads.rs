@@ -75,7 +75,7 @@ impl Podops {
 
 /// Keeps the last path segment of a client's file name, without control
 /// characters; the name is only shown, never used as a path.
-fn clean_filename(name: &str) -> Result<String, ServiceError> {
+pub(crate) fn clean_filename(name: &str) -> Result<String, ServiceError> {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
     let cleaned: String = base.chars().filter(|c| !c.is_control()).take(255).collect();
     let cleaned = cleaned.trim().to_owned();
