@@ -232,3 +232,37 @@ async fn serve_says_to_provision_when_the_table_is_missing() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(&format!("table {table} does not exist at {}", endpoint())) && stderr.contains("podops provision"), "{stderr}");
 }
+
+#[tokio::test]
+async fn presigned_uploads_go_straight_to_s3_and_completion_checks_them() {
+    let (config, flags) = provision_fresh();
+    let server = aws_server(&flags).await;
+    let (token, prod) = production(&server).await;
+    let http = &server.http;
+    let bytes: Vec<u8> = (0..2_000_000u32).map(|i| (i % 239) as u8).collect();
+    let sha = hex::encode(Sha256::digest(&bytes));
+    let declare = |body: Value| http.post(server.url(&format!("/a/v1/upload/{prod}"))).bearer_auth(&token).json(&body).send();
+
+    let out: Value = declare(json!({"filename": "cover.png", "size": bytes.len(), "content_type": "image/png", "sha256": sha}))
+        .await.expect("declare").json().await.expect("JSON");
+    let url = out["upload"]["url"].as_str().expect("url");
+    assert!(url.contains(&config.media_bucket) && url.contains("X-Amz-Signature="), "an S3 presigned URL: {url}");
+    let put = http.put(url).header(header::CONTENT_TYPE, "image/png").body(bytes.clone()).send().await.expect("PUT to S3");
+    assert!(put.status().is_success(), "{}", put.status());
+    let done = http.post(server.url(out["upload"]["complete"].as_str().expect("complete"))).bearer_auth(&token).send().await.expect("complete");
+    assert_eq!(done.status(), StatusCode::OK);
+    let asset: Value = done.json().await.expect("JSON");
+    assert_eq!((asset["size"].as_u64(), asset["sha256"].as_str(), asset["state"].as_str()), (Some(bytes.len() as u64), Some(sha.as_str()), Some("ready")));
+
+    // A declared size that the PUT does not match: 422, and neither asset nor object is kept.
+    let out: Value = declare(json!({"filename": "b.png", "size": 99, "content_type": "image/png"}))
+        .await.expect("declare").json().await.expect("JSON");
+    http.put(out["upload"]["url"].as_str().expect("url")).body(vec![1u8; 10]).send().await.expect("PUT");
+    let r = http.post(server.url(out["upload"]["complete"].as_str().expect("complete"))).bearer_auth(&token).send().await.expect("complete");
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json::<Value>().await.expect("JSON")["error"]["code"], "upload.size_mismatch");
+    let s3 = AwsClients::new(&config).await.s3;
+    let objects = s3.list_objects_v2().bucket(&config.media_bucket).send().await.expect("list");
+    let keys: Vec<&str> = objects.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys.len(), 1, "only the completed upload remains: {keys:?}");
+}
