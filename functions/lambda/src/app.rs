@@ -1,0 +1,99 @@
+//! A function's application: the signing secret, the AWS ports and the use
+//! cases, wired exactly as `podops serve --backend aws` wires them, so a
+//! token or cursor from one deployment works in the other.
+
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, Region};
+use podops_adapters::aws::{ConnectError, ConnectOptions, connect_with};
+use podops_api::{AppState, Limits, TokenAuthority};
+use podops_core::{
+    ports::SystemClock,
+    service::{Podops, Publishing},
+    signing::{Signer, derive_key},
+};
+use secrecy::{ExposeSecret, SecretBox};
+
+use crate::Function;
+use crate::config::{Config, ConfigError, SigningKey, parse_secret};
+
+/// The issuer and audience of every PodOps token: the values `podops serve`
+/// uses (src/data_dir.rs), so both deployments accept each other's tokens.
+pub const ISSUER: &str = "podops";
+pub const AUDIENCE: &str = "podops-api";
+
+/// Why a function could not start; reported to Lambda's `/init/error`.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("the signing key: {0}")]
+    SigningKey(String),
+    #[error(transparent)]
+    Backend(#[from] ConnectError),
+}
+
+impl InitError {
+    /// The `errorType` Lambda records, so a dashboard can group failures.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            InitError::Config(_) => "PodOps.ConfigError",
+            InitError::SigningKey(_) => "PodOps.SigningKeyError",
+            InitError::Backend(_) => "PodOps.BackendError",
+        }
+    }
+}
+
+/// The state every handler of `function` gets.
+pub async fn state(function: Function, config: &Config) -> Result<AppState, InitError> {
+    let options = ConnectOptions { needs: function.needs(), public_media_url: config.public_media_url.clone() };
+    // The parameter and the backend checks are independent round trips: on a
+    // cold start they overlap.
+    let (secret, ports) = tokio::join!(secret(function, config), connect_with(&config.aws, &options));
+    let (secret, ports) = (secret?, ports?);
+    let secret = secret.expose_secret();
+    let podops = Podops::new(ports.records, ports.blobs, ports.jobs, Arc::new(SystemClock), secret, config.media.clone()).with_publishing(
+        Publishing { public: ports.public, feed_base_url: config.feed_base_url.clone(), rebuild_delay: config.rebuild_delay },
+    );
+    Ok(AppState {
+        podops,
+        tokens: Arc::new(TokenAuthority::new(&derive_key(secret, "jwt"), ISSUER, AUDIENCE)),
+        media_signer: Signer::derive(secret, "media"),
+        limits: Limits { json_body: config.max_json_body },
+    })
+}
+
+async fn secret(function: Function, config: &Config) -> Result<SecretBox<Vec<u8>>, InitError> {
+    match &config.signing_key {
+        // The feeds function serves only public, unsigned content (no token
+        // is checked, no cursor or URL is handed out), and its role may not
+        // read the parameter: a key of its own, never shared, signs nothing
+        // any other function would accept.
+        _ if !function.signs() => Ok(SecretBox::new(Box::new(rand::random::<[u8; 32]>().to_vec()))),
+        SigningKey::Hex(secret) => Ok(SecretBox::new(Box::new(secret.expose_secret().clone()))),
+        SigningKey::Parameter(name) => from_parameter(config, name).await,
+        SigningKey::Unset => Err(ConfigError::Missing("PODOPS_SIGNING_KEY_PARAMETER (or PODOPS_SIGNING_KEY)").into()),
+    }
+}
+
+/// The SecureString `name`, decrypted.
+async fn from_parameter(config: &Config, name: &str) -> Result<SecretBox<Vec<u8>>, InitError> {
+    let at = config.aws.endpoint_label();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(config.aws.region.clone()));
+    if let Some(url) = &config.aws.endpoint {
+        loader = loader.endpoint_url(url);
+    }
+    let ssm = aws_sdk_ssm::Client::new(&loader.load().await);
+    let out = ssm.get_parameter().name(name).with_decryption(true).send().await.map_err(|e| {
+        InitError::SigningKey(format!(
+            "cannot read the SSM parameter {name} at {at} ({})",
+            aws_sdk_ssm::error::DisplayErrorContext(&e)
+        ))
+    })?;
+    let text = out
+        .parameter()
+        .and_then(|p| p.value())
+        .ok_or_else(|| InitError::SigningKey(format!("the SSM parameter {name} has no value")))?;
+    let bytes = parse_secret(text).map_err(|reason| InitError::SigningKey(format!("the SSM parameter {name}: {reason}")))?;
+    Ok(SecretBox::new(Box::new(bytes)))
+}

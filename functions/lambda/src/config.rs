@@ -1,0 +1,192 @@
+//! A function's settings, read from the environment once at start (the
+//! variables infra/template.yaml sets). A missing or bad variable stops the
+//! function with its name, before anything else runs.
+
+use podops_adapters::aws::{AwsConfig, DEFAULT_MAX_RECEIVES, SdkTuning, dlq_name};
+use podops_core::service::MediaRules;
+use secrecy::SecretBox;
+
+/// Seconds after an edit of a published production before its feed rebuilds
+/// (`podops serve --rebuild-delay`'s default).
+const DEFAULT_REBUILD_DELAY: i64 = 30;
+
+pub struct Config {
+    pub aws: AwsConfig,
+    pub signing_key: SigningKey,
+    /// Feeds are at `<base>/feeds/<name>/feed.xml` (CloudFront in front of the public bucket).
+    pub feed_base_url: String,
+    /// Where enclosures are served unsigned (CloudFront's `media/*`); unset:
+    /// feeds link presigned URLs, which S3 caps at 7 days.
+    pub public_media_url: Option<String>,
+    pub media: MediaRules,
+    pub rebuild_delay: i64,
+    pub max_json_body: usize,
+}
+
+/// Where the master secret comes from.
+pub enum SigningKey {
+    /// `PODOPS_SIGNING_KEY`: the secret itself, hex (tests, local runs).
+    Hex(SecretBox<Vec<u8>>),
+    /// `PODOPS_SIGNING_KEY_PARAMETER`: an SSM SecureString holding the hex secret.
+    Parameter(String),
+    /// Neither is set: only a function that signs and verifies nothing may start.
+    Unset,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    #[error("{var} is invalid: {reason}")]
+    Invalid { var: &'static str, reason: String },
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads through `lookup` (the environment, or a map in tests). Empty
+    /// values count as unset: CloudFormation writes `""` for an empty parameter.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
+        let queue = required("PODOPS_QUEUE")?;
+        let aws = AwsConfig {
+            endpoint: get("AWS_ENDPOINT_URL"),
+            // The Lambda service always sets it; a local run must too.
+            region: required("AWS_REGION")?,
+            table: required("PODOPS_TABLE")?,
+            media_bucket: required("PODOPS_MEDIA_BUCKET")?,
+            public_bucket: required("PODOPS_PUBLIC_BUCKET")?,
+            dlq_name: dlq_name(&queue),
+            queue_name: queue,
+            max_receives: DEFAULT_MAX_RECEIVES,
+            sdk: SdkTuning::default(),
+        };
+        let signing_key = match (get("PODOPS_SIGNING_KEY"), get("PODOPS_SIGNING_KEY_PARAMETER")) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    var: "PODOPS_SIGNING_KEY",
+                    reason: "set either it or PODOPS_SIGNING_KEY_PARAMETER, not both".into(),
+                });
+            }
+            (Some(hex), None) => SigningKey::Hex(SecretBox::new(Box::new(parse_secret(&hex).map_err(|reason| {
+                ConfigError::Invalid { var: "PODOPS_SIGNING_KEY", reason }
+            })?))),
+            (None, Some(name)) => SigningKey::Parameter(name),
+            (None, None) => SigningKey::Unset,
+        };
+        let defaults = MediaRules::default();
+        Ok(Self {
+            aws,
+            signing_key,
+            feed_base_url: url("PODOPS_FEED_BASE_URL", required("PODOPS_FEED_BASE_URL")?)?,
+            public_media_url: get("PODOPS_PUBLIC_MEDIA_URL").map(|v| url("PODOPS_PUBLIC_MEDIA_URL", v)).transpose()?,
+            media: MediaRules {
+                max_upload: number("PODOPS_MAX_UPLOAD", get("PODOPS_MAX_UPLOAD"), defaults.max_upload)?,
+                url_ttl: number("PODOPS_MEDIA_URL_TTL", get("PODOPS_MEDIA_URL_TTL"), defaults.url_ttl)?,
+            },
+            rebuild_delay: number("PODOPS_REBUILD_DELAY", get("PODOPS_REBUILD_DELAY"), DEFAULT_REBUILD_DELAY)?,
+            max_json_body: number("PODOPS_MAX_JSON_BODY", get("PODOPS_MAX_JSON_BODY"), podops_api::Limits::default().json_body)?,
+        })
+    }
+}
+
+/// The master secret's text form, as `podops serve` keeps it in `<data-dir>/secret`:
+/// hex, at least 32 bytes.
+pub fn parse_secret(text: &str) -> Result<Vec<u8>, String> {
+    let bytes = hex::decode(text.trim()).map_err(|_| "not hex".to_owned())?;
+    if bytes.len() < 32 {
+        return Err(format!("{} bytes; at least 32 are needed", bytes.len()));
+    }
+    Ok(bytes)
+}
+
+fn url(var: &'static str, value: String) -> Result<String, ConfigError> {
+    if !(value.starts_with("https://") || value.starts_with("http://")) {
+        return Err(ConfigError::Invalid { var, reason: format!("{value:?} is not an http(s) URL") });
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
+fn number<T: std::str::FromStr>(var: &'static str, value: Option<String>, default: T) -> Result<T, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| ConfigError::Invalid { var, reason: format!("{v:?} is not a number") }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    fn full() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("AWS_REGION", "eu-west-1"),
+            ("PODOPS_TABLE", "t"),
+            ("PODOPS_MEDIA_BUCKET", "m"),
+            ("PODOPS_PUBLIC_BUCKET", "p"),
+            ("PODOPS_QUEUE", "q"),
+            ("PODOPS_SIGNING_KEY_PARAMETER", "/podops/signing-key"),
+            ("PODOPS_FEED_BASE_URL", "https://d111.cloudfront.net/"),
+        ]
+    }
+
+    #[test]
+    fn the_template_variables_make_a_config_with_serve_defaults() {
+        let config = Config::from_lookup(env(&full())).expect("config");
+        assert_eq!((config.aws.table.as_str(), config.aws.queue_name.as_str(), config.aws.dlq_name.as_str()), ("t", "q", "q-dlq"));
+        assert_eq!(config.aws.endpoint, None);
+        assert_eq!(config.feed_base_url, "https://d111.cloudfront.net");
+        assert!(matches!(config.signing_key, SigningKey::Parameter(ref p) if p == "/podops/signing-key"));
+        assert_eq!((config.media.max_upload, config.media.url_ttl, config.rebuild_delay, config.max_json_body), (4 << 30, 3600, 30, 1 << 20));
+    }
+
+    #[test]
+    fn each_missing_variable_is_named() {
+        for missing in ["AWS_REGION", "PODOPS_TABLE", "PODOPS_MEDIA_BUCKET", "PODOPS_PUBLIC_BUCKET", "PODOPS_QUEUE", "PODOPS_FEED_BASE_URL"] {
+            let pairs: Vec<_> = full().into_iter().filter(|(k, _)| *k != missing).collect();
+            let err = Config::from_lookup(env(&pairs)).err().expect("refused");
+            assert_eq!(err.to_string(), format!("{missing} is not set"));
+        }
+    }
+
+    #[test]
+    fn bad_values_are_named_with_the_reason() {
+        let with = |k: &'static str, v: &'static str| {
+            let mut pairs: Vec<_> = full().into_iter().filter(|(name, _)| *name != k).collect();
+            pairs.push((k, v));
+            Config::from_lookup(env(&pairs)).err().expect("refused").to_string()
+        };
+        assert_eq!(with("PODOPS_FEED_BASE_URL", "d111.cloudfront.net"), "PODOPS_FEED_BASE_URL is invalid: \"d111.cloudfront.net\" is not an http(s) URL");
+        assert_eq!(with("PODOPS_MAX_UPLOAD", "lots"), "PODOPS_MAX_UPLOAD is invalid: \"lots\" is not a number");
+        assert_eq!(with("PODOPS_SIGNING_KEY", KEY), "PODOPS_SIGNING_KEY is invalid: set either it or PODOPS_SIGNING_KEY_PARAMETER, not both");
+        let pairs: Vec<_> = full().into_iter().filter(|(k, _)| *k != "PODOPS_SIGNING_KEY_PARAMETER").chain([("PODOPS_SIGNING_KEY", "abcd")]).collect();
+        let err = Config::from_lookup(env(&pairs)).err().expect("refused");
+        assert_eq!(err.to_string(), "PODOPS_SIGNING_KEY is invalid: 2 bytes; at least 32 are needed");
+    }
+
+    #[test]
+    fn a_hex_key_and_an_emulator_endpoint_are_taken_as_given() {
+        let pairs: Vec<_> = full()
+            .into_iter()
+            .filter(|(k, _)| *k != "PODOPS_SIGNING_KEY_PARAMETER")
+            .chain([("PODOPS_SIGNING_KEY", KEY), ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"), ("PODOPS_PUBLIC_MEDIA_URL", "")])
+            .collect();
+        let config = Config::from_lookup(env(&pairs)).expect("config");
+        assert_eq!(config.aws.endpoint.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(config.public_media_url, None, "an empty value is unset");
+        let SigningKey::Hex(secret) = config.signing_key else { panic!("not hex") };
+        assert_eq!(hex::encode(secrecy::ExposeSecret::expose_secret(&secret)), KEY);
+    }
+}

@@ -1,0 +1,147 @@
+//! PodOps on AWS Lambda: each API route group is its own function (the
+//! binaries in `src/bin/`, named as infra/template.yaml deploys them). A main
+//! only names its `Function`; this crate reads the configuration, builds the
+//! AWS adapters and the use cases, and answers API Gateway HTTP API (v2)
+//! events through the Lambda runtime API.
+
+mod app;
+mod config;
+mod init_error;
+mod scheduled;
+
+use std::process::ExitCode;
+
+use podops_adapters::aws::Needs;
+use podops_api::{AppState, routes};
+use utoipa_axum::router::OpenApiRouter;
+
+pub use app::{AUDIENCE, ISSUER, InitError};
+pub use config::{Config, ConfigError, SigningKey};
+pub use scheduled::{DueBuilds, RUN_DUE_BUILDS};
+
+/// One Lambda function: a set of route groups, and what it may touch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    /// `/`, `/openapi.json`, `/_a/token`.
+    Auth,
+    Productions,
+    Resources,
+    Upload,
+    /// Builds and rollbacks, and the schedule's `{"podops": "run-due-builds"}`.
+    Build,
+    /// Published feeds and chapters (public).
+    Feeds,
+    /// Imports and asset content (renditions, external ids).
+    Tasks,
+}
+
+impl Function {
+    pub const ALL: [Function; 7] =
+        [Function::Auth, Function::Productions, Function::Resources, Function::Upload, Function::Build, Function::Feeds, Function::Tasks];
+
+    /// The binary's name, as infra/template.yaml names it.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Function::Auth => "podops-auth",
+            Function::Productions => "podops-productions",
+            Function::Resources => "podops-resources",
+            Function::Upload => "podops-upload",
+            Function::Build => "podops-build",
+            Function::Feeds => "podops-feeds",
+            Function::Tasks => "podops-tasks",
+        }
+    }
+
+    /// The route groups this function serves.
+    pub fn routes(self) -> OpenApiRouter<AppState> {
+        match self {
+            Function::Auth => routes::meta::routes().merge(routes::tokens::routes()),
+            Function::Productions => routes::productions::routes(),
+            Function::Resources => routes::resources::routes(),
+            Function::Upload => routes::upload::routes(),
+            Function::Build => routes::build::routes(),
+            Function::Feeds => routes::feeds::routes(),
+            Function::Tasks => routes::imports::routes().merge(routes::renditions::routes()),
+        }
+    }
+
+    /// The resources checked at start: exactly those the function's IAM role
+    /// in infra/template.yaml may use. The queue is never checked here: it is
+    /// looked up when a request first enqueues, so reads never pay for it.
+    pub fn needs(self) -> Needs {
+        let table = Needs { table: true, ..Needs::NONE };
+        match self {
+            Function::Auth => Needs::NONE,
+            Function::Productions => table,
+            Function::Resources | Function::Upload | Function::Tasks => Needs { media: true, ..table },
+            Function::Build => Needs { media: true, public: true, ..table },
+            Function::Feeds => Needs { public: true, ..table },
+        }
+    }
+
+    /// Whether the function checks tokens or hands out signed values, and so
+    /// needs the shared signing key.
+    pub fn signs(self) -> bool {
+        self != Function::Feeds
+    }
+}
+
+/// A whole function process: what each main calls. A current-thread runtime:
+/// a Lambda handles one event at a time, and below 1,769 MB it has one vCPU,
+/// so worker threads would only add start-up time.
+pub fn main(function: Function) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("{}: cannot start the async runtime: {e}", function.binary());
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(function))
+}
+
+/// Starts `function`: configuration, then the adapters, then the runtime
+/// API's event loop. A failure to start is reported to `/init/error` and ends
+/// the process, so Lambda shows the reason instead of restarting it in a loop.
+pub async fn run(function: Function) -> ExitCode {
+    init_logging();
+    let started = async {
+        let config = Config::from_env()?;
+        app::state(function, &config).await
+    };
+    let state = match started.await {
+        Ok(state) => state,
+        Err(e) => {
+            tracing::error!(function = function.binary(), error = %e, "cannot start");
+            init_error::report(&e).await;
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = if function == Function::Build {
+        scheduled::run(state).await
+    } else {
+        lambda_http::run(routes::finish(function.routes(), state)).await
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(function = function.binary(), error = %e, "the runtime loop failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// JSON lines on stderr (CloudWatch keeps one event per line); the filter is
+/// `RUST_LOG`, as the template sets it.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // CloudWatch stamps every line with its arrival time already.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .without_time()
+        .json()
+        .flatten_event(true)
+        .try_init();
+}
