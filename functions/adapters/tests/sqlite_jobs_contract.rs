@@ -156,3 +156,11 @@ async fn a_long_poll_sees_a_message_whose_visibility_ends_during_the_wait() {
     assert_eq!((bodies(&got), got[0].receive_count), (vec!["retry me"], 2));
     assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
 }
+
+/// Stronger than the shared rule (SQS is at least once): one SQLite
+/// transaction per receive means no message is ever delivered twice at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_receivers_never_share_a_message() {
+    let deliveries = podops_adapters::contract::jobs::concurrent_receivers_get_every_message(fresh_queue().await).await;
+    assert_eq!(deliveries, 50, "every message delivered exactly once");
+}

@@ -29,7 +29,7 @@ macro_rules! jobs_contract_tests {
             a_long_poll_returns_a_message_sent_during_the_wait,
             an_empty_long_poll_waits_before_returning_nothing,
             receive_returns_at_most_max,
-            concurrent_receivers_never_share_a_message,
+            concurrent_receivers_get_every_message,
         );
     };
     (@rules $factory:expr; $($rule:ident),* $(,)?) => {
@@ -200,7 +200,12 @@ pub async fn receive_returns_at_most_max(jobs: Arc<dyn Jobs>) {
     }
 }
 
-pub async fn concurrent_receivers_never_share_a_message(jobs: Arc<dyn Jobs>) {
+/// SQS standard queues deliver at least once: under load a message may come
+/// twice (seen on moto). The rule is that every message arrives and none is
+/// lost; duplicates are the worker's job records' business. Returns how many
+/// deliveries there were, so an adapter that promises more (SQLite: exactly
+/// once) can assert it.
+pub async fn concurrent_receivers_get_every_message(jobs: Arc<dyn Jobs>) -> usize {
     const MESSAGES: usize = 50;
     let mut sent = HashSet::new();
     for n in 0..MESSAGES {
@@ -223,11 +228,13 @@ pub async fn concurrent_receivers_never_share_a_message(jobs: Arc<dyn Jobs>) {
         receiver.await.expect("receiver");
     }
     let seen = std::mem::take(&mut *seen.lock().expect("lock"));
-    let ids: Vec<&str> = seen.iter().map(|m| m.id.as_str()).collect();
-    assert_eq!(ids.len(), MESSAGES, "every message delivered exactly once");
-    assert_eq!(ids.iter().map(|id| id.to_string()).collect::<HashSet<_>>(), sent);
-    assert!(seen.iter().all(|m| m.receive_count == 1));
+    let ids: HashSet<String> = seen.iter().map(|m| m.id.clone()).collect();
+    assert_eq!(ids, sent, "every message delivered at least once");
+    let receipts: HashSet<&str> = seen.iter().map(|m| m.receipt.as_str()).collect();
+    assert_eq!(receipts.len(), seen.len(), "each delivery has its own receipt");
     for message in &seen {
-        jobs.delete(&message.receipt).await.expect("delete");
+        // A duplicate's older receipt may be refused once the message is gone.
+        let _ = jobs.delete(&message.receipt).await;
     }
+    seen.len()
 }
