@@ -95,6 +95,10 @@ pub struct AwsArgs {
     /// SQS jobs queue; its dead-letter queue is `<queue>-dlq`.
     #[arg(long, env = "PODOPS_QUEUE", default_value = "podops-jobs")]
     pub queue: String,
+    /// Public origin (e.g. CloudFront) serving the media bucket's keys: feed enclosures link
+    /// there, since presigned S3 URLs expire within 7 days.
+    #[arg(long, env = "PODOPS_PUBLIC_MEDIA_URL")]
+    pub public_media_url: Option<String>,
 }
 
 #[derive(Args)]

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use podops_adapters::aws::provision::{Outcome, provision};
-use podops_adapters::aws::{AwsClients, AwsConfig, DEFAULT_MAX_RECEIVES, SdkTuning, connect, dlq_name};
+use podops_adapters::aws::{AwsClients, AwsConfig, ConnectOptions, DEFAULT_MAX_RECEIVES, SdkTuning, connect_with, dlq_name};
 
 use crate::cli::{AwsArgs, ProvisionArgs};
 use crate::serve::Ports;
@@ -43,6 +43,7 @@ pub async fn run(args: ProvisionArgs) -> Result<()> {
 /// `podops_adapters::aws::connect`): a wrong endpoint or a missing `podops
 /// provision` stops the server at start, with the endpoint named.
 pub async fn aws_ports(args: &AwsArgs) -> Result<Ports> {
-    let ports = connect(&args.config(DEFAULT_MAX_RECEIVES)).await?;
+    let options = ConnectOptions { public_media_url: args.public_media_url.clone(), ..ConnectOptions::default() };
+    let ports = connect_with(&args.config(DEFAULT_MAX_RECEIVES), &options).await?;
     Ok(Ports { records: ports.records, blobs: ports.blobs, public: ports.public, jobs: ports.jobs })
 }
