@@ -5,13 +5,16 @@
 #      time from claim to done: copy of the source to scratch, encode, store), against bare
 #      `ffmpeg` run with exactly the arguments the worker logged;
 #  (b) the -16 LUFS MP3 128k rendition against the plain one (both worker jobs);
-#  (c) import of a 1 GiB file from nginx on loopback against `curl -o` of the same URL, and
+#  (c) import of a 1 GiB file from nginx on loopback (`localhost`, which the worker is told to
+#      allow with --import-allow; the API refuses loopback addresses written in a URL) against `curl -o` of the same URL, and
 #      the worker's peak RSS (a fresh worker process, VmHWM after the import).
 # Needs: ffmpeg, nginx (Debian: apt-get install ffmpeg nginx-light), curl. Usage: bench/worker.sh
+# (or PODOPS_BIN=target/release/podops bench/worker.sh to use an existing release binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --bin podops >/dev/null 2>&1
-PODOPS=$(pwd)/target/release/podops
+# PODOPS_BIN=path skips the build (e.g. to reuse a release binary while other builds hold the lock).
+if [ -z "${PODOPS_BIN:-}" ]; then cargo build --release --bin podops >/dev/null 2>&1; fi
+PODOPS=${PODOPS_BIN:-$(pwd)/target/release/podops}
 work=$(mktemp -d); chmod 755 "$work"   # nginx workers run as www-data
 srv=""; wrk=""; ngx=""
 trap 'kill $srv $wrk $ngx 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -21,7 +24,7 @@ json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 p1=$(free_port); p2=$(free_port)
 "$PODOPS" serve --listen 127.0.0.1:$p1 --data-dir "$work/data" --workers 0 --log-format json 2>"$work/serve.log" & srv=$!
 wait_for http://127.0.0.1:$p1/
-start_worker() { "$PODOPS" worker --data-dir "$work/data" --concurrency 1 --log-format json --import-allow 127.0.0.1 2>>"$work/worker.log" & wrk=$!; }
+start_worker() { "$PODOPS" worker --data-dir "$work/data" --concurrency 1 --log-format json --import-allow 127.0.0.1 --import-allow ::1 2>>"$work/worker.log" & wrk=$!; }
 start_worker
 API=http://127.0.0.1:$p1; ADMIN="Authorization: Bearer $(cat "$work/data/admin-token")"
 PROD=$(curl -s -X POST $API/a/v1/production -H "$ADMIN" -H 'Content-Type: application/json' -d '{"name":"worker_bench","title":"B"}' | json '["guid"]')
@@ -77,9 +80,9 @@ NGX
 nginx -c "$work/nginx.conf" & ngx=$!
 wait_for http://127.0.0.1:$p2/big.mp3 2>/dev/null || true
 cat "$work/static/big.mp3" > /dev/null
-t0=$(date +%s%N); curl -s -o "$work/curl.bin" http://127.0.0.1:$p2/big.mp3; t1=$(date +%s%N); rm "$work/curl.bin"
+t0=$(date +%s%N); curl -s -o "$work/curl.bin" http://localhost:$p2/big.mp3; t1=$(date +%s%N); rm "$work/curl.bin"
 curl_ms=$(( (t1 - t0) / 1000000 ))
-IMP=$(curl -s -X POST $API/_t/import -H "$ADMIN" -H 'Content-Type: application/json' -d "{\"production\":\"$PROD\",\"url\":\"http://127.0.0.1:$p2/big.mp3\"}" | json '["guid"]')
+IMP=$(curl -s -X POST $API/_t/import -H "$ADMIN" -H 'Content-Type: application/json' -d "{\"production\":\"$PROD\",\"url\":\"http://localhost:$p2/big.mp3\"}" | json '["guid"]')
 wait_job "import-$IMP"; import_ms=$(job_ms "import-$IMP")
 rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$wrk/status)
 python3 - "$plain_ms" "$bare_ms" "$loud_ms" "$curl_ms" "$import_ms" "$rss_kb" <<'PY'
