@@ -62,6 +62,12 @@ impl HttpEvent {
         event
     }
 
+    /// Method, path with query, headers and body: the same request for an HTTP client.
+    pub fn parts(&self) -> (&str, String, &[(String, String)], Option<&[u8]>) {
+        let target = if self.query.is_empty() { self.path.clone() } else { format!("{}?{}", self.path, self.query) };
+        (&self.method, target, &self.headers, self.body.as_deref())
+    }
+
     /// The event document, as the HTTP API sends it for a `$default` stage.
     pub fn to_json(&self) -> Value {
         let mut headers: HashMap<&str, String> = HashMap::from([

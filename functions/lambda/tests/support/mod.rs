@@ -6,6 +6,7 @@
 pub mod events;
 pub mod function;
 pub mod runtime_api;
+pub mod serve;
 
 use podops_adapters::aws::{AwsClients, AwsConfig, DynamoRecords, dlq_name, provision};
 use podops_api::TokenAuthority;
@@ -140,6 +141,11 @@ impl Stack {
         let scopes = scopes.split_whitespace().map(|s| Scope::parse(s).expect("scope")).collect();
         let client = ClientId::parse(client).expect("client id");
         tokens.mint(&client, &Scopes::new(scopes), SystemClock.now(), 3600).expect("mint").0
+    }
+
+    /// The master secret as `podops serve` keeps it in `<data-dir>/secret`.
+    pub fn secret_hex(&self) -> String {
+        hex::encode(&self.secret)
     }
 
     pub fn records(&self) -> DynamoRecords {
