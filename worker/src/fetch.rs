@@ -17,7 +17,7 @@ use std::{
     time::Duration,
 };
 
-use futures::{future::BoxFuture, TryStreamExt};
+use futures::{future::BoxFuture, StreamExt};
 use podops_core::domain::import_url::{check_import_url, is_public, Refused, FORBIDDEN_ADDRESS};
 use reqwest::{
     dns::{Addrs, Name, Resolve, Resolving},
@@ -189,9 +189,43 @@ impl Fetcher {
     }
 }
 
-/// The body of a response as a byte stream for the blob store.
+/// Bytes handed to the blob store at once: socket reads arrive in ~16 KiB
+/// pieces, and the store hashes and queues each piece it gets.
+const COALESCE: usize = 1 << 20;
+/// Coalesced pieces buffered between the reader and the store (bounds memory).
+const READ_AHEAD: usize = 4;
+
+/// The body of a response as a byte stream for the blob store. A separate
+/// task reads the socket into 1 MiB pieces, so reading overlaps the store's
+/// hashing and writing instead of alternating with it.
 pub fn body_stream(response: Response) -> podops_core::ports::ByteStream {
-    Box::pin(response.bytes_stream().map_err(|e| std::io::Error::other(e.to_string())))
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(READ_AHEAD);
+    tokio::spawn(async move {
+        let mut body = response.bytes_stream();
+        let mut piece = bytes::BytesMut::with_capacity(COALESCE);
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(chunk) => {
+                    piece.extend_from_slice(&chunk);
+                    if piece.len() >= COALESCE {
+                        let full = std::mem::replace(&mut piece, bytes::BytesMut::with_capacity(COALESCE));
+                        // The store stopped reading (too large, gone): stop fetching.
+                        if tx.send(Ok(full.freeze())).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                    return;
+                }
+            }
+        }
+        if !piece.is_empty() {
+            let _ = tx.send(Ok(piece.freeze())).await;
+        }
+    });
+    Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }))
 }
 
 /// A refusal from the resolver arrives wrapped in reqwest's error; find it.
