@@ -161,3 +161,22 @@ async fn a_route_of_another_function_is_a_json_404_not_a_failed_invocation() {
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["error"]["code"], "route.not_found");
 }
+
+/// infra/template.yaml sends S3 `ObjectCreated` events under `inbox/` to the
+/// tasks function, but no use case imports from the inbox yet: the event
+/// must fail loudly (S3 retries, then drops it) — never pass as an HTTP request.
+#[tokio::test]
+async fn an_s3_inbox_event_fails_the_invocation_and_the_tasks_function_keeps_serving() {
+    let stack = Stack::fresh().await;
+    let tasks = stack.start(Function::Tasks).await;
+    // The shape of aws_lambda_events' fixture example-s3-event.json.
+    let event = json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-22T12:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "inbox",
+               "bucket": {"name": stack.config.media_bucket, "arn": format!("arn:aws:s3:::{}", stack.config.media_bucket)},
+               "object": {"key": "inbox/0123456789ab/pilot.mp3", "size": 4096, "eTag": "0123456789abcdef0123456789abcdef"}}}]});
+    let Outcome::Error { body, .. } = tasks.invoke(&event).await else { panic!("an S3 event was answered as a request") };
+    assert!(body["errorMessage"].as_str().is_some_and(|m| m.contains("API Gateway")), "{body}");
+    let r = tasks.http(get("/a/v1/asset/0123456789ab/0123456789ab/content")).await;
+    assert_eq!((r.status, r.json()["error"]["code"].as_str()), (401, Some("auth.missing_token")));
+}
