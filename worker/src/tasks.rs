@@ -112,8 +112,7 @@ impl Worker {
         let (_, asset) = self.podops.load_asset(&job.production, &job.asset).await?;
         let key = self.podops.media_key(&job.production, &job.asset, &asset)?.ok_or_else(|| Failure::input("media.missing", "no stored bytes"))?;
         let dir = self.scratch()?;
-        let input = dir.path().join("source");
-        self.download(&key, &input).await?;
+        let input = self.source_file(&key, dir.path()).await?;
         let probe = self.tool.probe(&input).await?;
         self.podops.record_probe(&job.production, &job.asset, &probe).await?;
         Ok(())
@@ -132,8 +131,8 @@ impl Worker {
             Some(meta) => meta.size,
             None => {
                 let dir = self.scratch()?;
-                let (input, output) = (dir.path().join("source"), dir.path().join(format!("out.{}", spec.format.extension())));
-                self.download(&source_key, &input).await?;
+                let output = dir.path().join(format!("out.{}", spec.format.extension()));
+                let input = self.source_file(&source_key, dir.path()).await?;
                 self.tool.transcode(&input, &probe, &encode_plan(&spec, &probe), &output).await?;
                 self.upload(&output, &out_key, spec.format.content_type()).await?
             }
@@ -148,7 +147,25 @@ impl Worker {
             .map_err(|e| Failure { code: "job.scratch".into(), detail: e.to_string(), transient: true })
     }
 
-    /// Copies a stored object to a local file for FFmpeg.
+    /// A local file of a stored object for FFmpeg: the store's own file when
+    /// it has one (checked first, so a torn object is refused as missing),
+    /// else a copy in `dir`.
+    async fn source_file(&self, key: &BlobKey, dir: &Path) -> Result<std::path::PathBuf, Failure> {
+        let blobs = &self.podops.blobs;
+        match blobs.head(key).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Err(Failure::input("media.missing", format!("{key} is gone"))),
+            Err(e) => return Err(Failure { code: "job.store".into(), detail: e.to_string(), transient: true }),
+        }
+        if let Some(path) = blobs.local_path(key) {
+            return Ok(path);
+        }
+        let copy = dir.join("source");
+        self.download(key, &copy).await?;
+        Ok(copy)
+    }
+
+    /// Copies a stored object to a local file.
     async fn download(&self, key: &BlobKey, to: &Path) -> Result<(), Failure> {
         let io = |e: std::io::Error| Failure { code: "job.scratch".into(), detail: e.to_string(), transient: true };
         let blob = self.podops.blobs.get(key, None).await.map_err(|e| match e {

@@ -128,6 +128,11 @@ impl FsBlobs {
 
 #[async_trait]
 impl Blobs for FsBlobs {
+    fn local_path(&self, key: &BlobKey) -> Option<PathBuf> {
+        let path = self.data_path(key);
+        path.is_file().then_some(path)
+    }
+
     async fn put(&self, key: &BlobKey, content_type: &str, mut body: ByteStream, max_size: u64) -> Result<BlobMeta, BlobError> {
         let tmp = self.tmp.clone();
         let (file, temp, id) = blocking("create temp file", move || {

@@ -102,4 +102,11 @@ pub trait Blobs: Send + Sync {
     fn public_url(&self, _key: &BlobKey) -> Option<String> {
         None
     }
+    /// Where the object's bytes already are on this machine, if the store is
+    /// a local directory: the worker then lets FFmpeg read them in place
+    /// instead of copying an hour of audio first. Objects are replaced by
+    /// rename, so a reader never sees a half-written file. Default: none.
+    fn local_path(&self, _key: &BlobKey) -> Option<std::path::PathBuf> {
+        None
+    }
 }
