@@ -73,6 +73,18 @@ bare1_ms=$(bare)
 plain_ms=$(rendition "format=mp3&bitrate=128000&channels=2" "mp3-128000-2")
 bare2_ms=$(bare)
 bare_ms=$(( (bare1_ms + bare2_ms) / 2 ))
+# The worker's own ffmpeg time for that job (the rest of the job is the worker's overhead).
+inner_ms=$(python3 - "$work/worker.log" <<'PY'
+import json, sys
+last_cmd, ms = None, None
+for line in open(sys.argv[1]):
+    try: e = json.loads(line)
+    except ValueError: continue
+    if e.get("message") == "ffmpeg transcode": last_cmd = e["command"]
+    if e.get("message") == "ffmpeg transcode ended" and last_cmd and '"-ac","2"' in last_cmd.replace(" ", "") and "volume=" not in last_cmd: ms = e["elapsed_ms"]
+print(ms)
+PY
+)
 loud_ms=$(rendition "format=mp3&bitrate=128000&channels=2&loudness=-16" "mp3-128000-2-l16")
 echo "bare ffmpeg command: ffmpeg ${bare_args[*]}"; echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -100,10 +112,11 @@ median() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
 curl_ms=$(median "${curls[@]}"); import_ms=$(median "${imports[@]}")
 echo "curl -o runs (ms): ${curls[*]}; import runs (ms): ${imports[*]}"
 rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$wrk/status)
-python3 - "$plain_ms" "$bare_ms" "$loud_ms" "$curl_ms" "$import_ms" "$rss_kb" "$bare1_ms" "$bare2_ms" <<'PY'
+python3 - "$plain_ms" "$bare_ms" "$loud_ms" "$curl_ms" "$import_ms" "$rss_kb" "$bare1_ms" "$bare2_ms" "$inner_ms" <<'PY'
 import sys
-plain, bare, loud, curl, imp, rss, b1, b2 = map(int, sys.argv[1:9])
-print(f"(a) MP3 128k of 1 h: worker job {plain/1000:.1f} s, bare ffmpeg {bare/1000:.1f} s (before {b1/1000:.1f}, after {b2/1000:.1f}), ratio {plain/bare:.3f} (target <= 1.05)")
+plain, bare, loud, curl, imp, rss, b1, b2, inner = map(int, sys.argv[1:10])
+print(f"(a) MP3 128k of 1 h: worker job {plain/1000:.1f} s (its ffmpeg {inner/1000:.1f} s, the rest {(plain-inner)/1000:.2f} s), "
+      f"bare ffmpeg {bare/1000:.1f} s (before {b1/1000:.1f}, after {b2/1000:.1f}), ratio {plain/bare:.3f} (target <= 1.05)")
 print(f"(b) -16 LUFS MP3 128k: {loud/1000:.1f} s vs plain {plain/1000:.1f} s, ratio {loud/plain:.3f} (target <= 1.2)")
 print(f"(c) import 1 GiB (medians of 3): worker job {imp/1000:.2f} s ({1024/(imp/1000):.0f} MiB/s), curl -o {curl/1000:.2f} s ({1024/(curl/1000):.0f} MiB/s), "
       f"speed ratio {curl/imp:.2f} (target >= 0.8); worker peak RSS {rss/1024:.1f} MiB (target < 100)")
