@@ -9,7 +9,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::{
-    domain::{Asset, AssetRel, AssetState, Guid, Kind, Production, Resource, ResourceBody, Scope, Show, Timestamp, Version},
+    domain::{Asset, AssetState, Guid, Kind, Production, Resource, ResourceBody, Scope, Show, Timestamp, Version},
     feed::{self, rss, Problem},
     ports::{BlobKey, ListQuery, Record, SignedMethod, StoreError},
 };
@@ -304,16 +304,16 @@ impl Podops {
     /// A URL that works as long as the asset exists: external assets' source,
     /// local ones signed with the fixed public expiry.
     async fn public_asset_url(&self, prod: &Guid, id: &Guid, asset: &Asset) -> Result<String, ServiceError> {
-        match (asset.rel, &asset.source) {
-            (AssetRel::Local, _) => {
-                let key = self.media.object_key(prod, id, &asset.content_type)?;
-                match self.blobs.public_url(&key) {
-                    Some(url) => Ok(url),
-                    None => Ok(self.blobs.signed_url(&key, SignedMethod::Get, PUBLIC_URL_EXPIRY).await?),
-                }
-            }
-            (_, Some(source)) => Ok(source.clone()),
-            (_, None) => Err(StoreError::Corrupt(format!("asset {id} has no source")).into()),
+        // Our copy when we hold one (uploads and fetched imports), else the external source.
+        if let Some(key) = self.media_key(prod, id, asset)? {
+            return match self.blobs.public_url(&key) {
+                Some(url) => Ok(url),
+                None => Ok(self.blobs.signed_url(&key, SignedMethod::Get, PUBLIC_URL_EXPIRY).await?),
+            };
+        }
+        match &asset.source {
+            Some(source) => Ok(source.clone()),
+            None => Err(StoreError::Corrupt(format!("asset {id} has neither bytes nor a source")).into()),
         }
     }
 
