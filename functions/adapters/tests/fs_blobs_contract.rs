@@ -16,7 +16,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use podops_adapters::embedded::FsBlobs;
 use podops_core::{
     Timestamp,
-    ports::{BlobError, BlobKey, BlobMeta, Blobs, ByteStream, GetBlob, SignedMethod},
+    ports::{BlobError, BlobKey, BlobMeta, Blobs, ByteStream, GetBlob, PartMeta, SignedMethod},
     signing::{Signer, media_url_valid},
 };
 use tempfile::TempDir;
@@ -50,6 +50,24 @@ impl Blobs for InTempDir {
     }
     async fn signed_url(&self, key: &BlobKey, method: SignedMethod, expires_at: Timestamp) -> Result<String, BlobError> {
         self.blobs.signed_url(key, method, expires_at).await
+    }
+    async fn start_multipart(&self, key: &BlobKey, content_type: &str) -> Result<String, BlobError> {
+        self.blobs.start_multipart(key, content_type).await
+    }
+    async fn signed_part_url(&self, key: &BlobKey, upload_id: &str, number: u32, expires_at: Timestamp) -> Result<String, BlobError> {
+        self.blobs.signed_part_url(key, upload_id, number, expires_at).await
+    }
+    async fn put_part(&self, key: &BlobKey, upload_id: &str, number: u32, body: ByteStream, max_size: u64) -> Result<PartMeta, BlobError> {
+        self.blobs.put_part(key, upload_id, number, body, max_size).await
+    }
+    async fn list_parts(&self, key: &BlobKey, upload_id: &str) -> Result<Vec<PartMeta>, BlobError> {
+        self.blobs.list_parts(key, upload_id).await
+    }
+    async fn complete_multipart(&self, key: &BlobKey, upload_id: &str, parts: &[PartMeta]) -> Result<BlobMeta, BlobError> {
+        self.blobs.complete_multipart(key, upload_id, parts).await
+    }
+    async fn abort_multipart(&self, key: &BlobKey, upload_id: &str) -> Result<(), BlobError> {
+        self.blobs.abort_multipart(key, upload_id).await
     }
 }
 

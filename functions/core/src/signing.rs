@@ -108,3 +108,9 @@ pub fn media_url_valid(signer: &Signer, method: &str, key: &str, expires_at: i64
     let method = if method == "HEAD" { "GET" } else { method };
     now <= expires_at && signer.verify(&media_message(method, key, expires_at), signature)
 }
+
+/// What a signed part-upload URL covers in place of a key: the key, the
+/// upload and the part. `\n` is in no key, so it names no object.
+pub fn part_resource(key: &str, upload_id: &str, number: u32) -> String {
+    format!("{key}\n{upload_id}\n{number}")
+}

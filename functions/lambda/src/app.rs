@@ -27,8 +27,9 @@ pub const AUDIENCE: &str = "podops-api";
 pub enum InitError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("the signing key: {0}")]
-    SigningKey(String),
+    /// An SSM parameter (the signing key, the CDN URL) could not be read.
+    #[error("{0}")]
+    Parameter(String),
     #[error(transparent)]
     Backend(#[from] ConnectError),
 }
@@ -38,14 +39,19 @@ impl InitError {
     pub fn error_type(&self) -> &'static str {
         match self {
             InitError::Config(_) => "PodOps.ConfigError",
-            InitError::SigningKey(_) => "PodOps.SigningKeyError",
+            InitError::Parameter(_) => "PodOps.ParameterError",
             InitError::Backend(_) => "PodOps.BackendError",
         }
     }
 }
 
 /// The state every handler of `function` gets.
-pub async fn state(function: Function, config: &Config) -> Result<AppState, InitError> {
+pub async fn state(function: Function, mut config: Config) -> Result<AppState, InitError> {
+    if let Some(name) = config.cdn_url_parameter.clone() {
+        let value = read_parameter(&config, &name, false).await?;
+        config.apply_cdn_url(&value)?;
+    }
+    let config = &config;
     let options = ConnectOptions { needs: function.needs(), public_media_url: config.public_media_url.clone() };
     // The parameter and the backend checks are independent round trips: on a
     // cold start they overlap.
@@ -78,22 +84,26 @@ async fn secret(function: Function, config: &Config) -> Result<SecretBox<Vec<u8>
 
 /// The SecureString `name`, decrypted.
 async fn from_parameter(config: &Config, name: &str) -> Result<SecretBox<Vec<u8>>, InitError> {
+    let text = read_parameter(config, name, true).await?;
+    let bytes = parse_secret(&text).map_err(|reason| InitError::Parameter(format!("the SSM parameter {name}: {reason}")))?;
+    Ok(SecretBox::new(Box::new(bytes)))
+}
+
+async fn read_parameter(config: &Config, name: &str, decrypt: bool) -> Result<String, InitError> {
     let at = config.aws.endpoint_label();
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(config.aws.region.clone()));
     if let Some(url) = &config.aws.endpoint {
         loader = loader.endpoint_url(url);
     }
     let ssm = aws_sdk_ssm::Client::new(&loader.load().await);
-    let out = ssm.get_parameter().name(name).with_decryption(true).send().await.map_err(|e| {
-        InitError::SigningKey(format!(
+    let out = ssm.get_parameter().name(name).with_decryption(decrypt).send().await.map_err(|e| {
+        InitError::Parameter(format!(
             "cannot read the SSM parameter {name} at {at} ({})",
             aws_sdk_ssm::error::DisplayErrorContext(&e)
         ))
     })?;
-    let text = out
-        .parameter()
+    out.parameter()
         .and_then(|p| p.value())
-        .ok_or_else(|| InitError::SigningKey(format!("the SSM parameter {name} has no value")))?;
-    let bytes = parse_secret(text).map_err(|reason| InitError::SigningKey(format!("the SSM parameter {name}: {reason}")))?;
-    Ok(SecretBox::new(Box::new(bytes)))
+        .map(str::to_owned)
+        .ok_or_else(|| InitError::Parameter(format!("the SSM parameter {name} has no value")))
 }

@@ -14,7 +14,14 @@ pub struct Config {
     pub aws: AwsConfig,
     pub signing_key: SigningKey,
     /// Feeds are at `<base>/feeds/<name>/feed.xml` (CloudFront in front of the public bucket).
+    /// Empty until `cdn_url_parameter` is read, when that is how it is given.
     pub feed_base_url: String,
+    /// `PODOPS_CDN_URL_PARAMETER`: an SSM String parameter holding the CDN's
+    /// URL, the default of both `feed_base_url` and `public_media_url`. The
+    /// template passes the URL this way because a function whose environment
+    /// named the distribution would close a cycle (distribution → API →
+    /// function → distribution) CloudFormation cannot create.
+    pub cdn_url_parameter: Option<String>,
     /// Where enclosures are served unsigned (CloudFront's `media/*`); unset:
     /// feeds link presigned URLs, which S3 caps at 7 days.
     pub public_media_url: Option<String>,
@@ -78,10 +85,16 @@ impl Config {
             (None, None) => SigningKey::Unset,
         };
         let defaults = MediaRules::default();
+        let cdn_url_parameter = get("PODOPS_CDN_URL_PARAMETER");
         Ok(Self {
             aws,
             signing_key,
-            feed_base_url: url("PODOPS_FEED_BASE_URL", required("PODOPS_FEED_BASE_URL")?)?,
+            feed_base_url: match (get("PODOPS_FEED_BASE_URL"), &cdn_url_parameter) {
+                (Some(v), _) => url("PODOPS_FEED_BASE_URL", v)?,
+                (None, Some(_)) => String::new(),
+                (None, None) => return Err(ConfigError::Missing("PODOPS_FEED_BASE_URL")),
+            },
+            cdn_url_parameter,
             public_media_url: get("PODOPS_PUBLIC_MEDIA_URL").map(|v| url("PODOPS_PUBLIC_MEDIA_URL", v)).transpose()?,
             media: MediaRules {
                 max_upload: number("PODOPS_MAX_UPLOAD", get("PODOPS_MAX_UPLOAD"), defaults.max_upload)?,
@@ -90,6 +103,19 @@ impl Config {
             rebuild_delay: number("PODOPS_REBUILD_DELAY", get("PODOPS_REBUILD_DELAY"), DEFAULT_REBUILD_DELAY)?,
             max_json_body: number("PODOPS_MAX_JSON_BODY", get("PODOPS_MAX_JSON_BODY"), podops_api::Limits::default().json_body)?,
         })
+    }
+}
+
+impl Config {
+    /// Fills the feed base and public media URLs that were not set directly
+    /// with the CDN's URL (read from `cdn_url_parameter`).
+    pub fn apply_cdn_url(&mut self, value: &str) -> Result<(), ConfigError> {
+        let cdn = url("PODOPS_CDN_URL_PARAMETER", value.trim().to_owned())?;
+        if self.feed_base_url.is_empty() {
+            self.feed_base_url = cdn.clone();
+        }
+        self.public_media_url.get_or_insert(cdn);
+        Ok(())
     }
 }
 
@@ -150,6 +176,24 @@ mod tests {
         assert_eq!(config.feed_base_url, "https://d111.cloudfront.net");
         assert!(matches!(config.signing_key, SigningKey::Parameter(ref p) if p == "/podops/signing-key"));
         assert_eq!((config.media.max_upload, config.media.url_ttl, config.rebuild_delay, config.max_json_body), (4 << 30, 3600, 30, 1 << 20));
+    }
+
+    #[test]
+    fn the_cdn_parameter_stands_in_for_the_feed_base_url() {
+        let pairs: Vec<_> = full().into_iter().filter(|(k, _)| *k != "PODOPS_FEED_BASE_URL").chain([("PODOPS_CDN_URL_PARAMETER", "/stack/cdn-url")]).collect();
+        let config = Config::from_lookup(env(&pairs)).expect("config");
+        assert_eq!(config.cdn_url_parameter.as_deref(), Some("/stack/cdn-url"));
+        assert_eq!(config.feed_base_url, "", "filled in at start from the parameter");
+    }
+
+    /// The CDN's URL, once read from its parameter, for what was not given directly.
+    #[test]
+    fn a_cdn_url_fills_only_what_is_unset() {
+        let pairs: Vec<_> = full().into_iter().filter(|(k, _)| *k != "PODOPS_FEED_BASE_URL").chain([("PODOPS_CDN_URL_PARAMETER", "/p")]).collect();
+        let mut config = Config::from_lookup(env(&pairs)).expect("config");
+        config.apply_cdn_url("https://d9.cloudfront.net/").expect("a URL");
+        assert_eq!((config.feed_base_url.as_str(), config.public_media_url.as_deref()), ("https://d9.cloudfront.net", Some("https://d9.cloudfront.net")));
+        assert!(config.apply_cdn_url("d9.cloudfront.net").is_err());
     }
 
     #[test]

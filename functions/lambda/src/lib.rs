@@ -107,7 +107,7 @@ pub async fn run(function: Function) -> ExitCode {
     init_logging();
     let started = async {
         let config = Config::from_env()?;
-        app::state(function, &config).await
+        app::state(function, config).await
     };
     let state = match started.await {
         Ok(state) => state,

@@ -50,9 +50,9 @@ async fn only_the_feeds_function_starts_without_the_signing_key() {
     let (mut build, feeds) = tokio::join!(stack.start(Function::Build), stack.start(Function::Feeds));
 
     let report = build.api.init_error(WAIT).await.unwrap_or_else(|| panic!("no init error; log:\n{}", build.log()));
-    assert_eq!(report.error_type.as_deref(), Some("PodOps.SigningKeyError"));
+    assert_eq!(report.error_type.as_deref(), Some("PodOps.ParameterError"));
     let message = report.body["errorMessage"].as_str().unwrap_or_default();
-    assert!(message.starts_with("the signing key: cannot read the SSM parameter /podops-fn-absent-") && message.contains("ParameterNotFound"), "{message}");
+    assert!(message.starts_with("cannot read the SSM parameter /podops-fn-absent-") && message.contains("ParameterNotFound"), "{message}");
     assert_eq!(build.exit_status(WAIT).await.and_then(|s| s.code()), Some(1));
 
     let r = feeds.http(get("/feeds/nothing-here/feed.xml")).await;

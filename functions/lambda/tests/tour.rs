@@ -162,8 +162,8 @@ async fn a_route_of_another_function_is_a_json_404_not_a_failed_invocation() {
     assert_eq!(r.json()["error"]["code"], "route.not_found");
 }
 
-/// infra/template.yaml sends S3 `ObjectCreated` events under `inbox/` to the
-/// tasks function, but no use case imports from the inbox yet: the event
+/// No use case imports from an S3 inbox yet (infra/template.yaml subscribes
+/// the tasks function to no bucket event), so a stray S3 event reaching it
 /// must fail loudly (S3 retries, then drops it) — never pass as an HTTP request.
 #[tokio::test]
 async fn an_s3_inbox_event_fails_the_invocation_and_the_tasks_function_keeps_serving() {

@@ -7,6 +7,7 @@ mod connect;
 mod dynamo_records;
 pub mod provision;
 mod s3_blobs;
+mod s3_multipart;
 mod s3_upload;
 mod sqs_jobs;
 

@@ -13,7 +13,7 @@ use aws_sdk_s3::primitives::ByteStream as SdkBody;
 use futures::stream;
 use podops_core::{
     Timestamp,
-    ports::{BlobError, BlobKey, BlobMeta, Blobs, ByteStream, Clock, GetBlob, SignedMethod, SystemClock},
+    ports::{BlobError, BlobKey, BlobMeta, Blobs, ByteStream, Clock, GetBlob, PartMeta, SignedMethod, SystemClock},
 };
 
 use super::s3_upload::Upload;
@@ -46,6 +46,10 @@ impl S3Blobs {
 
     pub fn bucket(&self) -> &str {
         &self.bucket
+    }
+
+    pub(super) fn client(&self) -> &Client {
+        &self.client
     }
 
     /// The size of an object, for the 416 answer to a range outside it.
@@ -176,6 +180,30 @@ impl Blobs for S3Blobs {
             }
         };
         Ok(presigned.uri().to_owned())
+    }
+
+    async fn start_multipart(&self, key: &BlobKey, content_type: &str) -> Result<String, BlobError> {
+        self.s3_start_multipart(key, content_type).await
+    }
+
+    async fn signed_part_url(&self, key: &BlobKey, upload_id: &str, number: u32, expires_at: Timestamp) -> Result<String, BlobError> {
+        self.s3_signed_part_url(key, upload_id, number, expires_at).await
+    }
+
+    async fn put_part(&self, key: &BlobKey, upload_id: &str, number: u32, body: ByteStream, max_size: u64) -> Result<PartMeta, BlobError> {
+        self.s3_put_part(key, upload_id, number, body, max_size).await
+    }
+
+    async fn list_parts(&self, key: &BlobKey, upload_id: &str) -> Result<Vec<PartMeta>, BlobError> {
+        self.s3_list_parts(key, upload_id).await
+    }
+
+    async fn complete_multipart(&self, key: &BlobKey, upload_id: &str, parts: &[PartMeta]) -> Result<BlobMeta, BlobError> {
+        self.s3_complete_multipart(key, upload_id, parts).await
+    }
+
+    async fn abort_multipart(&self, key: &BlobKey, upload_id: &str) -> Result<(), BlobError> {
+        self.s3_abort_multipart(key, upload_id).await
     }
 
     fn public_url(&self, key: &BlobKey) -> Option<String> {

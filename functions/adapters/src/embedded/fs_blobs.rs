@@ -6,6 +6,8 @@
 //!   the data file with that inode. `~` is not a key character, so no key can
 //!   name a sidecar, and binding a sidecar to its file's inode means a put never
 //!   overwrites the metadata of the object it replaces before it commits.
+//! - `.parts/`: multipart uploads in progress, one directory per upload id
+//!   holding its numbered parts and a manifest (see `multipart`).
 //! - `.tmp/`: uploads in progress. Same filesystem as `objects/`, so publishing
 //!   is a rename; nothing a key names can reach it.
 //!
@@ -31,14 +33,16 @@ use bytes::Bytes;
 use futures::StreamExt;
 use podops_core::{
     Timestamp,
-    ports::{BlobError, BlobKey, BlobMeta, Blobs, ByteStream, GetBlob, SignedMethod},
-    signing::{Signer, media_query},
+    ports::{BlobError, BlobKey, BlobMeta, Blobs, ByteStream, GetBlob, PartMeta, SignedMethod},
+    signing::{Signer, media_query, part_resource},
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tempfile::{NamedTempFile, TempPath};
 use tokio::{io::{AsyncReadExt, AsyncSeekExt}, task::JoinHandle};
 use tokio_util::io::ReaderStream;
+
+mod multipart;
 
 /// Bytes handed to the disk at once: few syscalls, and little memory (one batch
 /// being written, one being filled), however large the upload.
@@ -57,6 +61,9 @@ pub struct FsBlobs {
     signer: Signer,
     base_url: String,
     fsync: bool,
+    /// Where the parts of multipart uploads wait: a store of its own, so each
+    /// part is put, hashed and published like any object.
+    parts: Option<Box<FsBlobs>>,
     /// Serialises the renames of puts and deletes, so two writers of one key
     /// cannot interleave and orphan a sidecar. Held only around renames.
     publish: Arc<Mutex<()>>,
@@ -74,13 +81,18 @@ impl FsBlobs {
     /// a crashed process left behind. `base_url` prefixes signed URLs
     /// (`{base_url}/media/{key}?…`).
     pub fn new(root: PathBuf, signer: Signer, base_url: String) -> io::Result<Self> {
+        let parts = Self::open_dir(root.join(".parts"), signer.clone(), base_url.clone(), None)?;
+        Self::open_dir(root, signer, base_url, Some(Box::new(parts)))
+    }
+
+    fn open_dir(root: PathBuf, signer: Signer, base_url: String, parts: Option<Box<FsBlobs>>) -> io::Result<Self> {
         let objects = root.join("objects");
         let tmp = root.join(".tmp");
         fs::create_dir_all(&objects)?;
         fs::create_dir_all(&tmp)?;
         sweep_stale_temps(&tmp)?;
         let base_url = base_url.trim_end_matches('/').to_owned();
-        Ok(Self { objects, tmp, signer, base_url, fsync: false, publish: Arc::default() })
+        Ok(Self { objects, tmp, signer, base_url, fsync: false, parts, publish: Arc::default() })
     }
 
     /// Fsync each object's data and directory before a put returns: an
@@ -88,6 +100,7 @@ impl FsBlobs {
     /// at disk speed instead of page-cache speed.
     pub fn with_fsync(mut self, fsync: bool) -> Self {
         self.fsync = fsync;
+        self.parts = self.parts.map(|parts| Box::new(parts.with_fsync(fsync)));
         self
     }
 
@@ -220,6 +233,42 @@ impl Blobs for FsBlobs {
     async fn signed_url(&self, key: &BlobKey, method: SignedMethod, expires_at: Timestamp) -> Result<String, BlobError> {
         let query = media_query(&self.signer, method.as_str(), key.as_str(), expires_at);
         Ok(format!("{}/media/{key}?{query}", self.base_url))
+    }
+
+    async fn start_multipart(&self, key: &BlobKey, content_type: &str) -> Result<String, BlobError> {
+        self.multipart()?.start(key, content_type).await
+    }
+
+    async fn signed_part_url(&self, key: &BlobKey, upload_id: &str, number: u32, expires_at: Timestamp) -> Result<String, BlobError> {
+        let resource = part_resource(key.as_str(), upload_id, number);
+        let query = media_query(&self.signer, "PUT", &resource, expires_at);
+        Ok(format!("{}/media/{key}?upload_id={upload_id}&part={number}&{query}", self.base_url))
+    }
+
+    async fn put_part(&self, key: &BlobKey, upload_id: &str, number: u32, body: ByteStream, max_size: u64) -> Result<PartMeta, BlobError> {
+        self.multipart()?.put_part(key, upload_id, number, body, max_size).await
+    }
+
+    async fn list_parts(&self, key: &BlobKey, upload_id: &str) -> Result<Vec<PartMeta>, BlobError> {
+        self.multipart()?.list(key, upload_id).await
+    }
+
+    async fn complete_multipart(&self, key: &BlobKey, upload_id: &str, parts: &[PartMeta]) -> Result<BlobMeta, BlobError> {
+        let multipart = self.multipart()?;
+        let content_type = multipart.content_type(key, upload_id).await?;
+        let joined = multipart.joined(upload_id, parts).await?;
+        let meta = self.put(key, &content_type, joined, u64::MAX).await?;
+        multipart.remove(upload_id).await?;
+        Ok(meta)
+    }
+
+    async fn abort_multipart(&self, key: &BlobKey, upload_id: &str) -> Result<(), BlobError> {
+        let multipart = self.multipart()?;
+        match multipart.content_type(key, upload_id).await {
+            Ok(_) => multipart.remove(upload_id).await,
+            Err(BlobError::NotFound) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -67,6 +67,21 @@ impl SignedMethod {
     }
 }
 
+/// One stored part of a multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct PartMeta {
+    /// 1-based.
+    pub number: u32,
+    pub size: u64,
+    /// The store's tag of the part's bytes (S3's ETag; the part's sha256 on a directory).
+    pub etag: String,
+}
+
+/// S3's limits, kept by every store so one protocol serves both.
+pub const MAX_PARTS: u32 = 10_000;
+pub const MIN_PART_SIZE: u64 = 5 << 20;
+pub const MAX_PART_SIZE: u64 = 5 << 30;
+
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
     #[error("no such object")]
@@ -109,4 +124,21 @@ pub trait Blobs: Send + Sync {
     fn local_path(&self, _key: &BlobKey) -> Option<std::path::PathBuf> {
         None
     }
+
+    // Multipart uploads: a large object arrives as numbered parts, each its
+    // own request (retried or resumed alone), and appears at `key` only when
+    // completed. An unknown or finished `upload_id` is `NotFound`.
+
+    /// Starts a multipart upload of `key`; the answer is its upload id.
+    async fn start_multipart(&self, key: &BlobKey, content_type: &str) -> Result<String, BlobError>;
+    /// A URL that lets its holder PUT part `number` until `expires_at`, without a token.
+    async fn signed_part_url(&self, key: &BlobKey, upload_id: &str, number: u32, expires_at: Timestamp) -> Result<String, BlobError>;
+    /// Stores part `number` (sending it again replaces it).
+    async fn put_part(&self, key: &BlobKey, upload_id: &str, number: u32, body: ByteStream, max_size: u64) -> Result<PartMeta, BlobError>;
+    /// The parts stored so far, by number.
+    async fn list_parts(&self, key: &BlobKey, upload_id: &str) -> Result<Vec<PartMeta>, BlobError>;
+    /// Joins `parts` (as listed, in order) into the object at `key` and ends the upload.
+    async fn complete_multipart(&self, key: &BlobKey, upload_id: &str, parts: &[PartMeta]) -> Result<BlobMeta, BlobError>;
+    /// Ends the upload and drops its parts. Idempotent.
+    async fn abort_multipart(&self, key: &BlobKey, upload_id: &str) -> Result<(), BlobError>;
 }

@@ -8,7 +8,7 @@ mod jobs;
 mod media;
 mod records;
 
-pub use blobs::{BlobError, BlobKey, BlobMeta, Blobs, ByteStream, GetBlob, SignedMethod};
+pub use blobs::{BlobError, BlobKey, BlobMeta, Blobs, ByteStream, GetBlob, PartMeta, SignedMethod, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
 pub use clock::{Clock, SystemClock};
 pub use jobs::{Jobs, QueueError, Received};
 pub use media::{EncodePlan, MediaError, MediaTool};
