@@ -77,7 +77,7 @@ impl From<ServiceError> for ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "upload.unsupported_type", json!({ "content_type": t }))
             }
             E::UploadNotStarted => (StatusCode::NOT_FOUND, "upload.not_started", json!({})),
-            E::UploadIncomplete => (StatusCode::UNPROCESSABLE_ENTITY, "upload.incomplete", json!({})),
+            E::UploadIncomplete { missing } => (StatusCode::UNPROCESSABLE_ENTITY, "upload.incomplete", json!({ "missing_parts": missing })),
             E::UploadMismatch { field, declared, received } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 if field == "size" { "upload.size_mismatch" } else { "upload.sha256_mismatch" },

@@ -27,6 +27,8 @@ const PROMISED: &[(&str, &str)] = &[
     ("head", "/media/{key}"),
     ("put", "/media/{key}"),
     ("post", "/a/v1/upload/{prod}/{asset}/complete"),
+    ("get", "/a/v1/upload/{prod}/{asset}"),
+    ("delete", "/a/v1/upload/{prod}/{asset}"),
     ("post", "/a/v1/build"),
     ("post", "/a/v1/build/rollback"),
     ("get", "/feeds/{path}"),

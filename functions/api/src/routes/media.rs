@@ -9,8 +9,8 @@ use axum::{
     response::Response,
 };
 use podops_core::{
-    ports::{BlobError, BlobKey},
-    signing::media_url_valid,
+    ports::{BlobError, BlobKey, MAX_PART_SIZE},
+    signing::{media_url_valid, part_resource},
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -36,6 +36,9 @@ pub struct Signature {
     /// UNIX time after which the URL stops working.
     expires: Option<i64>,
     signature: Option<String>,
+    /// A part of a multipart upload (PUT only): its upload and number.
+    upload_id: Option<String>,
+    part: Option<u32>,
 }
 
 /// Media bytes, whole or a single byte range.
@@ -74,7 +77,10 @@ async fn put_media(
     Path(key): Path<String>,
     Query(sig): Query<Signature>,
     body: Body,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
+    if let (Some(upload_id), Some(part)) = (sig.upload_id.clone(), sig.part) {
+        return put_part(&state, &key, &upload_id, part, sig, body).await;
+    }
     check_signature(&state, &Method::PUT, &key, sig)?;
     let key = BlobKey::parse(&key).map_err(|_| ApiError::from(BlobError::NotFound))?;
     let media_type = state.podops.media.media_type_of_key(key.as_str()).ok_or(BlobError::NotFound)?;
@@ -82,7 +88,27 @@ async fn put_media(
     state.podops.blobs.put(&key, media_type, Box::pin(stream), state.podops.media.max_upload).await.map_err(|e| {
         ApiError::from(podops_core::service::ServiceError::from(e))
     })?;
-    Ok(StatusCode::CREATED)
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::CREATED;
+    Ok(resp)
+}
+
+/// The embedded backend's presigned UploadPart: one part of a multipart upload.
+/// Answers the part's `ETag`, as S3 does. Each stored part is logged once
+/// (`upload part stored`): what an operator reads to see a resumed upload
+/// send only what was missing.
+async fn put_part(state: &AppState, key: &str, upload_id: &str, number: u32, sig: Signature, body: Body) -> Result<Response, ApiError> {
+    check_signature(state, &Method::PUT, &part_resource(key, upload_id, number), sig)?;
+    let key = BlobKey::parse(key).map_err(|_| ApiError::from(BlobError::NotFound))?;
+    let stream = futures::TryStreamExt::map_err(body.into_data_stream(), |e| std::io::Error::other(e.to_string()));
+    let limit = state.podops.media.max_upload.min(MAX_PART_SIZE);
+    let part = state.podops.blobs.put_part(&key, upload_id, number, Box::pin(stream), limit).await.map_err(|e| {
+        ApiError::from(podops_core::service::ServiceError::from(e))
+    })?;
+    tracing::info!(upload_id, part = number, size = part.size, "upload part stored");
+    let mut resp = Response::new(Body::empty());
+    set(&mut resp, header::ETAG, &format!("\"{}\"", part.etag));
+    Ok(resp)
 }
 
 fn check_signature(state: &AppState, method: &Method, key: &str, sig: Signature) -> Result<(), ApiError> {

@@ -13,7 +13,7 @@ use futures::{StreamExt, TryStreamExt};
 use axum::response::IntoResponse;
 use podops_core::{
     ports::ByteStream,
-    service::{PresignedPut, Upload, UploadIntent},
+    service::{PresignedPut, Upload, UploadCompletion, UploadIntent},
 };
 use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -34,6 +34,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(upload))
         .layer(DefaultBodyLimit::disable())
         .routes(routes!(complete))
+        .routes(routes!(status, cancel))
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -97,29 +98,69 @@ async fn presign(state: &AppState, auth: &Authenticated, prod: &podops_core::dom
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request.too_large", "the upload declaration is larger than the JSON limit")
     })?;
-    let de = &mut serde_json::Deserializer::from_slice(&bytes);
-    let intent: UploadIntent = serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        ApiError::new(StatusCode::BAD_REQUEST, "body.invalid_field", e.into_inner().to_string()).with_params(serde_json::json!({ "field": field }))
-    })?;
+    let intent: UploadIntent = json_body(&bytes)?;
     let (asset, upload) = state.podops.start_upload(&auth.caller, prod, intent).await?;
     let mut resp = (StatusCode::CREATED, axum::Json(PresignedUpload { asset: asset.clone(), upload })).into_response();
     set(&mut resp, header::LOCATION, &format!("/a/v1/resource/{prod}/asset/{}", asset.guid));
     Ok(resp)
 }
 
-/// Completes a presigned upload: checks size and sha256, then the asset is stored (and probed).
+/// Completes a presigned upload: joins the parts (multipart), checks size and
+/// sha256 (declared at the start, or sent here), then the asset is stored (and probed).
 #[utoipa::path(post, path = "/a/v1/upload/{prod}/{asset}/complete", tag = "media",
     params(("prod" = String, Path), ("asset" = String, Path)), security(("bearer" = [])),
+    request_body(content = Option<UploadCompletion>, description = "optional: {sha256}, the hash the client computed while sending"),
     responses((status = 200, body = podops_core::domain::Resource), (status = 404, body = ErrorBody, description = "upload.not_started"),
-              (status = 422, body = ErrorBody, description = "upload.incomplete, upload.size_mismatch, upload.sha256_mismatch (nothing is kept)")))]
+              (status = 422, body = ErrorBody, description = "upload.incomplete (params.missing_parts), upload.size_mismatch, upload.sha256_mismatch (nothing is kept)")))]
 async fn complete(
     State(state): State<AppState>,
     auth: Authenticated,
     Path((prod, asset)): Path<(String, String)>,
+    body: Body,
 ) -> Result<axum::Json<podops_core::domain::Resource>, ApiError> {
     let (prod, asset) = (guid("prod", &prod)?, guid("asset", &asset)?);
-    Ok(axum::Json(state.podops.complete_upload(&auth.caller, &prod, &asset).await?))
+    let bytes = axum::body::to_bytes(body, state.limits.json_body).await.map_err(|_| {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request.too_large", "the completion is larger than the JSON limit")
+    })?;
+    let completion = if bytes.iter().all(u8::is_ascii_whitespace) { UploadCompletion::default() } else { json_body(&bytes)? };
+    Ok(axum::Json(state.podops.complete_upload(&auth.caller, &prod, &asset, completion).await?))
+}
+
+/// Where a started upload stands: for a multipart upload, the parts stored
+/// (`received`) and fresh URLs for the missing ones (`parts`) — how a client resumes.
+#[utoipa::path(get, path = "/a/v1/upload/{prod}/{asset}", tag = "media",
+    params(("prod" = String, Path), ("asset" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = PresignedUpload), (status = 404, body = ErrorBody, description = "upload.not_started")))]
+async fn status(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path((prod, asset)): Path<(String, String)>,
+) -> Result<axum::Json<PresignedUpload>, ApiError> {
+    let (prod, asset) = (guid("prod", &prod)?, guid("asset", &asset)?);
+    let (asset, upload) = state.podops.upload_status(&auth.caller, &prod, &asset).await?;
+    Ok(axum::Json(PresignedUpload { asset, upload }))
+}
+
+/// Abandons a started upload: its parts, bytes and pending asset are removed.
+#[utoipa::path(delete, path = "/a/v1/upload/{prod}/{asset}", tag = "media",
+    params(("prod" = String, Path), ("asset" = String, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 404, body = ErrorBody, description = "upload.not_started")))]
+async fn cancel(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path((prod, asset)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let (prod, asset) = (guid("prod", &prod)?, guid("asset", &asset)?);
+    state.podops.cancel_upload(&auth.caller, &prod, &asset).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        ApiError::new(StatusCode::BAD_REQUEST, "body.invalid_field", e.into_inner().to_string()).with_params(serde_json::json!({ "field": field }))
+    })
 }
 
 /// The first part of a multipart body that carries a file.

@@ -39,8 +39,9 @@ pub enum ServiceError {
     UnsupportedMediaType(String),
     #[error("no upload of this asset is waiting to be completed")]
     UploadNotStarted,
-    #[error("nothing has been uploaded to the presigned URL yet")]
-    UploadIncomplete,
+    /// Nothing at the presigned URL yet, or (multipart) these parts are missing.
+    #[error("the upload is not complete yet")]
+    UploadIncomplete { missing: Vec<u32> },
     #[error("the uploaded file does not match what was declared ({field})")]
     UploadMismatch { field: &'static str, declared: String, received: String },
     #[error("the upload was cut off: {0}")]

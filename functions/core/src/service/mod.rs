@@ -27,7 +27,7 @@ pub use assets::AssetUpdate;
 pub use error::ServiceError;
 pub use jobs::{job_message, Claim, FINISHED_JOB_TTL, RESEND_AFTER};
 pub use media::MediaRules;
-pub use presigned::{PresignedPut, UploadIntent, UPLOAD_WINDOW};
+pub use presigned::{PartUrl, PresignedPut, UploadCompletion, UploadIntent, UPLOAD_WINDOW};
 pub use productions::ProductionPage;
 pub use renditions::{encode_plan, rendition_key, ContentLocation};
 pub use resources::{ResourcePage, Update};
