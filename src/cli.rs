@@ -9,6 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub client: crate::client::ClientOpts,
 }
 
 #[derive(Subcommand)]
@@ -29,6 +31,8 @@ pub enum Command {
     ///
     /// Example: podops provision --endpoint http://127.0.0.1:4566
     Provision(ProvisionArgs),
+    #[command(flatten)]
+    Client(crate::client::ClientCommand),
 }
 
 #[derive(Args, Clone)]
@@ -160,4 +164,13 @@ pub struct WorkerArgs {
     pub import_allow: Vec<std::net::IpAddr>,
     #[arg(long, env = "PODOPS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap checks its definitions only when a command is used; check them all at once.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
 }

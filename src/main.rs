@@ -1,7 +1,8 @@
-//! `podops`: the server, and (later) the worker and client, in one binary.
+//! `podops`: the server, the worker and the client, in one binary.
 //! Entry points only: parse the command line, then hand over.
 
 mod cli;
+mod client;
 mod data_dir;
 mod logging;
 mod provision;
@@ -18,8 +19,16 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and --version are answers (exit 0); anything else is a usage error (exit 1).
+        Err(e) => {
+            let _ = e.print();
+            return std::process::ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     let result = match cli.command {
+        cli::Command::Client(command) => return client::run(cli.client, command).await,
         cli::Command::Serve(args) => serve::run(args).await,
         cli::Command::Token(args) => data_dir::mint_token(args),
         cli::Command::Provision(args) => provision::run(args).await,

@@ -26,6 +26,16 @@ pub fn binary() -> PathBuf {
 
 impl Server {
     pub async fn start(extra: &[&str]) -> Server {
+        Self::start_with_stderr(extra, Stdio::piped()).await
+    }
+
+    /// Logs (JSON lines) go to `log`, to be read while the server runs.
+    pub async fn start_logging_to(extra: &[&str], log: &std::path::Path) -> Server {
+        let file = std::fs::File::create(log).expect("log file");
+        Self::start_with_stderr(extra, Stdio::from(file)).await
+    }
+
+    async fn start_with_stderr(extra: &[&str], stderr: Stdio) -> Server {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let child = Command::new(binary())
@@ -34,7 +44,7 @@ impl Server {
             .arg(data_dir.path())
             .args(extra)
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .expect("spawn podops serve");
         let base = format!("http://127.0.0.1:{port}");

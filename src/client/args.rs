@@ -1,0 +1,224 @@
+//! The client's command line: global connection flags and the commands.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+#[derive(Args, Clone, Debug, Default)]
+pub struct ClientOpts {
+    /// The PodOps API to talk to (default: the profile's, from `podops login`).
+    #[arg(long, env = "PODOPS_API", global = true)]
+    pub api: Option<String>,
+    /// The API token (default: the profile's).
+    #[arg(long, env = "PODOPS_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    /// Which saved login to use.
+    #[arg(long, env = "PODOPS_PROFILE", global = true, default_value = "default")]
+    pub profile: String,
+    /// The production to act on (guid or name; default: the one chosen with `podops use`).
+    #[arg(long, env = "PODOPS_PRODUCTION", global = true)]
+    pub production: Option<String>,
+    /// Output: readable tables, or the API's objects as JSON or YAML for scripts.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClientCommand {
+    /// Check a token against an API and save both (mode 0600) as a profile.
+    ///
+    /// Example: podops login --api https://api.example.com --token "$TOKEN" [--profile work]
+    Login,
+    /// Forget the profile's token.
+    ///
+    /// Example: podops logout --profile work
+    Logout,
+    /// List or create productions.
+    ///
+    /// Example: podops production create my-first-podcast --title "My First Podcast"
+    #[command(subcommand)]
+    Production(ProductionCommand),
+    /// Choose the production later commands act on.
+    ///
+    /// Example: podops use my-first-podcast
+    Use { production: String },
+    /// Read or write the production's show (the feed's channel).
+    ///
+    /// Example: podops show set --file show.yaml
+    #[command(subcommand)]
+    Show(ShowCommand),
+    /// List, read, create, update or delete episodes.
+    ///
+    /// Example: podops episode create --file ep.yaml
+    #[command(subcommand)]
+    Episode(EpisodeCommand),
+    /// Print a filled-in example file to start from.
+    ///
+    /// Example: podops template show > show.yaml
+    Template { kind: TemplateKind },
+    /// Upload a file as a new asset: resumable (run it again after a cut and
+    /// only the missing parts are sent), with a progress bar on a terminal.
+    ///
+    /// Example: podops upload episode-1.mp3
+    Upload(UploadArgs),
+    /// Import audio from a URL (the server fetches it).
+    ///
+    /// Example: podops import https://example.com/old-feed/episode-1.mp3
+    Import { url: String },
+    /// Read an asset; --wait waits until it is probed (or failed).
+    ///
+    /// Example: podops asset get 3f2a9c01b7e4 --wait
+    #[command(subcommand)]
+    Asset(AssetCommand),
+    /// Build and publish the feed; --dry-run only checks it.
+    ///
+    /// Example: podops build --dry-run
+    Build {
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// From audio file to live feed: upload, wait for the probe, create the
+    /// episode with the audio as its enclosure, build.
+    ///
+    /// Example: podops publish episode-1.mp3 --title "Episode 1" --file ep.yaml --at 2026-12-01T08:00:00Z
+    Publish(PublishArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProductionCommand {
+    /// Example: podops production list
+    List,
+    /// Example: podops production create my-first-podcast --title "My First Podcast"
+    Create {
+        /// 8–44 characters of a-z, 0-9, _ and -; also the feed's path.
+        name: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        summary: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ShowCommand {
+    /// Example: podops show get -o yaml > show.yaml
+    Get,
+    /// Example: podops show set --file show.yaml
+    Set {
+        /// YAML or JSON with the show's fields (see `podops template show`).
+        #[arg(long, short)]
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EpisodeCommand {
+    /// Example: podops episode list
+    List,
+    /// Example: podops episode get 91804b93b56a
+    Get { id: String },
+    /// Example: podops episode create --file ep.yaml
+    Create {
+        #[arg(long, short)]
+        file: PathBuf,
+        /// The episode's id (12 hex digits); default: random.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Changes only the fields the file has. Example: podops episode update 91804b93b56a --file ep.yaml
+    Update {
+        id: String,
+        #[arg(long, short)]
+        file: PathBuf,
+    },
+    /// Example: podops episode delete 91804b93b56a
+    Delete { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AssetCommand {
+    /// Example: podops asset get 3f2a9c01b7e4 --wait
+    Get {
+        id: String,
+        /// Wait until the worker has probed (or failed) the asset.
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits, in seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TemplateKind {
+    Show,
+    Episode,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct UploadArgs {
+    pub file: PathBuf,
+    /// Parts sent at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Size of each part in MiB (5–5120).
+    #[arg(long, default_value_t = 8)]
+    pub part_size: u64,
+    /// Cap the upload's rate, in bytes per second (suffixes K, M, G), like curl's --limit-rate.
+    #[arg(long, value_parser = parse_rate)]
+    pub limit_rate: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct PublishArgs {
+    #[command(flatten)]
+    pub upload: UploadArgs,
+    #[arg(long)]
+    pub title: Option<String>,
+    /// More episode fields, YAML or JSON (see `podops template episode`).
+    #[arg(long = "file", short = 'f')]
+    pub episode_file: Option<PathBuf>,
+    /// When the episode goes live: RFC 3339 (2026-12-01T08:00:00Z) or UNIX seconds; default now.
+    #[arg(long)]
+    pub at: Option<String>,
+    /// The episode's id (12 hex digits); default: random.
+    #[arg(long)]
+    pub id: Option<String>,
+}
+
+fn parse_rate(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, ""),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("{text:?} is not a rate such as 500K or 10M"))?;
+    let scale = match unit.to_ascii_uppercase().as_str() {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => return Err(format!("{text:?}: the unit is K, M or G")),
+    };
+    Ok(n * scale).and_then(|r: u64| if r == 0 { Err("the rate must be above 0".to_owned()) } else { Ok(r) })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rates_take_curl_suffixes() {
+        assert_eq!(super::parse_rate("500K"), Ok(500 << 10));
+        assert_eq!(super::parse_rate("10M"), Ok(10 << 20));
+        assert_eq!(super::parse_rate("123"), Ok(123));
+        assert!(super::parse_rate("10X").is_err());
+        assert!(super::parse_rate("0").is_err());
+    }
+}

@@ -1,0 +1,205 @@
+//! The `podops` client against a real `podops serve` on a free port: the
+//! whole publish flow from a generated audio file to a feed, scripts' JSON
+//! output, a 50 MB upload killed half-way and resumed (each part received
+//! once, by the server's log), and the exit codes of refusals and outages.
+
+mod support;
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use support::{binary, free_port, Server};
+
+/// The client with its own config and state directories, and none of the
+/// caller's PODOPS_* settings.
+struct Client {
+    home: tempfile::TempDir,
+}
+
+impl Client {
+    fn new() -> Self {
+        Self { home: tempfile::tempdir().expect("temp dir") }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(binary());
+        cmd.args(args)
+            .env("HOME", self.home.path())
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("XDG_STATE_HOME", self.home.path().join("state"))
+            .env_remove("PODOPS_API")
+            .env_remove("PODOPS_TOKEN")
+            .env_remove("PODOPS_PROFILE")
+            .env_remove("PODOPS_PRODUCTION")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run podops")
+    }
+
+    /// Runs and insists on exit 0; the answer is stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "podops {args:?} failed ({:?}):\n{}", out.status.code(), String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let text = self.ok(&all);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("podops {args:?} -o json printed no JSON ({e}):\n{text}"))
+    }
+
+    fn config_file(&self) -> PathBuf {
+        self.home.path().join("config/podops/config.yaml")
+    }
+}
+
+fn ffmpeg(args: &[&str]) {
+    let status = Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).status().expect("ffmpeg on PATH");
+    assert!(status.success(), "ffmpeg {args:?}");
+}
+
+fn logged_parts(log: &Path) -> Vec<(String, u64)> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|v| v["message"] == "upload part stored")
+        .map(|v| (v["upload_id"].as_str().unwrap_or_default().to_owned(), v["part"].as_u64().unwrap_or(0)))
+        .collect()
+}
+
+#[tokio::test]
+async fn publish_takes_an_audio_file_to_a_live_feed() {
+    let server = Server::start(&[]).await;
+    let cli = Client::new();
+    let dir = cli.home.path();
+    let login = cli.run(&["login", "--api", &server.base, "--token", &server.admin_token()]);
+    assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(cli.config_file()).unwrap().permissions().mode() & 0o777, 0o600, "the token is private");
+
+    let created = cli.json(&["production", "create", "cli-first-podcast", "--title", "CLI First Podcast"]);
+    let prod = created["guid"].as_str().unwrap().to_owned();
+    cli.ok(&["use", "cli-first-podcast"]);
+    let listed = cli.json(&["production", "list"]);
+    assert_eq!(listed["items"][0]["guid"], prod.as_str());
+
+    std::fs::write(dir.join("show.yaml"), cli.ok(&["template", "show"])).unwrap();
+    let show = cli.json(&["show", "set", "--file", dir.join("show.yaml").to_str().unwrap()]);
+    assert_eq!(show["title"], "My First Podcast");
+    let dry = cli.json(&["build", "--dry-run"]);
+    assert!(dry["feed_url"].as_str().unwrap().ends_with("/feeds/cli-first-podcast/feed.xml"), "{dry}");
+
+    let audio = dir.join("pilot.mp3");
+    ffmpeg(&["-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-c:a", "libmp3lame", "-b:a", "64k", audio.to_str().unwrap()]);
+    std::fs::write(dir.join("ep.yaml"), "summary: The first one.\nseason: 1\nepisode: 1\n").unwrap();
+    let published = cli.json(&["publish", audio.to_str().unwrap(), "--title", "Pilot", "--file", dir.join("ep.yaml").to_str().unwrap()]);
+    assert_eq!(published["asset"]["state"], "ready", "{published}");
+    assert_eq!(published["episode"]["title"], "Pilot");
+    assert_eq!(published["episode"]["enclosure"], published["asset"]["guid"]);
+    let feed_url = published["build"]["feed_url"].as_str().unwrap();
+    let feed = server.http.get(feed_url).send().await.unwrap().text().await.unwrap();
+    assert!(feed.contains("<title>Pilot</title>") && feed.contains("<enclosure "), "{feed}");
+
+    // Scripts read the API's own objects; people get a table.
+    let episodes = cli.json(&["episode", "list"]);
+    assert_eq!(episodes["total"], 1);
+    let table = cli.ok(&["episode", "list"]);
+    assert!(table.starts_with("GUID") && table.contains("Pilot"), "{table}");
+    let asset_id = published["asset"]["guid"].as_str().unwrap();
+    let asset = cli.json(&["asset", "get", asset_id, "--wait"]);
+    assert!((asset["probe"]["duration"].as_f64().unwrap() - 3.0).abs() < 0.2, "{asset}");
+    let readable = cli.ok(&["asset", "get", asset_id]);
+    assert!(readable.contains("loudness") && readable.contains("LUFS"), "{readable}");
+
+    // Logged out, the client has no token to send: a usage error, exit 1.
+    cli.ok(&["logout"]);
+    assert_eq!(cli.run(&["episode", "list"]).status.code(), Some(1));
+}
+
+#[tokio::test]
+async fn an_interrupted_upload_resumes_and_the_server_receives_each_part_once() {
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("server.log");
+    let server = Server::start_logging_to(&["--workers", "0"], &log).await;
+    let cli = Client::new();
+    cli.ok(&["login", "--api", &server.base, "--token", &server.admin_token()]);
+    cli.ok(&["production", "create", "cli-resume-test", "--title", "Resume"]);
+    cli.ok(&["use", "cli-resume-test"]);
+    // 50 MB of real audio: 5 min of 16-bit stereo WAV with noise (no run of equal parts).
+    let audio = cli.home.path().join("long.wav");
+    ffmpeg(&["-f", "lavfi", "-i", "anoisesrc=duration=297:amplitude=0.3:seed=7", "-ac", "2", "-ar", "44100", "-c:a", "pcm_s16le", audio.to_str().unwrap()]);
+    let bytes = std::fs::read(&audio).unwrap();
+    assert!(bytes.len() > 50_000_000, "{} bytes", bytes.len());
+    let parts = bytes.len().div_ceil(8 << 20) as u64;
+
+    // Slowed to 8 MB/s so the cut lands half-way; killed once a part is stored.
+    let mut first = cli.command(&["upload", audio.to_str().unwrap(), "--limit-rate", "8M"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while logged_parts(&log).is_empty() {
+        assert!(Instant::now() < deadline, "no part arrived");
+        assert!(first.try_wait().unwrap().is_none(), "the upload ended before it could be cut");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let before = logged_parts(&log).len() as u64;
+    assert!(before < parts, "the cut came after the last part ({before} of {parts})");
+
+    let asset = cli.json(&["upload", audio.to_str().unwrap()]);
+    assert_eq!(asset["sha256"], hex::encode(Sha256::digest(&bytes)));
+    assert_eq!(asset["size"], bytes.len() as u64);
+    let stored = logged_parts(&log);
+    let upload_ids: std::collections::BTreeSet<_> = stored.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(upload_ids.len(), 1, "the rerun resumed the same upload: {stored:?}");
+    let mut numbers: Vec<u64> = stored.iter().map(|(_, n)| *n).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=parts).collect::<Vec<_>>(), "each part received exactly once ({before} before the cut)");
+    // The file served back is the file.
+    let served = server.http.get(asset["url"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
+    assert!(served.as_ref() == bytes.as_slice());
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_refused_with_exit_2_and_the_servers_code() {
+    let server = Server::start(&["--workers", "0"]).await;
+    let cli = Client::new();
+    let out = cli.run(&["production", "list", "--api", &server.base, "--token", "not-a-token"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("auth.invalid_token"), "{stderr}");
+    // A login with it saves nothing.
+    let login = cli.run(&["login", "--api", &server.base, "--token", "not-a-token"]);
+    assert_eq!(login.status.code(), Some(2));
+    assert!(!cli.config_file().exists());
+}
+
+#[test]
+fn an_unreachable_api_exits_3_naming_the_url_without_a_panic() {
+    let cli = Client::new();
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let out = cli.run(&["production", "list", "--api", &url, "--token", "t"]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&url) && !stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+}
+
+#[test]
+fn usage_errors_exit_1_and_help_shows_an_example() {
+    let cli = Client::new();
+    assert_eq!(cli.run(&["publish"]).status.code(), Some(1), "a missing argument");
+    let no_login = cli.run(&["episode", "list"]);
+    assert_eq!(no_login.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&no_login.stderr).contains("podops login"));
+    let help = cli.ok(&["publish", "--help"]);
+    assert!(help.contains("Example: podops publish"), "{help}");
+}
