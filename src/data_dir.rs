@@ -19,8 +19,7 @@ use secrecy::{ExposeSecret, SecretBox};
 
 use crate::cli::TokenArgs;
 
-pub const ISSUER: &str = "podops";
-pub const AUDIENCE: &str = "podops-api";
+use podops_api::{AUDIENCE, ISSUER};
 const ADMIN_TOKEN_LIFETIME: i64 = 366 * 24 * 3600;
 
 pub type Secret = SecretBox<Vec<u8>>;

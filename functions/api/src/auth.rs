@@ -35,6 +35,12 @@ pub enum TokenError {
     Invalid(String),
 }
 
+/// The issuer and audience of every PodOps token, whichever deployment
+/// (`podops serve`, the Lambda functions) mints or checks it: one value, so
+/// each accepts the other's tokens.
+pub const ISSUER: &str = "podops";
+pub const AUDIENCE: &str = "podops-api";
+
 pub struct TokenAuthority {
     encoding: EncodingKey,
     decoding: DecodingKey,

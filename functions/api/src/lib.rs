@@ -10,7 +10,7 @@ pub mod routes;
 mod state;
 mod xml;
 
-pub use auth::{Claims, TokenAuthority, TokenError};
+pub use auth::{Claims, TokenAuthority, TokenError, AUDIENCE, ISSUER};
 pub use error::ApiError;
 pub use openapi::ApiDoc;
 pub use routes::router;

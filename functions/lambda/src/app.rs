@@ -17,10 +17,8 @@ use secrecy::{ExposeSecret, SecretBox};
 use crate::Function;
 use crate::config::{Config, ConfigError, SigningKey, parse_secret};
 
-/// The issuer and audience of every PodOps token: the values `podops serve`
-/// uses (src/data_dir.rs), so both deployments accept each other's tokens.
-pub const ISSUER: &str = "podops";
-pub const AUDIENCE: &str = "podops-api";
+/// The issuer and audience of every PodOps token, shared with `podops serve`.
+pub use podops_api::{AUDIENCE, ISSUER};
 
 /// Why a function could not start; reported to Lambda's `/init/error`.
 #[derive(Debug, thiserror::Error)]
