@@ -77,6 +77,13 @@ fn meta(size: Option<i64>, content_type: Option<&str>, metadata: Option<&std::co
     }
 }
 
+/// A presigned URL's lifetime until `expires_at`, clamped to what S3
+/// accepts: at least a second, at most a week.
+pub(super) fn presigning(expires_at: Timestamp) -> Result<PresigningConfig, BlobError> {
+    let seconds = u64::try_from(expires_at - SystemClock.now()).unwrap_or(0).max(1);
+    PresigningConfig::expires_in(Duration::from_secs(seconds).min(MAX_PRESIGN)).map_err(|e| BlobError::Unavailable(format!("presigning: {e}")))
+}
+
 /// `bytes 100-199/1000` → (100..=199, 1000).
 fn parse_content_range(header: &str) -> Option<(RangeInclusive<u64>, u64)> {
     let (range, size) = header.strip_prefix("bytes ")?.split_once('/')?;
@@ -168,9 +175,7 @@ impl Blobs for S3Blobs {
     /// Signed locally (no request is sent). The lifetime is clamped to what
     /// S3 accepts: at least a second, at most a week.
     async fn signed_url(&self, key: &BlobKey, method: SignedMethod, expires_at: Timestamp) -> Result<String, BlobError> {
-        let seconds = u64::try_from(expires_at - SystemClock.now()).unwrap_or(0).max(1);
-        let config = PresigningConfig::expires_in(Duration::from_secs(seconds).min(MAX_PRESIGN))
-            .map_err(|e| BlobError::Unavailable(format!("presigning: {e}")))?;
+        let config = presigning(expires_at)?;
         let presigned = match method {
             SignedMethod::Get => {
                 self.client.get_object().bucket(&self.bucket).key(key.as_str()).presigned(config).await.map_err(|e| s3_error("presign GET", e))?

@@ -4,25 +4,32 @@
 //! for tests and tools; it holds the part in memory, so it is bounded by the
 //! part size (5 GiB at most by S3's rules, 8 MiB by PodOps' client).
 
-use std::time::Duration;
-
 use aws_sdk_s3::error::ProvideErrorMetadata;
-use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream as SdkBody;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::BytesMut;
 use futures::StreamExt;
 use podops_core::{
     Timestamp,
-    ports::{BlobError, BlobKey, BlobMeta, Blobs, ByteStream, Clock, MAX_PARTS, PartMeta, SystemClock},
+    ports::{BlobError, BlobKey, BlobMeta, Blobs, ByteStream, MAX_PARTS, PartMeta},
 };
 
-use super::s3_blobs::{S3Blobs, s3_error};
-
-const MAX_PRESIGN: Duration = Duration::from_secs(7 * 24 * 3600);
+use super::s3_blobs::{S3Blobs, presigning, s3_error};
 
 fn no_such_upload<E: ProvideErrorMetadata>(e: &E) -> bool {
     e.code() == Some("NoSuchUpload")
+}
+
+/// An unknown (or finished) upload is the port's NotFound; anything else is unavailable.
+fn upload_error<E>(op: &str, e: SdkError<E>) -> BlobError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match e.as_service_error() {
+        Some(se) if no_such_upload(se) || se.code() == Some("InvalidPart") => BlobError::NotFound,
+        _ => s3_error(op, e),
+    }
 }
 
 impl S3Blobs {
@@ -40,9 +47,7 @@ impl S3Blobs {
     }
 
     pub(super) async fn s3_signed_part_url(&self, key: &BlobKey, upload_id: &str, number: u32, expires_at: Timestamp) -> Result<String, BlobError> {
-        let seconds = u64::try_from(expires_at - SystemClock.now()).unwrap_or(0).max(1);
-        let config = PresigningConfig::expires_in(Duration::from_secs(seconds).min(MAX_PRESIGN))
-            .map_err(|e| BlobError::Unavailable(format!("presigning: {e}")))?;
+        let config = presigning(expires_at)?;
         let presigned = self
             .client()
             .upload_part()
@@ -76,10 +81,7 @@ impl S3Blobs {
             .body(SdkBody::from(buf.freeze()))
             .send()
             .await
-            .map_err(|e| match e.as_service_error() {
-                Some(se) if no_such_upload(se) => BlobError::NotFound,
-                _ => s3_error("UploadPart", e),
-            })?;
+            .map_err(|e| upload_error("UploadPart", e))?;
         Ok(PartMeta { number, size, etag: out.e_tag().unwrap_or_default().to_owned() })
     }
 
@@ -96,10 +98,7 @@ impl S3Blobs {
                 .set_part_number_marker(marker.take())
                 .send()
                 .await
-                .map_err(|e| match e.as_service_error() {
-                    Some(se) if no_such_upload(se) => BlobError::NotFound,
-                    _ => s3_error("ListParts", e),
-                })?;
+                .map_err(|e| upload_error("ListParts", e))?;
             for part in out.parts() {
                 let (Some(number), Some(size)) = (part.part_number(), part.size()) else { continue };
                 parts.push(PartMeta {
@@ -130,10 +129,7 @@ impl S3Blobs {
             .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed)).build())
             .send()
             .await
-            .map_err(|e| match e.as_service_error() {
-                Some(se) if no_such_upload(se) || se.code() == Some("InvalidPart") => BlobError::NotFound,
-                _ => s3_error("CompleteMultipartUpload", e),
-            })?;
+            .map_err(|e| upload_error("CompleteMultipartUpload", e))?;
         self.head(key).await?.ok_or_else(|| BlobError::Unavailable("S3 completed the upload but the object is absent".into()))
     }
 

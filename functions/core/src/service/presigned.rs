@@ -24,6 +24,8 @@ use super::{keys, resources::resource_record, Caller, Need, Podops, ServiceError
 
 /// How long a presigned PUT URL works, and an unfinished upload is kept.
 pub const UPLOAD_WINDOW: Timestamp = 6 * 3600;
+/// How much longer than its URLs an upload's intent is kept, so a late completion still finds it.
+const COMPLETION_GRACE: Timestamp = 3600;
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -100,7 +102,8 @@ impl Intent {
             key,
             size: body.get("size").and_then(|s| s.as_u64()).unwrap_or(0),
             sha256: body.get("sha256").and_then(|s| s.as_str()).map(str::to_owned),
-            expires_at: body.get("expires_at").and_then(|e| e.as_i64()).unwrap_or(0),
+            // The record outlives its URLs by the grace period.
+            expires_at: record.expires_at.map_or(0, |at| at - COMPLETION_GRACE),
             multipart,
             record,
         })
@@ -164,15 +167,14 @@ impl Podops {
             key: intent_key(prod, &guid),
             version: Version::FIRST,
             body: json!({
-                "size": intent.size, "sha256": intent.sha256, "object": key.as_str(), "expires_at": expires_at,
+                "size": intent.size, "sha256": intent.sha256, "object": key.as_str(),
                 "upload_id": upload_id, "part_size": intent.part_size,
             }),
-            // Kept a little longer than the URL works, so a late completion still finds it.
-            expires_at: Some(expires_at + 3600),
+            expires_at: Some(expires_at + COMPLETION_GRACE),
         };
-        let written = match (resource_record(&resource), &intent_record) {
-            (Ok(record), intent_record) => self.records.transact(&[WriteOp::Create(record), WriteOp::Create(intent_record.clone())]).await.map_err(ServiceError::from),
-            (Err(e), _) => Err(e),
+        let written = match resource_record(&resource) {
+            Ok(record) => self.records.transact(&[WriteOp::Create(record), WriteOp::Create(intent_record.clone())]).await.map_err(ServiceError::from),
+            Err(e) => Err(e),
         };
         if let Err(e) = written {
             if let Some(id) = &upload_id {
@@ -182,7 +184,7 @@ impl Podops {
             }
             return Err(e);
         }
-        let put = self.presigned_put(prod, &Intent::read(intent_record, &guid)?, media_type, &[]).await?;
+        let put = self.presigned_put(prod, &guid, &Intent::read(intent_record, &guid)?, media_type, &[]).await?;
         Ok((self.present(resource).await?, put))
     }
 
@@ -199,7 +201,7 @@ impl Podops {
             Some((id, _)) => self.blobs.list_parts(&intent.key, id).await?,
             None => Vec::new(),
         };
-        let put = self.presigned_put(prod, &intent, &a.content_type.clone(), &received).await?;
+        let put = self.presigned_put(prod, asset, &intent, &a.content_type, &received).await?;
         Ok((self.present(resource).await?, put))
     }
 
@@ -231,8 +233,7 @@ impl Podops {
     }
 
     /// The URLs of an upload: the whole file's, or those of the parts not yet `received`.
-    async fn presigned_put(&self, prod: &Guid, intent: &Intent, media_type: &str, received: &[PartMeta]) -> Result<PresignedPut, ServiceError> {
-        let asset = intent.record.key.sort.trim_start_matches("UPLOAD#");
+    async fn presigned_put(&self, prod: &Guid, asset: &Guid, intent: &Intent, media_type: &str, received: &[PartMeta]) -> Result<PresignedPut, ServiceError> {
         let mut put = PresignedPut {
             method: "PUT",
             url: None,
