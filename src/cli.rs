@@ -19,13 +19,18 @@ pub enum Command {
     ///
     /// Example: podops serve --listen 127.0.0.1:8080 --data-dir ./.podops
     Serve(ServeArgs),
-    /// Mint an API token with the server's signing key (from the data directory).
+    /// Mint an API token with the signing key (the data directory's, or an SSM parameter's).
     ///
     /// Example: podops token --client studio-cli --scopes production:read,production:write,resource:read,resource:write
+    ///
+    /// On AWS (the first admin token of a deployment):
+    /// podops token --signing-key-parameter /podops/signing-key --client admin --scopes admin
     Token(TokenArgs),
     /// Run the job worker: imports, probes and renditions (needs ffmpeg and ffprobe on PATH).
     ///
     /// Example: podops worker --data-dir ./.podops --concurrency 2
+    ///
+    /// On AWS: podops worker --backend aws --signing-key-parameter /podops/signing-key
     Worker(WorkerArgs),
     /// Create the AWS backend's table, buckets and queues, idempotently (AWS or an emulator).
     ///
@@ -70,6 +75,17 @@ pub struct ServeArgs {
     pub backend: Backend,
     #[command(flatten)]
     pub aws: AwsArgs,
+    #[command(flatten)]
+    pub key: SigningKeyArgs,
+}
+
+/// Where the master signing secret comes from.
+#[derive(Args, Clone, Debug, Default)]
+pub struct SigningKeyArgs {
+    /// SSM SecureString parameter holding the master signing secret (hex), the one the Lambda
+    /// functions read: tokens and signed URLs then work in both. Unset: the data directory's `secret`.
+    #[arg(long, env = "PODOPS_SIGNING_KEY_PARAMETER", value_name = "NAME")]
+    pub signing_key_parameter: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -134,6 +150,13 @@ pub struct TokenArgs {
     pub expires_in: i64,
     #[arg(long, env = "PODOPS_DATA_DIR", default_value = "./.podops")]
     pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub key: SigningKeyArgs,
+    /// AWS API endpoint for reading --signing-key-parameter (an emulator). Unset: AWS itself.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub endpoint: Option<String>,
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
 }
 
 #[derive(Args)]
@@ -164,6 +187,14 @@ pub struct WorkerArgs {
     pub import_allow: Vec<std::net::IpAddr>,
     #[arg(long, env = "PODOPS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
+    /// Where jobs, records and media live: the data directory's, or the AWS backend's (SQS,
+    /// DynamoDB, S3, named as for `podops serve --backend aws`).
+    #[arg(long, env = "PODOPS_BACKEND", value_enum, default_value_t = Backend::Embedded)]
+    pub backend: Backend,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub key: SigningKeyArgs,
 }
 
 #[cfg(test)]

@@ -13,11 +13,12 @@ use podops_api::TokenAuthority;
 use podops_core::{
     domain::{ClientId, Scope, Scopes},
     ports::{Clock, SystemClock},
-    signing::derive_key,
+    signing::{derive_key, parse_master_secret},
 };
+use podops_adapters::aws::{AwsConfig, read_master_secret};
 use secrecy::{ExposeSecret, SecretBox};
 
-use crate::cli::TokenArgs;
+use crate::cli::{SigningKeyArgs, TokenArgs};
 
 use podops_api::{AUDIENCE, ISSUER};
 const ADMIN_TOKEN_LIFETIME: i64 = 366 * 24 * 3600;
@@ -32,12 +33,19 @@ pub fn master_secret(dir: &Path) -> Result<Secret> {
         let fresh: [u8; 32] = rand::random();
         write_private(&path, hex::encode(fresh).as_bytes())?;
     }
-    let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let bytes = hex::decode(text.trim()).with_context(|| format!("{} is not a hex secret", path.display()))?;
-    if bytes.len() < 32 {
-        bail!("{} holds fewer than 32 bytes", path.display());
-    }
+    let text = SecretBox::new(Box::new(fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?));
+    let bytes = parse_master_secret(text.expose_secret()).map_err(|reason| anyhow::anyhow!("{}: {reason}", path.display()))?;
     Ok(SecretBox::new(Box::new(bytes)))
+}
+
+/// The master secret a process signs with: the SSM parameter's when one is
+/// named (what the Lambda functions of a deployment read), else the data
+/// directory's, created on first use.
+pub async fn signing_secret(dir: &Path, key: &SigningKeyArgs, aws: &AwsConfig) -> Result<Secret> {
+    match &key.signing_key_parameter {
+        Some(name) => Ok(read_master_secret(aws, name).await?),
+        None => master_secret(dir),
+    }
 }
 
 pub fn token_authority(secret: &Secret) -> TokenAuthority {
@@ -57,7 +65,7 @@ pub fn ensure_admin_token(dir: &Path, tokens: &TokenAuthority) -> Result<(PathBu
 }
 
 /// `podops token`: prints a token signed with this data directory's secret.
-pub fn mint_token(args: TokenArgs) -> Result<()> {
+pub async fn mint_token(args: TokenArgs) -> Result<()> {
     let client = ClientId::parse(&args.client).map_err(|e| anyhow::anyhow!("--client: {}", e.message))?;
     let scopes = args
         .scopes
@@ -68,10 +76,15 @@ pub fn mint_token(args: TokenArgs) -> Result<()> {
     if scopes.is_empty() {
         bail!("--scopes: give at least one scope");
     }
-    if !args.data_dir.join("secret").exists() {
-        bail!("{} has no secret yet: run `podops serve --data-dir {}` once first", args.data_dir.display(), args.data_dir.display());
+    if args.key.signing_key_parameter.is_none() && !args.data_dir.join("secret").exists() {
+        bail!(
+            "{} has no secret yet: run `podops serve --data-dir {}` once first, or name the deployment's key with --signing-key-parameter",
+            args.data_dir.display(),
+            args.data_dir.display()
+        );
     }
-    let tokens = token_authority(&master_secret(&args.data_dir)?);
+    let aws = AwsConfig::named(args.endpoint.clone(), args.region.clone());
+    let tokens = token_authority(&signing_secret(&args.data_dir, &args.key, &aws).await?);
     let (token, _) = tokens.mint(&client, &Scopes::new(scopes), SystemClock.now(), args.expires_in)?;
     println!("{token}");
     Ok(())

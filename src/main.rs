@@ -1,6 +1,7 @@
 //! `podops`: the server, the worker and the client, in one binary.
 //! Entry points only: parse the command line, then hand over.
 
+mod backend;
 mod cli;
 mod client;
 mod data_dir;
@@ -30,7 +31,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         cli::Command::Client(command) => return client::run(cli.client, command).await,
         cli::Command::Serve(args) => serve::run(args).await,
-        cli::Command::Token(args) => data_dir::mint_token(args),
+        cli::Command::Token(args) => data_dir::mint_token(args).await,
         cli::Command::Provision(args) => provision::run(args).await,
         cli::Command::Worker(args) => worker_cmd::run(args).await,
     };

@@ -1,12 +1,11 @@
-//! `podops provision` and the AWS backend of `podops serve`: the one place the
-//! binary turns its AWS flags into adapters.
+//! `podops provision`, and the one place the binary turns its AWS flags into
+//! an `AwsConfig`.
 
 use anyhow::{Context, Result};
 use podops_adapters::aws::provision::{Outcome, provision};
-use podops_adapters::aws::{AwsClients, AwsConfig, ConnectOptions, DEFAULT_MAX_RECEIVES, SdkTuning, connect_with, dlq_name};
+use podops_adapters::aws::{AwsClients, AwsConfig, SdkTuning, dlq_name};
 
 use crate::cli::{AwsArgs, ProvisionArgs};
-use crate::serve::Ports;
 
 impl AwsArgs {
     pub fn config(&self, max_receives: u32) -> AwsConfig {
@@ -37,13 +36,4 @@ pub async fn run(args: ProvisionArgs) -> Result<()> {
         println!("{outcome:<9}  {}", step.resource);
     }
     Ok(())
-}
-
-/// The AWS adapters, after checking that every resource answers (see
-/// `podops_adapters::aws::connect`): a wrong endpoint or a missing `podops
-/// provision` stops the server at start, with the endpoint named.
-pub async fn aws_ports(args: &AwsArgs) -> Result<Ports> {
-    let options = ConnectOptions { public_media_url: args.public_media_url.clone(), ..ConnectOptions::default() };
-    let ports = connect_with(&args.config(DEFAULT_MAX_RECEIVES), &options).await?;
-    Ok(Ports { records: ports.records, blobs: ports.blobs, public: ports.public, jobs: ports.jobs })
 }

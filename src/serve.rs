@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use podops_adapters::embedded::{FsBlobs, SqliteDb, SqliteJobs, SqliteRecords};
+use podops_adapters::aws::{DEFAULT_MAX_RECEIVES, Needs};
 use podops_api::{AppState, Limits};
 use podops_core::{
-    ports::{Blobs, Jobs, Records, SystemClock},
+    ports::SystemClock,
     service::{MediaRules, Podops, Publishing},
     signing::Signer,
 };
@@ -16,15 +16,15 @@ use secrecy::ExposeSecret;
 
 use crate::{
     cli::{Backend, ServeArgs},
-    data_dir, logging, provision, scheduler,
+    backend, data_dir, logging, scheduler,
 };
 
 /// Deliveries of a job message before it is dead-lettered.
-const MAX_RECEIVES: u32 = 5;
+const MAX_RECEIVES: u32 = DEFAULT_MAX_RECEIVES;
 
 pub async fn run(args: ServeArgs) -> Result<()> {
     logging::init(args.log_format);
-    let secret = data_dir::master_secret(&args.data_dir)?;
+    let secret = data_dir::signing_secret(&args.data_dir, &args.key, &args.aws.config(MAX_RECEIVES)).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -33,8 +33,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
 
     let media_signer = Signer::derive(secret.expose_secret(), "media");
     let ports = match args.backend {
-        Backend::Embedded => embedded_ports(&args, &media_signer, &public_url)?,
-        Backend::Aws => provision::aws_ports(&args.aws).await?,
+        Backend::Embedded => backend::embedded(&args.data_dir, &media_signer, &public_url, MAX_RECEIVES)?,
+        Backend::Aws => backend::aws(&args.aws, Needs::ALL, MAX_RECEIVES).await?,
     };
     let podops = Podops::new(
         ports.records,
@@ -65,28 +65,6 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("server failed")?;
     tracing::info!("podops stopped");
     Ok(())
-}
-
-/// The ports a backend provides: records, media, published feeds, jobs.
-pub struct Ports {
-    pub records: Arc<dyn Records>,
-    pub blobs: Arc<dyn Blobs>,
-    pub public: Arc<dyn Blobs>,
-    pub jobs: Arc<dyn Jobs>,
-}
-
-fn embedded_ports(args: &ServeArgs, media_signer: &Signer, public_url: &str) -> Result<Ports> {
-    let db = SqliteDb::open(&args.data_dir.join("podops.db")).context("cannot open the database")?;
-    let blobs = FsBlobs::new(args.data_dir.join("media"), media_signer.clone(), public_url.to_owned())
-        .context("cannot open the media directory")?;
-    let public = FsBlobs::new(args.data_dir.join("public"), media_signer.clone(), public_url.to_owned())
-        .context("cannot open the public (feeds) directory")?;
-    Ok(Ports {
-        records: Arc::new(SqliteRecords::new(db.clone())),
-        blobs: Arc::new(blobs),
-        public: Arc::new(public),
-        jobs: Arc::new(SqliteJobs::new(db, "jobs", MAX_RECEIVES)),
-    })
 }
 
 async fn shutdown_signal() {

@@ -1,12 +1,12 @@
 //! `podops worker`: the job worker as its own process (the fleet's front
-//! door), on the embedded backend's data directory. Runs until SIGINT or
-//! SIGTERM, then drains: running jobs get `--grace` seconds, the rest are
-//! handed back to the queue.
+//! door), on the data directory's backend or on AWS (SQS, DynamoDB, S3). Runs
+//! until SIGINT or SIGTERM, then drains: running jobs get `--grace` seconds,
+//! the rest are handed back to the queue.
 
 use std::{sync::Arc, time::Duration};
 
 use anyhow::{Context, Result};
-use podops_adapters::embedded::{FsBlobs, SqliteDb, SqliteJobs, SqliteRecords};
+use podops_adapters::aws::Needs;
 use podops_core::{
     ports::SystemClock,
     service::{MediaRules, Podops},
@@ -15,19 +15,27 @@ use podops_core::{
 use podops_worker::{AddressPolicy, FetchConfig, Fetcher, Ffmpeg, SystemLookup, Worker, WorkerConfig};
 use secrecy::ExposeSecret;
 
-use crate::{cli::WorkerArgs, data_dir, logging};
+use crate::{
+    backend,
+    cli::{Backend, WorkerArgs},
+    data_dir, logging,
+};
+
+/// What a worker touches on AWS: never the public (feeds) bucket.
+const WORKER_NEEDS: Needs = Needs { table: true, media: true, public: false, queue: true };
 
 pub async fn run(args: WorkerArgs) -> Result<()> {
     logging::init(args.log_format);
-    let secret = data_dir::master_secret(&args.data_dir)?;
-    let db = SqliteDb::open(&args.data_dir.join("podops.db")).context("cannot open the database")?;
-    // The worker hands out no URLs; the base only has to be well-formed.
-    let blobs = FsBlobs::new(args.data_dir.join("media"), Signer::derive(secret.expose_secret(), "media"), "http://127.0.0.1".into())
-        .context("cannot open the media directory")?;
+    let secret = data_dir::signing_secret(&args.data_dir, &args.key, &args.aws.config(args.max_receives)).await?;
+    let ports = match args.backend {
+        // The worker hands out no URLs; the base only has to be well-formed.
+        Backend::Embedded => backend::embedded(&args.data_dir, &Signer::derive(secret.expose_secret(), "media"), "http://127.0.0.1", args.max_receives)?,
+        Backend::Aws => backend::aws(&args.aws, WORKER_NEEDS, args.max_receives).await?,
+    };
     let podops = Podops::new(
-        Arc::new(SqliteRecords::new(db.clone())),
-        Arc::new(blobs),
-        Arc::new(SqliteJobs::new(db, "jobs", args.max_receives)),
+        ports.records,
+        ports.blobs,
+        ports.jobs,
         Arc::new(SystemClock),
         secret.expose_secret(),
         MediaRules { max_upload: args.max_import, ..MediaRules::default() },

@@ -266,3 +266,103 @@ async fn presigned_uploads_go_straight_to_s3_and_completion_checks_them() {
     let keys: Vec<&str> = objects.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(keys.len(), 1, "only the completed upload remains: {keys:?}");
 }
+
+/// Puts the SecureString `name` on the emulator.
+async fn put_secure_parameter(name: &str, value: &str) {
+    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into())))
+        .endpoint_url(endpoint())
+        .load()
+        .await;
+    aws_sdk_ssm::Client::new(&shared)
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("put parameter");
+}
+
+fn token_from_parameter(parameter: &str, scopes: &str) -> std::process::Output {
+    Command::new(support::binary())
+        .args(["token", "--client", "admin", "--scopes", scopes, "--signing-key-parameter", parameter, "--endpoint", &endpoint()])
+        .arg("--data-dir").arg(tempfile::tempdir().expect("temp dir").path())
+        .output()
+        .expect("run podops token")
+}
+
+/// The deployment's way in: the first admin token minted from the SSM
+/// parameter the functions read, and a separate `podops worker --backend aws`
+/// (the ECS service's command) doing the server's jobs.
+#[tokio::test]
+async fn a_worker_process_on_aws_probes_uploads_and_tokens_come_from_the_ssm_key() {
+    let (_, flags) = provision_fresh();
+    let parameter = format!("/podops-test-{:08x}/signing-key", rand::random::<u32>());
+    put_secure_parameter(&parameter, &hex::encode(rand::random::<[u8; 32]>())).await;
+    let mut args = vec!["--backend", "aws", "--workers", "0", "--signing-key-parameter", &parameter];
+    args.extend(flags.iter().map(String::as_str));
+    let mut server = Server::start(&args).await;
+
+    let out = token_from_parameter(&parameter, "admin");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let admin = String::from_utf8(out.stdout).expect("UTF-8").trim().to_owned();
+    let http = server.http.clone();
+    let r = http.post(server.url("/a/v1/production")).bearer_auth(&admin)
+        .json(&json!({"name": format!("fleet-{:08x}", rand::random::<u32>()), "title": "Fleet"})).send().await.expect("production");
+    assert_eq!(r.status(), StatusCode::CREATED, "a token from the parameter is the server's");
+    let prod = r.json::<Value>().await.expect("JSON")["guid"].as_str().expect("guid").to_owned();
+    assert_eq!(http.get(server.url("/_a/token")).bearer_auth(server.admin_token()).send().await.expect("token check").status(), StatusCode::OK,
+        "serve's own admin token is minted with the parameter's key too");
+
+    let r = http.post(server.url(&format!("/a/v1/upload/{prod}?filename=tone.wav"))).bearer_auth(&admin)
+        .header(header::CONTENT_TYPE, "audio/wav").body(support::tone_wav()).send().await.expect("upload");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let id = r.json::<Value>().await.expect("JSON")["guid"].as_str().expect("guid").to_owned();
+    let asset_path = server.url(&format!("/a/v1/resource/{prod}/asset/{id}"));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let waiting: Value = http.get(&asset_path).bearer_auth(&admin).send().await.expect("asset").json().await.expect("JSON");
+    assert_eq!(waiting["state"], "pending", "no worker runs yet (--workers 0)");
+
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let worker = Command::new(support::binary())
+        .args(["worker", "--backend", "aws", "--visibility", "10", "--grace", "5", "--signing-key-parameter", &parameter])
+        .args(&flags)
+        .arg("--data-dir").arg(data_dir.path())
+        .stdout(Stdio::null()).stderr(Stdio::null())
+        .spawn().expect("spawn podops worker");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let asset = loop {
+        let asset: Value = http.get(&asset_path).bearer_auth(&admin).send().await.expect("asset").json().await.expect("JSON");
+        if asset["state"] != "pending" {
+            break asset;
+        }
+        assert!(Instant::now() < deadline, "the worker never probed the upload: {asset}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(asset["state"], "ready", "{asset}");
+    let duration = asset["probe"]["duration"].as_f64().expect("probed duration");
+    assert!((duration - 3.0).abs() < 0.05, "{asset}");
+    assert!(support::terminate(worker).success(), "the worker exits cleanly on SIGTERM");
+    assert!(!data_dir.path().join("secret").exists(), "with a parameter, no data-directory secret is made");
+    assert!(server.stop().success());
+}
+
+#[tokio::test]
+async fn a_missing_or_malformed_signing_key_parameter_stops_with_its_name_and_never_its_value() {
+    let missing = format!("/podops-test-{:08x}/absent", rand::random::<u32>());
+    let out = token_from_parameter(&missing, "admin");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&missing) && stderr.contains("ParameterNotFound"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no token printed");
+
+    let malformed = format!("/podops-test-{:08x}/short", rand::random::<u32>());
+    put_secure_parameter(&malformed, "c0ffee-not-a-key").await;
+    let out = token_from_parameter(&malformed, "admin");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&malformed) && stderr.contains("not hex"), "{stderr}");
+    assert!(!stderr.contains("c0ffee"), "the value is never printed: {stderr}");
+}

@@ -15,7 +15,7 @@ use podops_adapters::embedded::{SqliteDb, SqliteJobs};
 use podops_core::ports::Jobs;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{binary, Server};
+use support::{binary, terminate, tone_wav, Server};
 
 const VISIBILITY: &str = "2";
 
@@ -27,27 +27,6 @@ fn worker(data_dir: &Path, fault: Option<&str>) -> Child {
         cmd.env("PODOPS_FAULT", point);
     }
     cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn podops worker")
-}
-
-fn terminate(mut child: Child) {
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().expect("wait").is_none() {
-        assert!(Instant::now() < deadline, "worker did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn tone_wav() -> Vec<u8> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("tone.wav");
-    let ok = Command::new("ffmpeg")
-        .args(["-v", "error", "-nostdin", "-f", "lavfi", "-i", "aevalsrc=0.25*sin(2*PI*997*t)|0.25*sin(2*PI*997*t):s=44100:d=3", "-c:a", "pcm_s16le"])
-        .arg(&path)
-        .status()
-        .expect("ffmpeg");
-    assert!(ok.success());
-    std::fs::read(path).expect("tone")
 }
 
 fn rendition_objects(data_dir: &Path) -> Vec<String> {

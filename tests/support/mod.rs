@@ -78,3 +78,29 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// SIGTERM, then waits (at most 20 s) for the process to exit.
+pub fn terminate(mut child: Child) -> std::process::ExitStatus {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the process did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Three seconds of a stereo 997 Hz tone as 16-bit WAV, made by FFmpeg.
+pub fn tone_wav() -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tone.wav");
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-f", "lavfi", "-i", "aevalsrc=0.25*sin(2*PI*997*t)|0.25*sin(2*PI*997*t):s=44100:d=3", "-c:a", "pcm_s16le"])
+        .arg(&path)
+        .status()
+        .expect("ffmpeg");
+    assert!(ok.success());
+    std::fs::read(path).expect("tone")
+}

@@ -53,6 +53,20 @@ impl Signer {
     }
 }
 
+/// Shortest master secret accepted, in bytes.
+pub const MIN_MASTER_SECRET: usize = 32;
+
+/// A master secret as stored (a data directory's `secret` file, an SSM
+/// parameter): hex of at least `MIN_MASTER_SECRET` bytes. The error says what
+/// is wrong, never what the text is.
+pub fn parse_master_secret(text: &str) -> Result<Vec<u8>, String> {
+    let bytes = hex::decode(text.trim()).map_err(|_| "not hex".to_owned())?;
+    if bytes.len() < MIN_MASTER_SECRET {
+        return Err(format!("{} bytes; at least {MIN_MASTER_SECRET} are needed", bytes.len()));
+    }
+    Ok(bytes)
+}
+
 /// A 32-byte key for `purpose`, derived from the master secret (HMAC as a KDF),
 /// so one secret on disk serves every signing use without reusing a key.
 pub fn derive_key(master: &[u8], purpose: &str) -> [u8; 32] {

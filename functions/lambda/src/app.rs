@@ -4,8 +4,7 @@
 
 use std::sync::Arc;
 
-use aws_config::{BehaviorVersion, Region};
-use podops_adapters::aws::{ConnectError, ConnectOptions, connect_with};
+use podops_adapters::aws::{ConnectError, ConnectOptions, connect_with, read_master_secret};
 use podops_api::{AppState, Limits, TokenAuthority};
 use podops_core::{
     ports::SystemClock,
@@ -15,7 +14,7 @@ use podops_core::{
 use secrecy::{ExposeSecret, SecretBox};
 
 use crate::Function;
-use crate::config::{Config, ConfigError, SigningKey, parse_secret};
+use crate::config::{Config, ConfigError, SigningKey};
 
 /// The issuer and audience of every PodOps token, shared with `podops serve`.
 pub use podops_api::{AUDIENCE, ISSUER};
@@ -46,7 +45,7 @@ impl InitError {
 /// The state every handler of `function` gets.
 pub async fn state(function: Function, mut config: Config) -> Result<AppState, InitError> {
     if let Some(name) = config.cdn_url_parameter.clone() {
-        let value = read_parameter(&config, &name, false).await?;
+        let value = read_parameter(&config, &name).await?;
         config.apply_cdn_url(&value)?;
     }
     let config = &config;
@@ -75,33 +74,11 @@ async fn secret(function: Function, config: &Config) -> Result<SecretBox<Vec<u8>
         // any other function would accept.
         _ if !function.signs() => Ok(SecretBox::new(Box::new(rand::random::<[u8; 32]>().to_vec()))),
         SigningKey::Hex(secret) => Ok(SecretBox::new(Box::new(secret.expose_secret().clone()))),
-        SigningKey::Parameter(name) => from_parameter(config, name).await,
+        SigningKey::Parameter(name) => read_master_secret(&config.aws, name).await.map_err(|e| InitError::Parameter(e.to_string())),
         SigningKey::Unset => Err(ConfigError::Missing("PODOPS_SIGNING_KEY_PARAMETER (or PODOPS_SIGNING_KEY)").into()),
     }
 }
 
-/// The SecureString `name`, decrypted.
-async fn from_parameter(config: &Config, name: &str) -> Result<SecretBox<Vec<u8>>, InitError> {
-    let text = read_parameter(config, name, true).await?;
-    let bytes = parse_secret(&text).map_err(|reason| InitError::Parameter(format!("the SSM parameter {name}: {reason}")))?;
-    Ok(SecretBox::new(Box::new(bytes)))
-}
-
-async fn read_parameter(config: &Config, name: &str, decrypt: bool) -> Result<String, InitError> {
-    let at = config.aws.endpoint_label();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(config.aws.region.clone()));
-    if let Some(url) = &config.aws.endpoint {
-        loader = loader.endpoint_url(url);
-    }
-    let ssm = aws_sdk_ssm::Client::new(&loader.load().await);
-    let out = ssm.get_parameter().name(name).with_decryption(decrypt).send().await.map_err(|e| {
-        InitError::Parameter(format!(
-            "cannot read the SSM parameter {name} at {at} ({})",
-            aws_sdk_ssm::error::DisplayErrorContext(&e)
-        ))
-    })?;
-    out.parameter()
-        .and_then(|p| p.value())
-        .map(str::to_owned)
-        .ok_or_else(|| InitError::Parameter(format!("the SSM parameter {name} has no value")))
+async fn read_parameter(config: &Config, name: &str) -> Result<String, InitError> {
+    podops_adapters::aws::read_parameter(&config.aws, name, false).await.map_err(|e| InitError::Parameter(e.to_string()))
 }

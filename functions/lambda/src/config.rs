@@ -3,7 +3,7 @@
 //! function with its name, before anything else runs.
 
 use podops_adapters::aws::{AwsConfig, DEFAULT_MAX_RECEIVES, SdkTuning, dlq_name};
-use podops_core::service::MediaRules;
+use podops_core::{service::MediaRules, signing::parse_master_secret};
 use secrecy::SecretBox;
 
 /// Seconds after an edit of a published production before its feed rebuilds
@@ -78,7 +78,7 @@ impl Config {
                     reason: "set either it or PODOPS_SIGNING_KEY_PARAMETER, not both".into(),
                 });
             }
-            (Some(hex), None) => SigningKey::Hex(SecretBox::new(Box::new(parse_secret(&hex).map_err(|reason| {
+            (Some(hex), None) => SigningKey::Hex(SecretBox::new(Box::new(parse_master_secret(&hex).map_err(|reason| {
                 ConfigError::Invalid { var: "PODOPS_SIGNING_KEY", reason }
             })?))),
             (None, Some(name)) => SigningKey::Parameter(name),
@@ -121,14 +121,6 @@ impl Config {
 
 /// The master secret's text form, as `podops serve` keeps it in `<data-dir>/secret`:
 /// hex, at least 32 bytes.
-pub fn parse_secret(text: &str) -> Result<Vec<u8>, String> {
-    let bytes = hex::decode(text.trim()).map_err(|_| "not hex".to_owned())?;
-    if bytes.len() < 32 {
-        return Err(format!("{} bytes; at least 32 are needed", bytes.len()));
-    }
-    Ok(bytes)
-}
-
 fn url(var: &'static str, value: String) -> Result<String, ConfigError> {
     if !(value.starts_with("https://") || value.starts_with("http://")) {
         return Err(ConfigError::Invalid { var, reason: format!("{value:?} is not an http(s) URL") });
