@@ -1,20 +1,25 @@
 //! The embedded scheduler: runs feed builds that came due (scheduled episodes,
-//! edits of published productions). On AWS the same `run_due_builds` is called
-//! by an EventBridge schedule instead.
+//! edits of published productions), and sweeps the jobs whose queue message
+//! was lost. On AWS the same `run_due_builds` and `sweep_jobs` are called by
+//! EventBridge schedules instead.
 
 use std::time::Duration;
 
-use podops_core::service::Podops;
+use podops_core::service::{Podops, SweepPolicy};
 
 /// How often pending builds are checked. A scheduled episode appears at most
 /// this long after its time.
 const TICK: Duration = Duration::from_secs(1);
+/// Ticks between two sweeps of the open jobs.
+const SWEEP_EVERY: u32 = 60;
 
-pub async fn run(podops: Podops) {
+pub async fn run(podops: Podops, sweep: SweepPolicy) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks = 0u32;
     loop {
         tick.tick().await;
+        ticks = ticks.wrapping_add(1);
         match podops.run_due_builds().await {
             Ok(done) => {
                 for (prod, result) in done {
@@ -25,6 +30,13 @@ pub async fn run(podops: Podops) {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "could not read pending builds"),
+        }
+        if ticks % SWEEP_EVERY == 0 {
+            match podops.sweep_jobs(&sweep).await {
+                Ok(report) if report.resent.is_empty() && report.failed.is_empty() => {}
+                Ok(report) => tracing::warn!(resent = ?report.resent, failed = ?report.failed, "job sweep"),
+                Err(e) => tracing::warn!(error = %e, "could not sweep the open jobs"),
+            }
         }
     }
 }

@@ -9,7 +9,7 @@ use podops_adapters::aws::{DEFAULT_MAX_RECEIVES, Needs};
 use podops_api::{AppState, Limits};
 use podops_core::{
     ports::SystemClock,
-    service::{MediaRules, Podops, Publishing},
+    service::{MediaRules, Podops, Publishing, SweepPolicy},
     signing::Signer,
 };
 use secrecy::ExposeSecret;
@@ -53,7 +53,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         tracing::info!(path = %token_path.display(), "admin token");
     }
 
-    tokio::spawn(scheduler::run(podops.clone()));
+    tokio::spawn(scheduler::run(podops.clone(), SweepPolicy { max_receives: MAX_RECEIVES, ..SweepPolicy::default() }));
     tokio::spawn(podops_worker::run_in_process(podops.clone(), args.workers));
     let state = AppState { podops, tokens, media_signer, limits: Limits { json_body: args.max_json_body } };
     let app = podops_api::router(state);

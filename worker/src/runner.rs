@@ -162,7 +162,7 @@ impl Worker {
         }
         let code = if failure.transient { "job.retries_exhausted".to_owned() } else { failure.code.clone() };
         tracing::warn!(job = %job.id, code = %code, detail = %failure.detail, "job failed");
-        if let Err(e) = self.record_failure(job, &code).await {
+        if let Err(e) = self.podops.record_job_failure(job, &code).await {
             tracing::warn!(job = %job.id, error = %e, "could not record the failure; retried");
             return;
         }

@@ -62,17 +62,6 @@ impl Worker {
         }
     }
 
-    /// Records a job's definitive failure where clients see it.
-    pub(crate) async fn record_failure(&self, job: &Job, code: &str) -> Result<(), ServiceError> {
-        match (&job.kind, &job.rendition) {
-            (JobKind::Transcode, Some(spec)) => self.podops.record_rendition(&job.production, &job.asset, spec, Err(code)).await.map(|_| ()),
-            _ => match self.podops.fail_asset(&job.production, &job.asset, code).await {
-                Err(ServiceError::ResourceNotFound { .. }) => Ok(()),
-                other => other,
-            },
-        }
-    }
-
     async fn import(&self, job: &Job) -> Result<(), Failure> {
         let (_, asset) = self.podops.load_asset(&job.production, &job.asset).await?;
         if asset.state != AssetState::Importing {

@@ -51,6 +51,9 @@ pub struct Job {
     pub updated: Timestamp,
     /// When a message for this job was last sent (a lost send is re-sent later).
     pub sent_at: Timestamp,
+    /// Messages re-sent by the sweeper because the last one seemed lost.
+    #[serde(default)]
+    pub resends: u32,
     /// The stored record's version (not part of the body).
     #[serde(skip, default = "first_version")]
     pub version: Version,
@@ -68,7 +71,7 @@ impl Job {
             (None, JobKind::Probe) => format!("probe-{asset}"),
             (None, JobKind::Transcode) => format!("transcode-{asset}"),
         };
-        Self { id, kind, production, asset, rendition, state: JobState::Queued, attempts: 0, created: now, updated: now, sent_at: now, version: Version::FIRST }
+        Self { id, kind, production, asset, rendition, state: JobState::Queued, attempts: 0, created: now, updated: now, sent_at: now, resends: 0, version: Version::FIRST }
     }
 
     pub fn is_finished(&self) -> bool {

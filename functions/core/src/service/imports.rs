@@ -44,7 +44,7 @@ impl Podops {
         }
         let job = Job::new(JobKind::Import, resource.parent_guid.clone(), resource.guid.clone(), None, self.clock.now());
         ops.insert(0, WriteOp::Create(resource_record(&resource)?));
-        ops.push(self.create_job_op(&job)?);
+        ops.extend(self.create_job_ops(&job)?);
         self.records.transact(&ops).await?;
         self.send_job(&job).await?;
         Ok(resource)

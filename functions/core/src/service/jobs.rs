@@ -4,7 +4,8 @@
 //! becomes a no-op instead of a second run.
 
 use crate::{
-    domain::{Guid, Job, JobMessage, JobState, Timestamp},
+    domain::{Guid, Job, JobKind, JobMessage, JobState, Timestamp},
+    domain::Version,
     ports::{Key, Record, StoreError, WriteOp},
 };
 
@@ -34,6 +35,15 @@ fn job_key(prod: &Guid, id: &str) -> Key {
     Key::new(keys::production_partition(prod), format!("JOB#{id}"))
 }
 
+/// Every unfinished job has an entry in this one partition (sort key
+/// `<production>#<job id>`), written in the same transaction as the job, so
+/// the sweeper finds jobs whose message was lost without scanning the table.
+pub(crate) const OPEN_JOBS: &str = "OPEN_JOBS";
+
+fn open_job_key(prod: &Guid, id: &str) -> Key {
+    Key::new(OPEN_JOBS, format!("{prod}#{id}"))
+}
+
 pub(crate) fn job_record(job: &Job) -> Result<Record, ServiceError> {
     let body = serde_json::to_value(job).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let expires_at = job.is_finished().then_some(job.updated + FINISHED_JOB_TTL);
@@ -55,10 +65,12 @@ impl Podops {
         self.records.get(&job_key(prod, id)).await?.map(parse_job).transpose()
     }
 
-    /// The create of a new job's record, to put in the same transaction as
-    /// what asks for it (an upload's asset, an import's asset).
-    pub(crate) fn create_job_op(&self, job: &Job) -> Result<WriteOp, ServiceError> {
-        Ok(WriteOp::Create(job_record(job)?))
+    /// The creates of a new job's record and its open-job entry, to put in
+    /// the same transaction as what asks for it (an upload's asset, an
+    /// import's asset).
+    pub(crate) fn create_job_ops(&self, job: &Job) -> Result<[WriteOp; 2], ServiceError> {
+        let open = Record { key: open_job_key(&job.production, &job.id), version: Version::FIRST, body: serde_json::json!({}), expires_at: None };
+        Ok([WriteOp::Create(job_record(job)?), WriteOp::Create(open)])
     }
 
     pub(crate) async fn send_job(&self, job: &Job) -> Result<(), ServiceError> {
@@ -70,7 +82,7 @@ impl Podops {
     /// (so asking twice makes one job), and re-sends a message presumed lost.
     /// Returns the job as stored.
     pub(crate) async fn ensure_job(&self, job: Job) -> Result<Job, ServiceError> {
-        match self.records.create(&job_record(&job)?).await {
+        match self.records.transact(&self.create_job_ops(&job)?).await {
             Ok(()) => {
                 self.send_job(&job).await?;
                 return Ok(job);
@@ -162,7 +174,20 @@ impl Podops {
         self.transition(job, released).await
     }
 
-    async fn transition(&self, from: &Job, to: Job) -> Result<Job, ServiceError> {
+    /// Shows a job's definitive failure where clients look: the rendition's
+    /// entry for a transcode, else the asset's state. An asset deleted
+    /// meanwhile has nothing to show it on.
+    pub async fn record_job_failure(&self, job: &Job, code: &str) -> Result<(), ServiceError> {
+        match (&job.kind, &job.rendition) {
+            (JobKind::Transcode, Some(spec)) => self.record_rendition(&job.production, &job.asset, spec, Err(code)).await.map(|_| ()),
+            _ => match self.fail_asset(&job.production, &job.asset, code).await {
+                Err(ServiceError::ResourceNotFound { .. }) => Ok(()),
+                other => other,
+            },
+        }
+    }
+
+    pub(crate) async fn transition(&self, from: &Job, to: Job) -> Result<Job, ServiceError> {
         match self.records.replace(&job_record(&to)?, from.version).await {
             Ok(()) => Ok(to),
             Err(StoreError::Conflict) => Err(ServiceError::LeaseLost),

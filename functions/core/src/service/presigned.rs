@@ -321,7 +321,7 @@ impl Podops {
             WriteOp::Delete { key: intent.record.key.clone(), expected: intent.record.version },
         ];
         if let Some(job) = &probe {
-            ops.push(self.create_job_op(job)?);
+            ops.extend(self.create_job_ops(job)?);
         }
         match self.records.transact(&ops).await {
             Ok(()) => {}

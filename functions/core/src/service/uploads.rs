@@ -49,9 +49,9 @@ impl Podops {
             }),
         };
         let probe = probed.then(|| Job::new(JobKind::Probe, prod.clone(), guid.clone(), None, now));
-        let written = match (resource_record(&resource), probe.as_ref().map(|job| self.create_job_op(job)).transpose()) {
+        let written = match (resource_record(&resource), probe.as_ref().map(|job| self.create_job_ops(job)).transpose()) {
             (Ok(record), Ok(job)) => {
-                let ops: Vec<WriteOp> = std::iter::once(WriteOp::Create(record)).chain(job).collect();
+                let ops: Vec<WriteOp> = std::iter::once(WriteOp::Create(record)).chain(job.into_iter().flatten()).collect();
                 self.records.transact(&ops).await.map_err(ServiceError::from)
             }
             (Err(e), _) | (_, Err(e)) => Err(e),
