@@ -8,6 +8,7 @@
 pub mod fault;
 pub mod ffmpeg;
 pub mod fetch;
+mod inbox;
 mod probe;
 mod process;
 mod runner;

@@ -8,7 +8,7 @@ use futures::StreamExt;
 use podops_core::{
     domain::{AssetState, Job, JobKind},
     ports::{BlobKey, MediaError},
-    service::{encode_plan, rendition_key, ServiceError},
+    service::{encode_plan, inbox_key, rendition_key, ServiceError},
 };
 use tokio::io::AsyncWriteExt;
 
@@ -27,7 +27,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn input(code: &str, detail: impl Into<String>) -> Self {
+    pub(crate) fn input(code: &str, detail: impl Into<String>) -> Self {
         Self { code: code.to_owned(), detail: detail.into(), transient: false }
     }
 }
@@ -64,6 +64,9 @@ impl Worker {
 
     async fn import(&self, job: &Job) -> Result<(), Failure> {
         let (_, asset) = self.podops.load_asset(&job.production, &job.asset).await?;
+        if let Some(key) = asset.source.as_deref().and_then(inbox_key) {
+            return self.import_inbox(job, &asset, key).await;
+        }
         if asset.state != AssetState::Importing {
             // A previous run stored the bytes and crashed before finishing the job.
             return Ok(());

@@ -6,18 +6,20 @@
 
 mod app;
 mod config;
+mod events;
 mod init_error;
-mod scheduled;
 
 use std::process::ExitCode;
 
 use podops_adapters::aws::Needs;
+use events::EventSettings;
 use podops_api::{AppState, routes};
+use podops_core::service::SweepPolicy;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use app::{AUDIENCE, ISSUER, InitError};
 pub use config::{Config, ConfigError, SigningKey};
-pub use scheduled::{DueBuilds, RUN_DUE_BUILDS};
+pub use events::{DueBuilds, RUN_DUE_BUILDS, SWEEP_JOBS, Swept};
 
 /// One Lambda function: a set of route groups, and what it may touch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +33,8 @@ pub enum Function {
     Build,
     /// Published feeds and chapters (public).
     Feeds,
-    /// Imports and asset content (renditions, external ids).
+    /// Imports and asset content (renditions, external ids); the schedule's
+    /// `{"podops": "sweep-jobs"}`; S3 "Object Created" events of the inbox.
     Tasks,
 }
 
@@ -107,18 +110,22 @@ pub async fn run(function: Function) -> ExitCode {
     init_logging();
     let started = async {
         let config = Config::from_env()?;
-        app::state(function, config).await
+        let settings = EventSettings {
+            media_bucket: config.aws.media_bucket.clone(),
+            sweep: SweepPolicy { max_receives: config.aws.max_receives, ..SweepPolicy::default() },
+        };
+        Ok::<_, InitError>((app::state(function, config).await?, settings))
     };
-    let state = match started.await {
-        Ok(state) => state,
+    let (state, settings) = match started.await {
+        Ok(started) => started,
         Err(e) => {
             tracing::error!(function = function.binary(), error = %e, "cannot start");
             init_error::report(&e).await;
             return ExitCode::FAILURE;
         }
     };
-    let result = if function == Function::Build {
-        scheduled::run(state).await
+    let result = if matches!(function, Function::Build | Function::Tasks) {
+        events::run(function, state, settings).await
     } else {
         lambda_http::run(routes::finish(function.routes(), state)).await
     };

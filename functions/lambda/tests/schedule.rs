@@ -29,7 +29,7 @@ async fn an_unknown_scheduled_task_fails_the_invocation_with_its_name() {
     let Outcome::Error { error_type, body } = build.invoke(&json!({"podops": "reindex"})).await else { panic!("accepted an unknown task") };
     assert!(error_type.is_some(), "the error type header is set");
     let message = body["errorMessage"].as_str().unwrap_or_default();
-    assert_eq!(message, "unknown scheduled task \"reindex\" (expected \"run-due-builds\")");
+    assert_eq!(message, "unknown scheduled task \"reindex\" for podops-build");
 }
 
 #[tokio::test]

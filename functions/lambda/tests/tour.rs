@@ -162,11 +162,11 @@ async fn a_route_of_another_function_is_a_json_404_not_a_failed_invocation() {
     assert_eq!(r.json()["error"]["code"], "route.not_found");
 }
 
-/// No use case imports from an S3 inbox yet (infra/template.yaml subscribes
-/// the tasks function to no bucket event), so a stray S3 event reaching it
-/// must fail loudly (S3 retries, then drops it) — never pass as an HTTP request.
+/// Inbox drops reach the tasks function through EventBridge (tests/inbox.rs);
+/// a classic S3 notification (no bucket sends one to it) must fail loudly —
+/// never pass as an HTTP request.
 #[tokio::test]
-async fn an_s3_inbox_event_fails_the_invocation_and_the_tasks_function_keeps_serving() {
+async fn a_classic_s3_notification_fails_the_invocation_and_the_tasks_function_keeps_serving() {
     let stack = Stack::fresh().await;
     let tasks = stack.start(Function::Tasks).await;
     // The shape of aws_lambda_events' fixture example-s3-event.json.

@@ -35,11 +35,11 @@ impl Podops {
     }
 
     /// Records an import asset (with any other writes of the same request)
-    /// and its job in one transaction, then sends the job.
+    /// and its job in one transaction, then sends the job. The source is
+    /// checked by the caller: a client's must be a public URL, the inbox's is
+    /// an object of our own.
     pub(crate) async fn create_import(&self, mut resource: Resource, mut ops: Vec<WriteOp>) -> Result<Resource, ServiceError> {
         if let ResourceBody::Asset(asset) = &mut resource.body {
-            let url = asset.source.as_deref().unwrap_or("");
-            check_import_url(url).map_err(|r| ServiceError::ImportRefused { code: r.code, reason: r.reason })?;
             asset.state = AssetState::Importing;
         }
         let job = Job::new(JobKind::Import, resource.parent_guid.clone(), resource.guid.clone(), None, self.clock.now());

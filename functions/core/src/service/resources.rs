@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::{
     domain::{
+        import_url::check_import_url,
         resource::{client_fields, parse_client_body},
         Asset, AssetRel, Guid, Invalid, Kind, Production, Resource, ResourceBody, Scope, Version,
     },
@@ -101,6 +102,8 @@ impl Podops {
         if let ResourceBody::Asset(asset) = &resource.body {
             let index = external_id_ops(prod, id, &BTreeMap::new(), &asset.external_ids);
             if asset.rel == AssetRel::Import {
+                check_import_url(asset.source.as_deref().unwrap_or(""))
+                    .map_err(|r| ServiceError::ImportRefused { code: r.code, reason: r.reason })?;
                 let ids = asset.external_ids.clone();
                 return match self.create_import(resource, index).await {
                     Ok(created) => self.present(created).await,
