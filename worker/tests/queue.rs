@@ -101,7 +101,7 @@ async fn an_unparseable_message_is_dead_lettered_and_the_worker_keeps_going() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_failing_on_every_delivery_is_marked_failed_and_dead_lettered() {
+async fn a_job_failing_on_every_delivery_is_marked_failed_and_dead_lettered_and_a_retry_makes_it() {
     let mut h = harness();
     let (t, prod, id) = probed(&mut h, "queue_retries").await;
     let path = format!("/a/v1/asset/{prod}/{id}/content?format=mp3&bitrate=64000&channels=1");
@@ -128,6 +128,29 @@ async fn a_job_failing_on_every_delivery_is_marked_failed_and_dead_lettered() {
     assert_eq!(dead.len(), 1, "the message went to the dead-letter queue");
     assert_eq!(dead[0].receive_count, MAX_RECEIVES);
     h.stop_worker().await;
+
+    // The encoder is back: a retry of that rendition (scope resource:write) makes it.
+    let retry = format!("/a/v1/asset/{prod}/{id}/retry?format=mp3&bitrate=64000&channels=1");
+    let reader = h.token("alice", "resource:read");
+    assert_eq!(h.call(Method::POST, &retry, &reader, None).await.status, StatusCode::FORBIDDEN);
+    let other = format!("/a/v1/asset/{prod}/{id}/retry?format=mp3&bitrate=128000&channels=1");
+    let r = h.call(Method::POST, &other, &t, None).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::CONFLICT, "asset.not_failed"), "a rendition never asked for");
+    let r = h.call(Method::POST, &format!("/a/v1/asset/{prod}/{id}/retry"), &t, None).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::CONFLICT, "asset.not_failed"), "the asset itself is ready");
+    let r = h.call(Method::POST, &retry, &t, None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.json()["renditions"].as_array().is_some_and(|all| all.iter().all(|x| x["state"] != "failed")), "the failure is cleared: {}", r.json());
+    assert_eq!(job_state(&h, &prod, &id).await, JobState::Queued);
+    assert_eq!(h.call(Method::POST, &retry, &t, None).await.code(), "asset.not_failed", "one retry at a time");
+    h.start_worker();
+    let url = h.rendition_url(&t, &prod, &id, "format=mp3&bitrate=64000&channels=1").await;
+    let made = support::ffprobe(&h.fetch_media(&url).await);
+    assert_eq!(made["streams"][0]["codec_name"], "mp3", "{made}");
+    h.stop_worker().await;
+    let prod_guid = podops_core::domain::Guid::parse(&prod).unwrap();
+    let job = h.podops.load_job(&prod_guid, &format!("transcode-{id}-mp3-64000-1")).await.unwrap().expect("job");
+    assert_eq!((job.state, job.attempts), (JobState::Done, 1), "fresh counters for the retry");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,4 +174,26 @@ async fn on_shutdown_a_job_outlasting_the_grace_period_is_handed_back_at_once() 
     let again = h.jobs.receive(1, Duration::from_secs(30), Duration::from_millis(500)).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].receive_count, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_probe_is_retried_on_request_and_fails_again_with_the_same_code() {
+    let mut h = harness();
+    h.start_worker();
+    let t = h.token("alice", FULL);
+    let prod = h.production(&t, "queue_retry_asset").await;
+    let id = h.upload(&t, &prod, "notes.wav", b"these are show notes, not audio".to_vec()).await["guid"].as_str().unwrap().to_owned();
+    let failed = h.settled(&t, &prod, &id).await;
+    assert_eq!(failed["state"], "failed", "{failed}");
+    let code = failed["error"].as_str().expect("code").to_owned();
+
+    let r = h.call(Method::POST, &format!("/a/v1/asset/{prod}/{id}/retry"), &t, None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!((r.json()["state"].as_str(), r.json()["error"].as_str()), (Some("pending"), None));
+    let again = h.settled(&t, &prod, &id).await;
+    assert_eq!((again["state"].as_str(), again["error"].as_str()), (Some("failed"), Some(code.as_str())), "{again}");
+    h.stop_worker().await;
+    let job = h.podops.load_job(&podops_core::domain::Guid::parse(&prod).unwrap(), &format!("probe-{id}")).await.unwrap().expect("job");
+    assert_eq!((job.state, job.attempts), (JobState::Failed { code }, 1));
+    assert_eq!(h.dead_letters().await, 0);
 }

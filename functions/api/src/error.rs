@@ -96,6 +96,7 @@ impl From<ServiceError> for ApiError {
             E::LowQuality { field } => (StatusCode::CONFLICT, "asset.low_quality", json!({ "field": field })),
             E::AssetFailed(code) => (StatusCode::CONFLICT, "asset.failed", json!({ "error": code })),
             E::RenditionFailed(code) => (StatusCode::CONFLICT, "asset.rendition_failed", json!({ "error": code })),
+            E::NothingToRetry(_) => (StatusCode::CONFLICT, "asset.not_failed", json!({})),
             E::ExternalIdTaken { name, value } => {
                 (StatusCode::CONFLICT, "asset.external_id_taken", json!({ "field": "external_ids", "name": name, "value": value }))
             }

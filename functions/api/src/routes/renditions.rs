@@ -1,7 +1,8 @@
 //! An asset's content, as stored or as a rendition made on request (seed
 //! 003), and assets looked up by external id:
 //! `GET|HEAD /a/v1/asset/{prod}/{id}/content?format=&bitrate=&channels=&exact=&loudness=`,
-//! `GET|HEAD /a/v1/asset/{prod}/by-external/{name}/{value}`.
+//! `GET|HEAD /a/v1/asset/{prod}/by-external/{name}/{value}`, and retrying
+//! what failed: `POST /a/v1/asset/{prod}/{id}/retry[?format=&bitrate=&channels=&loudness=]`.
 
 use axum::{
     body::Body,
@@ -30,7 +31,10 @@ use crate::{
 };
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_content, head_content)).routes(routes!(get_by_external, head_by_external))
+    OpenApiRouter::new()
+        .routes(routes!(get_content, head_content))
+        .routes(routes!(get_by_external, head_by_external))
+        .routes(routes!(retry))
 }
 
 /// Which rendition; none at all means the original.
@@ -105,6 +109,28 @@ async fn head_content(
     let (prod, id, request) = (guid("prod", &prod)?, guid("id", &id)?, params.parse()?);
     let found = state.podops.asset_content(&auth.caller, &prod, &id, &request, false).await?;
     Ok(exists(&found))
+}
+
+/// Retries what failed (scope `resource:write`): without rendition
+/// parameters, the asset's import or probe; with them, that rendition. 202
+/// with the asset, whose failure is cleared and whose work is queued again.
+#[utoipa::path(post, path = "/a/v1/asset/{prod}/{id}/retry", tag = "media",
+    params(("prod" = String, Path), ("id" = String, Path), ContentParams), security(("bearer" = [])),
+    responses((status = 202, body = podops_core::domain::Resource), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "asset.not_failed")))]
+async fn retry(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    Path((prod, id)): Path<(String, String)>,
+    Query(params): Query<ContentParams>,
+) -> Result<Response, ApiError> {
+    let format = Format::from_headers(&headers)?;
+    let (prod, id, request) = (guid("prod", &prod)?, guid("id", &id)?, params.parse()?);
+    let asset = state.podops.retry_asset(&auth.caller, &prod, &id, &request).await?;
+    let mut resp = format.render(StatusCode::ACCEPTED, "asset", &asset);
+    set(&mut resp, header::ETAG, &etag(asset.version));
+    Ok(resp)
 }
 
 fn exists(found: &ContentLocation) -> Response {

@@ -61,6 +61,9 @@ pub enum ServiceError {
     AssetFailed(String),
     #[error("this rendition could not be made: {0}")]
     RenditionFailed(String),
+    /// A retry of something that has not failed (or does not exist yet).
+    #[error("nothing to retry: {0}")]
+    NothingToRetry(&'static str),
     #[error("external id {name}={value} belongs to another asset")]
     ExternalIdTaken { name: String, value: String },
     #[error("no asset has external id {name}={value}")]

@@ -27,7 +27,7 @@ pub const INBOX_SOURCE: &str = "inbox:";
 #[derive(Debug)]
 pub enum InboxOutcome {
     /// A new asset, `importing`, with its import job sent.
-    Created(Resource),
+    Created(Box<Resource>),
     /// The same object (key and ETag) was imported before: its asset.
     Repeated(Guid),
 }
@@ -77,7 +77,7 @@ impl Podops {
         let now = self.clock.now();
         let resource = Resource { guid: id.clone(), parent_guid: prod, created: now, updated: now, version: Version::FIRST, body: ResourceBody::Asset(asset) };
         match self.create_import(resource, Vec::new()).await {
-            Ok(created) => Ok(InboxOutcome::Created(created)),
+            Ok(created) => Ok(InboxOutcome::Created(Box::new(created))),
             Err(ServiceError::Store(StoreError::Conflict)) => Ok(InboxOutcome::Repeated(id)),
             Err(e) => Err(e),
         }

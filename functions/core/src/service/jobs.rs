@@ -40,8 +40,9 @@ fn job_key(prod: &Guid, id: &str) -> Key {
 /// the sweeper finds jobs whose message was lost without scanning the table.
 pub(crate) const OPEN_JOBS: &str = "OPEN_JOBS";
 
-fn open_job_key(prod: &Guid, id: &str) -> Key {
-    Key::new(OPEN_JOBS, format!("{prod}#{id}"))
+/// A job's entry in `OPEN_JOBS`.
+pub(crate) fn open_job_record(job: &Job) -> Record {
+    Record { key: Key::new(OPEN_JOBS, format!("{}#{}", job.production, job.id)), version: Version::FIRST, body: serde_json::json!({}), expires_at: None }
 }
 
 pub(crate) fn job_record(job: &Job) -> Result<Record, ServiceError> {
@@ -69,8 +70,7 @@ impl Podops {
     /// the same transaction as what asks for it (an upload's asset, an
     /// import's asset).
     pub(crate) fn create_job_ops(&self, job: &Job) -> Result<[WriteOp; 2], ServiceError> {
-        let open = Record { key: open_job_key(&job.production, &job.id), version: Version::FIRST, body: serde_json::json!({}), expires_at: None };
-        Ok([WriteOp::Create(job_record(job)?), WriteOp::Create(open)])
+        Ok([WriteOp::Create(job_record(job)?), WriteOp::Create(open_job_record(job))])
     }
 
     pub(crate) async fn send_job(&self, job: &Job) -> Result<(), ServiceError> {

@@ -18,6 +18,7 @@ mod presigned;
 mod productions;
 mod renditions;
 mod resources;
+mod retries;
 mod schedule;
 mod uploads;
 
