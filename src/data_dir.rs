@@ -64,7 +64,7 @@ pub fn ensure_admin_token(dir: &Path, tokens: &TokenAuthority) -> Result<(PathBu
     Ok((path, true))
 }
 
-/// `podops token`: prints a token signed with this data directory's secret.
+/// `podops token`: prints a token signed with the data directory's secret, or with the SSM parameter's.
 pub async fn mint_token(args: TokenArgs) -> Result<()> {
     let client = ClientId::parse(&args.client).map_err(|e| anyhow::anyhow!("--client: {}", e.message))?;
     let scopes = args

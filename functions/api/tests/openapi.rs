@@ -35,6 +35,7 @@ const PROMISED: &[(&str, &str)] = &[
     ("head", "/feeds/{path}"),
     ("get", "/a/v1/asset/{prod}/{id}/content"),
     ("head", "/a/v1/asset/{prod}/{id}/content"),
+    ("post", "/a/v1/asset/{prod}/{id}/retry"),
     ("get", "/a/v1/asset/{prod}/by-external/{name}/{value}"),
     ("head", "/a/v1/asset/{prod}/by-external/{name}/{value}"),
     ("post", "/_t/import"),
