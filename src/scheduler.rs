@@ -32,10 +32,9 @@ pub async fn run(podops: Podops, sweep: SweepPolicy) {
             Err(e) => tracing::warn!(error = %e, "could not read pending builds"),
         }
         if ticks % SWEEP_EVERY == 0 {
-            match podops.sweep_jobs(&sweep).await {
-                Ok(report) if report.resent.is_empty() && report.failed.is_empty() => {}
-                Ok(report) => tracing::warn!(resent = ?report.resent, failed = ?report.failed, "job sweep"),
-                Err(e) => tracing::warn!(error = %e, "could not sweep the open jobs"),
+            // Each job re-sent or failed is logged by the sweep itself.
+            if let Err(e) = podops.sweep_jobs(&sweep).await {
+                tracing::warn!(error = %e, "could not sweep the open jobs");
             }
         }
     }

@@ -7,11 +7,7 @@ use podops_core::{
     ports::{BlobError, BlobKey},
 };
 
-use crate::{
-    fault::{self, FaultPoint},
-    tasks::Failure,
-    Worker,
-};
+use crate::{tasks::Failure, Worker};
 
 impl Worker {
     pub(crate) async fn import_inbox(&self, job: &Job, asset: &Asset, key: BlobKey) -> Result<(), Failure> {
@@ -25,29 +21,18 @@ impl Worker {
             return Ok(());
         }
         let name = key.as_str().rsplit('/').next().unwrap_or("");
-        let media_type = self
-            .podops
-            .media
-            .media_type("", name)
-            .ok()
-            .filter(|t| t.starts_with("audio/"))
-            .ok_or_else(|| Failure::input("media.unsupported", format!("not audio: {name:?}")))?;
+        let media_type =
+            self.podops.media.audio_type("", name).ok_or_else(|| Failure::input("media.unsupported", format!("not audio: {name:?}")))?;
         let limit = self.podops.media.max_upload;
         let blob = match self.podops.blobs.get(&key, None).await {
             Ok(blob) => blob,
             Err(BlobError::NotFound) => return Err(Failure::input("inbox.missing", format!("{key} is gone"))),
-            Err(e) => return Err(Failure { code: "job.store".into(), detail: e.to_string(), transient: true }),
+            Err(e) => return Err(Failure::store(e)),
         };
         if blob.meta.size > limit {
             return Err(Failure::input("import.too_large", format!("larger than {limit} bytes")));
         }
-        let to = self.podops.import_key(&job.production, &job.asset, media_type)?;
-        let meta = self.podops.blobs.put(&to, media_type, blob.body, limit).await.map_err(|e| match e {
-            BlobError::TooLarge { .. } => Failure::input("import.too_large", format!("larger than {limit} bytes")),
-            other => Failure { code: "job.store".into(), detail: other.to_string(), transient: true },
-        })?;
-        fault::hit(FaultPoint::AfterOutput);
-        self.podops.finish_import(&job.production, &job.asset, media_type, &to, &meta).await?;
+        self.store_import(job, media_type, blob.body).await?;
         self.remove_inbox_object(&key).await;
         Ok(())
     }

@@ -7,7 +7,7 @@ use std::path::Path;
 use futures::StreamExt;
 use podops_core::{
     domain::{AssetState, Job, JobKind},
-    ports::{BlobKey, MediaError},
+    ports::{BlobError, BlobKey, ByteStream, MediaError},
     service::{encode_plan, inbox_key, rendition_key, ServiceError},
 };
 use tokio::io::AsyncWriteExt;
@@ -30,13 +30,18 @@ impl Failure {
     pub(crate) fn input(code: &str, detail: impl Into<String>) -> Self {
         Self { code: code.to_owned(), detail: detail.into(), transient: false }
     }
+
+    /// The media store failed: worth another delivery.
+    pub(crate) fn store(e: impl std::fmt::Display) -> Self {
+        Self { code: "job.store".into(), detail: e.to_string(), transient: true }
+    }
 }
 
 impl From<ServiceError> for Failure {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::ResourceNotFound { .. } => Failure::input("asset.gone", e.to_string()),
-            other => Failure { code: "job.store".into(), detail: other.to_string(), transient: true },
+            other => Failure::store(other),
         }
     }
 }
@@ -78,23 +83,25 @@ impl Worker {
         let media_type = self
             .podops
             .media
-            .media_type(&declared_type, &filename)
-            .ok()
-            .filter(|t| t.starts_with("audio/"))
-            .or_else(|| self.podops.media.media_type("", &filename).ok().filter(|t| t.starts_with("audio/")))
+            .audio_type(&declared_type, &filename)
             .ok_or_else(|| Failure::input("media.unsupported", format!("not audio: '{declared_type}' '{filename}'")))?;
         let limit = self.podops.media.max_upload;
         if response.content_length().is_some_and(|len| len > limit) {
             return Err(Failure::input("import.too_large", format!("larger than {limit} bytes")));
         }
+        self.store_import(job, media_type, fetch::body_stream(response)).await
+    }
+
+    /// Streams an import's bytes to the asset's own key (hashing them on the
+    /// way) and hands them over to the asset.
+    pub(crate) async fn store_import(&self, job: &Job, media_type: &'static str, body: ByteStream) -> Result<(), Failure> {
+        let limit = self.podops.media.max_upload;
         let key = self.podops.import_key(&job.production, &job.asset, media_type)?;
-        let stored = self.podops.blobs.put(&key, media_type, fetch::body_stream(response), limit).await;
-        let meta = match stored {
-            Ok(meta) => meta,
-            Err(podops_core::ports::BlobError::TooLarge { .. }) => return Err(Failure::input("import.too_large", format!("larger than {limit} bytes"))),
-            Err(podops_core::ports::BlobError::Body(e)) => return Err(Failure { code: "import.fetch_failed".into(), detail: e.to_string(), transient: true }),
-            Err(e) => return Err(Failure { code: "job.store".into(), detail: e.to_string(), transient: true }),
-        };
+        let meta = self.podops.blobs.put(&key, media_type, body, limit).await.map_err(|e| match e {
+            BlobError::TooLarge { .. } => Failure::input("import.too_large", format!("larger than {limit} bytes")),
+            BlobError::Body(e) => Failure { code: "import.fetch_failed".into(), detail: e.to_string(), transient: true },
+            other => Failure::store(other),
+        })?;
         fault::hit(FaultPoint::AfterOutput);
         self.podops.finish_import(&job.production, &job.asset, media_type, &key, &meta).await?;
         Ok(())
@@ -119,7 +126,7 @@ impl Worker {
         let source_key = self.podops.media_key(&job.production, &job.asset, &asset)?.ok_or_else(|| Failure::input("media.missing", "no stored bytes"))?;
         let out_key = rendition_key(&job.production, &sha, &spec)?;
         // Made by an earlier run that crashed before recording it: same key, same bytes.
-        let size = match self.podops.blobs.head(&out_key).await.map_err(|e| Failure { code: "job.store".into(), detail: e.to_string(), transient: true })? {
+        let size = match self.podops.blobs.head(&out_key).await.map_err(Failure::store)? {
             Some(meta) => meta.size,
             None => {
                 let dir = self.scratch()?;
@@ -147,7 +154,7 @@ impl Worker {
         match blobs.head(key).await {
             Ok(Some(_)) => {}
             Ok(None) => return Err(Failure::input("media.missing", format!("{key} is gone"))),
-            Err(e) => return Err(Failure { code: "job.store".into(), detail: e.to_string(), transient: true }),
+            Err(e) => return Err(Failure::store(e)),
         }
         if let Some(path) = blobs.local_path(key) {
             return Ok(path);
@@ -161,8 +168,8 @@ impl Worker {
     async fn download(&self, key: &BlobKey, to: &Path) -> Result<(), Failure> {
         let io = |e: std::io::Error| Failure { code: "job.scratch".into(), detail: e.to_string(), transient: true };
         let blob = self.podops.blobs.get(key, None).await.map_err(|e| match e {
-            podops_core::ports::BlobError::NotFound => Failure::input("media.missing", format!("{key} is gone")),
-            other => Failure { code: "job.store".into(), detail: other.to_string(), transient: true },
+            BlobError::NotFound => Failure::input("media.missing", format!("{key} is gone")),
+            other => Failure::store(other),
         })?;
         let mut file = tokio::fs::File::create(to).await.map_err(io)?;
         let mut body = blob.body;
@@ -175,7 +182,7 @@ impl Worker {
     async fn upload(&self, from: &Path, key: &BlobKey, content_type: &str) -> Result<u64, Failure> {
         let file = tokio::fs::File::open(from).await.map_err(|e| Failure { code: "job.scratch".into(), detail: e.to_string(), transient: true })?;
         let body = Box::pin(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20));
-        let meta = self.podops.blobs.put(key, content_type, body, u64::MAX).await.map_err(|e| Failure { code: "job.store".into(), detail: e.to_string(), transient: true })?;
+        let meta = self.podops.blobs.put(key, content_type, body, u64::MAX).await.map_err(Failure::store)?;
         Ok(meta.size)
     }
 }

@@ -11,7 +11,7 @@ use axum::Router;
 use lambda_http::{Adapter, request::LambdaRequest};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use podops_api::{AppState, routes};
-use podops_core::service::{InboxOutcome, Podops, ServiceError, SweepPolicy};
+use podops_core::service::{InboxOutcome, Podops, ServiceError, SweepPolicy, SweepReport};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json, value::RawValue};
 use tower::ServiceExt;
@@ -96,7 +96,8 @@ async fn handle(function: Function, router: Router, podops: Podops, settings: Ev
     if let Ok(task) = serde_json::from_str::<Scheduled>(raw.get()) {
         return match (function, task.podops.as_str()) {
             (Function::Build, RUN_DUE_BUILDS) => Ok(serde_json::to_value(run_due_builds(&podops).await?)?),
-            (Function::Tasks, SWEEP_JOBS) => Ok(serde_json::to_value(sweep_jobs(&podops, &settings.sweep).await?)?),
+            // Each job re-sent or failed is logged by the sweep itself.
+            (Function::Tasks, SWEEP_JOBS) => Ok(serde_json::to_value::<Swept>(podops.sweep_jobs(&settings.sweep).await?)?),
             (_, other) => Err(format!("unknown scheduled task {other:?} for {}", function.binary()).into()),
         };
     }
@@ -136,20 +137,8 @@ async fn inbox(podops: &Podops, settings: &EventSettings, event: ObjectCreated) 
 }
 
 /// What a sweep did (the invocation's result, and its log).
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Swept {
-    pub resent: Vec<String>,
-    pub failed: Vec<String>,
-    pub closed: usize,
-}
+pub type Swept = SweepReport;
 
-async fn sweep_jobs(podops: &Podops, policy: &SweepPolicy) -> Result<Swept, Error> {
-    let report = podops.sweep_jobs(policy).await?;
-    if !report.resent.is_empty() || !report.failed.is_empty() {
-        tracing::warn!(resent = ?report.resent, failed = ?report.failed, "job sweep");
-    }
-    Ok(Swept { resent: report.resent, failed: report.failed, closed: report.closed })
-}
 
 /// A production's failed build is logged and listed, not the invocation's
 /// failure: its claim is already taken, so a retry by EventBridge would not

@@ -63,7 +63,7 @@ impl Podops {
         if self.records.get(&keys::production(&prod)).await?.is_none() {
             return Err(ServiceError::ImportRefused { code: "inbox.unknown_production", reason: format!("no production {prod}") });
         }
-        if self.media.media_type_of_key(&name.to_ascii_lowercase()).is_none_or(|t| !t.starts_with("audio/")) {
+        if self.media.audio_type("", &name).is_none() {
             return Err(ServiceError::ImportRefused { code: "media.unsupported", reason: format!("{name:?} is not an audio file PodOps accepts") });
         }
         if self.blobs.head(&blob).await?.is_none() {

@@ -42,7 +42,7 @@ impl Default for SweepPolicy {
 }
 
 /// What one sweep did, by job id.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SweepReport {
     /// Sent again.
     pub resent: Vec<String>,

@@ -65,6 +65,14 @@ impl MediaRules {
         })
     }
 
+    /// The audio type of an imported file: the declared type if it is audio,
+    /// else the one its name stands for if that is audio (servers often
+    /// declare `application/octet-stream` or worse).
+    pub fn audio_type(&self, declared: &str, filename: &str) -> Option<&'static str> {
+        let audio = |t: &&'static str| t.starts_with("audio/");
+        self.media_type(declared, filename).ok().filter(audio).or_else(|| self.media_type("", filename).ok().filter(audio))
+    }
+
     /// The media type an object key's extension stands for (the first listed).
     /// A signed PUT stores its bytes under this type, whatever the client
     /// sends, so nothing executable can be planted behind a media URL.
