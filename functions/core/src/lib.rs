@@ -4,6 +4,7 @@
 
 pub mod domain;
 pub mod feed;
+pub mod live;
 pub mod ports;
 pub mod service;
 pub mod signing;

@@ -4,16 +4,20 @@
 mod access;
 pub mod import_url;
 mod job;
+pub mod live;
 mod names;
 mod production;
 pub mod rendition;
 pub mod resource;
+pub mod stream;
 
 pub use access::{Role, Scope, Scopes};
 pub use names::{ClientId, Guid, Kind, ProductionName, Version};
 pub use job::{Job, JobKind, JobMessage, JobState};
 pub use production::{Member, NewProduction, Production};
 pub use rendition::{Matched, RenditionFormat, RenditionRequest, RenditionSpec};
+pub use live::{Desired, Lease, Live, LiveError, LiveState, OutputState, OutputStatus};
+pub use stream::{AudioFormat, OutputKind, Playlist, PlaylistItem, Profile, Stream, StreamInput, StreamOutput, Tone};
 pub use resource::{
     Asset, AssetRel, AssetState, Episode, EpisodeType, Owner, Probe, Rendition, Resource,
     ResourceBody, Show, ShowType, Track,

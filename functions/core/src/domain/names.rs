@@ -99,17 +99,23 @@ pub enum Kind {
     Show,
     Episode,
     Asset,
+    Profile,
+    Playlist,
+    Stream,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Show, Kind::Episode, Kind::Asset];
+    pub const ALL: [Kind; 6] = [Kind::Show, Kind::Episode, Kind::Asset, Kind::Profile, Kind::Playlist, Kind::Stream];
 
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         match s {
             "show" => Ok(Kind::Show),
             "episode" => Ok(Kind::Episode),
             "asset" => Ok(Kind::Asset),
-            _ => Err(Invalid::new("kind", "kind.unknown", "kind is one of show, episode, asset")),
+            "profile" => Ok(Kind::Profile),
+            "playlist" => Ok(Kind::Playlist),
+            "stream" => Ok(Kind::Stream),
+            _ => Err(Invalid::new("kind", "kind.unknown", "kind is one of show, episode, asset, profile, playlist, stream")),
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -117,6 +123,9 @@ impl Kind {
             Kind::Show => "show",
             Kind::Episode => "episode",
             Kind::Asset => "asset",
+            Kind::Profile => "profile",
+            Kind::Playlist => "playlist",
+            Kind::Stream => "stream",
         }
     }
 }
@@ -217,7 +226,7 @@ mod tests {
             assert_eq!(Kind::parse(k.as_str()), Ok(k));
         }
         assert_eq!(Kind::parse("Show").unwrap_err().field, "kind");
-        assert!(Kind::parse("playlist").is_err());
+        assert!(Kind::parse("playlists").is_err());
     }
 
     #[test]

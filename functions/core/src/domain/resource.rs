@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{Guid, Invalid, Kind, Timestamp, Version};
+use super::{
+    stream::{Playlist, Profile, Stream},
+    Guid, Invalid, Kind, Timestamp, Version,
+};
 
 /// A stored resource: envelope fields plus the kind-specific body.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -30,6 +33,9 @@ pub enum ResourceBody {
     Show(Show),
     Episode(Episode),
     Asset(Asset),
+    Profile(Profile),
+    Playlist(Playlist),
+    Stream(Stream),
 }
 
 impl ResourceBody {
@@ -38,6 +44,9 @@ impl ResourceBody {
             ResourceBody::Show(_) => Kind::Show,
             ResourceBody::Episode(_) => Kind::Episode,
             ResourceBody::Asset(_) => Kind::Asset,
+            ResourceBody::Profile(_) => Kind::Profile,
+            ResourceBody::Playlist(_) => Kind::Playlist,
+            ResourceBody::Stream(_) => Kind::Stream,
         }
     }
 }
@@ -60,6 +69,9 @@ impl Resource {
             Kind::Show => ResourceBody::Show(serde_json::from_value(rest).map_err(|e| e.to_string())?),
             Kind::Episode => ResourceBody::Episode(serde_json::from_value(rest).map_err(|e| e.to_string())?),
             Kind::Asset => ResourceBody::Asset(serde_json::from_value(rest).map_err(|e| e.to_string())?),
+            Kind::Profile => ResourceBody::Profile(serde_json::from_value(rest).map_err(|e| e.to_string())?),
+            Kind::Playlist => ResourceBody::Playlist(serde_json::from_value(rest).map_err(|e| e.to_string())?),
+            Kind::Stream => ResourceBody::Stream(serde_json::from_value(rest).map_err(|e| e.to_string())?),
         };
         Ok(Resource { guid, parent_guid, created, updated, version, body })
     }
@@ -70,11 +82,19 @@ const ENVELOPE_FIELDS: &[&str] = &["guid", "parent_guid", "kind", "created", "up
 /// Per-kind fields the server measures or manages.
 const EPISODE_SERVER_FIELDS: &[&str] = &["duration"];
 const ASSET_SERVER_FIELDS: &[&str] = &["size", "sha256", "state", "error", "probe", "renditions", "url", "object"];
+/// A stream's run state, shown with it but kept in its own record.
+pub const STREAM_SERVER_FIELDS: &[&str] = &["desired", "state"];
 
 /// Parses a client's JSON object into the body of a resource of `kind`.
 /// Unknown fields are refused (a typo must not silently vanish); server-owned
 /// fields are ignored.
-pub fn parse_client_body(kind: Kind, mut value: Value) -> Result<ResourceBody, Invalid> {
+pub fn parse_client_body(kind: Kind, value: Value) -> Result<ResourceBody, Invalid> {
+    parse_client_body_with(kind, value, &[])
+}
+
+/// As `parse_client_body`, with the non-public addresses the operator allows
+/// streams to reach (`--allow-address`).
+pub fn parse_client_body_with(kind: Kind, mut value: Value, allowed: &[std::net::IpAddr]) -> Result<ResourceBody, Invalid> {
     let Some(obj) = value.as_object_mut() else {
         return Err(Invalid::new("", "body.not_object", "the body must be a JSON object"));
     };
@@ -84,9 +104,10 @@ pub fn parse_client_body(kind: Kind, mut value: Value) -> Result<ResourceBody, I
         }
     }
     let server_fields = match kind {
-        Kind::Show => &[][..],
+        Kind::Show | Kind::Profile | Kind::Playlist => &[][..],
         Kind::Episode => EPISODE_SERVER_FIELDS,
         Kind::Asset => ASSET_SERVER_FIELDS,
+        Kind::Stream => STREAM_SERVER_FIELDS,
     };
     for f in ENVELOPE_FIELDS.iter().chain(server_fields) {
         obj.remove(*f);
@@ -95,8 +116,11 @@ pub fn parse_client_body(kind: Kind, mut value: Value) -> Result<ResourceBody, I
         Kind::Show => ResourceBody::Show(from_value::<ShowInput>(value)?.into()),
         Kind::Episode => ResourceBody::Episode(from_value::<EpisodeInput>(value)?.into()),
         Kind::Asset => ResourceBody::Asset(from_value::<AssetInput>(value)?.into()),
+        Kind::Profile => ResourceBody::Profile(from_value::<Profile>(value)?),
+        Kind::Playlist => ResourceBody::Playlist(from_value::<Playlist>(value)?),
+        Kind::Stream => ResourceBody::Stream(from_value::<Stream>(value)?),
     };
-    body.validate()?;
+    body.validate(allowed)?;
     Ok(body)
 }
 
@@ -122,11 +146,14 @@ fn from_value<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Invalid
 }
 
 impl ResourceBody {
-    fn validate(&self) -> Result<(), Invalid> {
+    fn validate(&self, allowed: &[std::net::IpAddr]) -> Result<(), Invalid> {
         match self {
             ResourceBody::Show(s) => s.validate(),
             ResourceBody::Episode(e) => e.validate(),
             ResourceBody::Asset(a) => a.validate(),
+            ResourceBody::Profile(p) => p.validate(),
+            ResourceBody::Playlist(p) => p.validate(),
+            ResourceBody::Stream(s) => s.validate(allowed),
         }
     }
 }

@@ -70,6 +70,13 @@ pub enum ServiceError {
     ExternalIdNotFound { name: String, value: String },
     #[error("the import URL is refused: {reason}")]
     ImportRefused { code: &'static str, reason: String },
+    /// A reference or state that makes the request impossible (422), with the code naming it.
+    #[error("{message}")]
+    Unprocessable { code: &'static str, field: String, message: String },
+    #[error("the stream is running; stop it first")]
+    StreamRunning,
+    #[error("the stream is not running")]
+    StreamNotRunning,
     /// A job changed hands (its lease ran out and another worker claimed it).
     #[error("the job's lease was lost to another worker")]
     LeaseLost,

@@ -50,3 +50,27 @@ pub fn show_marker(prod: &Guid) -> Key {
 pub fn external_id(prod: &Guid, name: &str, value: &str) -> Key {
     Key::new(production_partition(prod), format!("EXTID#{name}#{value}"))
 }
+
+/// A stream's run record (desired state, lease, live status).
+pub fn live(prod: &Guid, stream: &Guid) -> Key {
+    Key::new(production_partition(prod), format!("LIVE#{stream}"))
+}
+
+/// Sort-key prefix of a stream's log chunks; each chunk's key ends in its
+/// first line's sequence number, zero-padded so keys sort by it.
+pub fn live_log_prefix(stream: &Guid) -> String {
+    format!("LIVELOG#{stream}#")
+}
+
+pub fn live_log(prod: &Guid, stream: &Guid, first_seq: u64) -> Key {
+    Key::new(production_partition(prod), format!("{}{first_seq:020}", live_log_prefix(stream)))
+}
+
+/// Every stream that should be running has an entry here (sort key
+/// `<production>#<stream>`), so workers find streams whose worker died
+/// without scanning the table.
+pub const LIVE_STREAMS: &str = "LIVE_STREAMS";
+
+pub fn live_index(prod: &Guid, stream: &Guid) -> Key {
+    Key::new(LIVE_STREAMS, format!("{prod}#{stream}"))
+}

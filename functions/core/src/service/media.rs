@@ -14,11 +14,14 @@ pub struct MediaRules {
     pub max_upload: u64,
     /// Lifetime of the signed media URLs the API hands out, in seconds.
     pub url_ttl: i64,
+    /// Non-public addresses the operator lets imports, stream sources and
+    /// stream outputs reach (`--allow-address`); empty in production.
+    pub allow_addresses: Vec<std::net::IpAddr>,
 }
 
 impl Default for MediaRules {
     fn default() -> Self {
-        Self { max_upload: 4 << 30, url_ttl: 3600 }
+        Self { max_upload: 4 << 30, url_ttl: 3600, allow_addresses: Vec::new() }
     }
 }
 

@@ -20,6 +20,8 @@ mod renditions;
 mod resources;
 mod retries;
 mod schedule;
+mod stream_runs;
+mod streams;
 mod uploads;
 
 use std::sync::Arc;
@@ -37,6 +39,8 @@ pub use productions::ProductionPage;
 pub use renditions::{encode_plan, rendition_key, ContentLocation};
 pub use resources::{ResourcePage, Update};
 pub use uploads::Upload;
+pub use stream_runs::{StreamClaim, STREAM_LEASE_SECS};
+pub use streams::{hls_key, stream_message, LogLine, LogPage, StreamAction, StreamStatus, LOG_SEQ_BASE, STREAM_JOB_PREFIX};
 
 use crate::{
     ports::{Blobs, Clock, Jobs, Records},

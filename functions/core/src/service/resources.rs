@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::{
     domain::{
         import_url::check_import_url,
-        resource::{client_fields, parse_client_body},
+        resource::{client_fields, parse_client_body_with},
         Asset, AssetRel, Guid, Invalid, Kind, Production, Resource, ResourceBody, Scope, Version,
     },
     ports::{BlobKey, ListQuery, Record, SignedMethod, StoreError, WriteOp},
@@ -84,7 +84,7 @@ impl Podops {
     ) -> Result<Resource, ServiceError> {
         caller.require(Scope::ResourceWrite)?;
         let production = self.authorize(caller, prod, Need::Write).await?;
-        let mut body = parse_client_body(kind, body)?;
+        let mut body = parse_client_body_with(kind, body, &self.media.allow_addresses)?;
         if let ResourceBody::Asset(asset) = &body {
             if asset.rel == AssetRel::Local {
                 return Err(Invalid::new(
@@ -126,7 +126,7 @@ impl Podops {
         }
         match self.records.transact(&ops).await {
             Ok(()) => {
-                self.feed_is_stale(prod).await?;
+                self.feed_is_stale_after(prod, kind).await?;
                 self.present(resource).await
             }
             Err(StoreError::Conflict) => {
@@ -174,8 +174,11 @@ impl Podops {
         };
         let mut merged = client_fields(&stored.body);
         merged.extend(changes);
-        let mut body = parse_client_body(kind, Value::Object(merged))?;
+        let mut body = parse_client_body_with(kind, Value::Object(merged), &self.media.allow_addresses)?;
         keep_server_fields(&mut body, &stored.body)?;
+        if let (ResourceBody::Stream(new), ResourceBody::Stream(old)) = (&mut body, &stored.body) {
+            new.restore_secrets(old)?;
+        }
         self.check_references(&production, &mut body).await?;
         let index = match (&stored.body, &body) {
             (ResourceBody::Asset(old), ResourceBody::Asset(new)) => external_id_ops(prod, id, &old.external_ids, &new.external_ids),
@@ -191,7 +194,7 @@ impl Podops {
         };
         match written {
             Ok(()) => {
-                self.feed_is_stale(prod).await?;
+                self.feed_is_stale_after(prod, kind).await?;
                 self.present(updated).await
             }
             Err(StoreError::Conflict) => {
@@ -223,6 +226,9 @@ impl Podops {
             }
         }
         let mut ops = vec![WriteOp::Delete { key: keys::resource(prod, kind, id), expected: stored.version }];
+        if kind == Kind::Stream {
+            ops.extend(self.stream_delete_ops(prod, id).await?);
+        }
         if kind == Kind::Show {
             if let Some(marker) = self.records.get(&keys::show_marker(prod)).await? {
                 ops.push(WriteOp::Delete { key: marker.key, expected: marker.version });
@@ -232,7 +238,7 @@ impl Podops {
             ops.extend(external_id_ops(prod, id, &asset.external_ids, &BTreeMap::new()));
         }
         match self.records.transact(&ops).await {
-            Ok(()) => self.feed_is_stale(prod).await?,
+            Ok(()) => self.feed_is_stale_after(prod, kind).await?,
             Err(StoreError::Conflict) => return Err(self.lost_race(prod, kind, id, if_match).await),
             Err(e) => return Err(e.into()),
         }
@@ -274,6 +280,9 @@ impl Podops {
     /// The resource as clients see it: stored assets (uploads, fetched
     /// imports) get a fresh signed URL, others their source.
     pub(crate) async fn present(&self, mut resource: Resource) -> Result<Resource, ServiceError> {
+        if let ResourceBody::Stream(stream) = &mut resource.body {
+            self.present_stream(&resource.parent_guid, &resource.guid, stream).await?;
+        }
         if let ResourceBody::Asset(asset) = &mut resource.body {
             asset.url = match self.media_key(&resource.parent_guid, &resource.guid, asset)? {
                 Some(key) => {
@@ -290,6 +299,7 @@ impl Podops {
     /// An episode's enclosure must be an asset of the same production; the
     /// episode's duration is the enclosure's measured one (none until probed).
     async fn check_references(&self, production: &Production, body: &mut ResourceBody) -> Result<(), ServiceError> {
+        self.check_live_references(production, body).await?;
         if let ResourceBody::Episode(ep) = body {
             if let Some(enclosure) = &ep.enclosure {
                 let Some(record) = self.records.get(&keys::resource(&production.guid, Kind::Asset, enclosure)).await? else {
@@ -303,6 +313,14 @@ impl Podops {
             }
         }
         Ok(())
+    }
+
+    /// Only what a feed shows makes the published feed stale.
+    async fn feed_is_stale_after(&self, prod: &Guid, kind: Kind) -> Result<(), ServiceError> {
+        match kind {
+            Kind::Show | Kind::Episode | Kind::Asset => self.feed_is_stale(prod).await,
+            Kind::Profile | Kind::Playlist | Kind::Stream => Ok(()),
+        }
     }
 
     /// After a conditional write failed: say why, from what is stored now.
@@ -320,6 +338,10 @@ impl Podops {
 fn keep_server_fields(new: &mut ResourceBody, old: &ResourceBody) -> Result<(), ServiceError> {
     match (new, old) {
         (ResourceBody::Episode(n), ResourceBody::Episode(o)) => n.duration = o.duration,
+        (ResourceBody::Stream(n), _) => {
+            n.desired = None;
+            n.state = None;
+        }
         (ResourceBody::Asset(n), ResourceBody::Asset(o)) => {
             if n.rel != o.rel || (o.rel != AssetRel::External && n.content_type != o.content_type && o.size.is_some()) {
                 return Err(Invalid::new("rel", "asset.immutable", "an asset's rel and stored media type cannot change").into());
