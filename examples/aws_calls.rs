@@ -70,7 +70,7 @@ async fn main() -> Result<()> {
         Arc::new(jobs),
         Arc::new(SystemClock),
         SECRET,
-        MediaRules { max_upload: 1 << 30, url_ttl: 3600 },
+        MediaRules { max_upload: 1 << 30, url_ttl: 3600, ..MediaRules::default() },
     )
     .with_publishing(Publishing {
         public: Arc::new(S3Blobs::new(clients.s3.clone(), &config.public_bucket)),

@@ -69,6 +69,13 @@ pub struct ServeArgs {
     /// Jobs (imports, probes, renditions) the in-process worker runs at once; 0: none (run `podops worker`).
     #[arg(long, env = "PODOPS_WORKERS", default_value_t = 2)]
     pub workers: usize,
+    /// A non-public address that imports, stream sources and stream outputs may reach (an
+    /// internal mirror, a receiver on this machine); repeatable. `--import-allow` is an alias.
+    #[arg(long = "allow-address", visible_alias = "import-allow", value_name = "IP")]
+    pub allow_address: Vec<std::net::IpAddr>,
+    /// Live streams this worker runs at once; one at capacity leaves the rest to other workers.
+    #[arg(long, env = "PODOPS_MAX_STREAMS", default_value_t = 4)]
+    pub max_streams: usize,
     /// Where records, media and jobs live: SQLite + the data directory, or DynamoDB + S3 + SQS.
     /// The data directory's secret signs tokens and cursors either way.
     #[arg(long, env = "PODOPS_BACKEND", value_enum, default_value_t = Backend::Embedded)]
@@ -182,9 +189,13 @@ pub struct WorkerArgs {
     /// Largest import, in bytes.
     #[arg(long, env = "PODOPS_MAX_UPLOAD", default_value_t = 4 << 30)]
     pub max_import: u64,
-    /// An address imports may reach although it is not public (e.g. an internal media mirror); repeatable.
-    #[arg(long = "import-allow", value_name = "IP")]
-    pub import_allow: Vec<std::net::IpAddr>,
+    /// A non-public address that imports, stream sources and stream outputs may reach (an
+    /// internal mirror, a receiver on this machine); repeatable. `--import-allow` is an alias.
+    #[arg(long = "allow-address", visible_alias = "import-allow", value_name = "IP")]
+    pub allow_address: Vec<std::net::IpAddr>,
+    /// Live streams this worker runs at once; one at capacity leaves the rest to other workers.
+    #[arg(long, env = "PODOPS_MAX_STREAMS", default_value_t = 4)]
+    pub max_streams: usize,
     #[arg(long, env = "PODOPS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
     /// Where jobs, records and media live: the data directory's, or the AWS backend's (SQS,

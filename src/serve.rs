@@ -42,7 +42,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         ports.jobs,
         Arc::new(SystemClock),
         secret.expose_secret(),
-        MediaRules { max_upload: args.max_upload, url_ttl: args.media_url_ttl },
+        MediaRules { max_upload: args.max_upload, url_ttl: args.media_url_ttl, allow_addresses: args.allow_address.clone() },
     )
     .with_publishing(Publishing { public: ports.public, feed_base_url: public_url.clone(), rebuild_delay: args.rebuild_delay });
     let tokens = Arc::new(data_dir::token_authority(&secret));
@@ -54,7 +54,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     }
 
     tokio::spawn(scheduler::run(podops.clone(), SweepPolicy { max_receives: MAX_RECEIVES, ..SweepPolicy::default() }));
-    tokio::spawn(podops_worker::run_in_process(podops.clone(), args.workers));
+    let streams = podops_worker::stream::StreamConfig { max_streams: args.max_streams, scratch: args.data_dir.join("scratch"), ..Default::default() };
+    tokio::spawn(podops_worker::run_in_process(podops.clone(), args.workers, args.allow_address.clone(), streams));
     let state = AppState { podops, tokens, media_signer, limits: Limits { json_body: args.max_json_body } };
     let app = podops_api::router(state);
     let backend = match args.backend {

@@ -9,10 +9,13 @@ use anyhow::{Context, Result};
 use podops_adapters::aws::Needs;
 use podops_core::{
     ports::SystemClock,
-    service::{MediaRules, Podops},
+    service::{MediaRules, Podops, Publishing},
     signing::Signer,
 };
-use podops_worker::{AddressPolicy, FetchConfig, Fetcher, Ffmpeg, SystemLookup, Worker, WorkerConfig};
+use podops_worker::{
+    stream::{StreamConfig, StreamFleet},
+    AddressPolicy, FetchConfig, Fetcher, Ffmpeg, SystemLookup, Worker, WorkerConfig,
+};
 use secrecy::ExposeSecret;
 
 use crate::{
@@ -21,8 +24,8 @@ use crate::{
     data_dir, logging,
 };
 
-/// What a worker touches on AWS: never the public (feeds) bucket.
-const WORKER_NEEDS: Needs = Needs { table: true, media: true, public: false, queue: true };
+/// What a worker touches on AWS: the public bucket only for live HLS.
+const WORKER_NEEDS: Needs = Needs { table: true, media: true, public: true, queue: true };
 
 pub async fn run(args: WorkerArgs) -> Result<()> {
     logging::init(args.log_format);
@@ -38,8 +41,10 @@ pub async fn run(args: WorkerArgs) -> Result<()> {
         ports.jobs,
         Arc::new(SystemClock),
         secret.expose_secret(),
-        MediaRules { max_upload: args.max_import, ..MediaRules::default() },
-    );
+        MediaRules { max_upload: args.max_import, allow_addresses: args.allow_address.clone(), ..MediaRules::default() },
+    )
+    // Feeds are never built here; the public store takes live HLS.
+    .with_publishing(Publishing { public: ports.public, feed_base_url: String::new(), rebuild_delay: 0 });
     let config = WorkerConfig {
         concurrency: args.concurrency.max(1),
         visibility: Duration::from_secs(args.visibility.max(1)),
@@ -49,10 +54,13 @@ pub async fn run(args: WorkerArgs) -> Result<()> {
         scratch_dir: args.data_dir.join("scratch"),
         ..WorkerConfig::default()
     };
-    let policy = AddressPolicy { also_allowed: args.import_allow.clone() };
-    let fetcher = Fetcher::new(Arc::new(SystemLookup), policy, FetchConfig::default()).context("cannot build the import client")?;
+    let policy = AddressPolicy { also_allowed: args.allow_address.clone() };
+    let fetcher = Fetcher::new(Arc::new(SystemLookup), policy.clone(), FetchConfig::default()).context("cannot build the import client")?;
+    let relay = podops_worker::stream_fetcher(policy.clone()).context("cannot build the stream source client")?;
+    let streams = StreamConfig { max_streams: args.max_streams, scratch: args.data_dir.join("scratch"), ..StreamConfig::default() };
+    let fleet = StreamFleet::new(podops.clone(), Arc::new(relay), Arc::new(SystemLookup), policy, streams, config.worker_id.clone());
     let tool = Ffmpeg { time_limit: config.job_timeout, ..Ffmpeg::default() };
-    let worker = Worker::new(podops, Arc::new(tool), fetcher, config);
+    let worker = Worker::new(podops, Arc::new(tool), fetcher, config).with_streams(fleet);
     Arc::new(worker).run(podops_worker::shutdown_signal()).await;
     Ok(())
 }

@@ -12,6 +12,7 @@ mod inbox;
 mod probe;
 mod process;
 mod runner;
+pub mod stream;
 mod tasks;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
@@ -64,11 +65,19 @@ pub struct Worker {
     pub(crate) tool: Arc<dyn MediaTool>,
     pub(crate) fetcher: Fetcher,
     pub(crate) config: WorkerConfig,
+    /// Live streams; `None`: this worker runs none (their messages go back to the queue).
+    pub(crate) streams: Option<Arc<stream::StreamFleet>>,
 }
 
 impl Worker {
     pub fn new(podops: Podops, tool: Arc<dyn MediaTool>, fetcher: Fetcher, config: WorkerConfig) -> Self {
-        Self { podops, tool, fetcher, config }
+        Self { podops, tool, fetcher, config, streams: None }
+    }
+
+    /// Lets this worker run live streams too.
+    pub fn with_streams(mut self, streams: Arc<stream::StreamFleet>) -> Self {
+        self.streams = Some(streams);
+        self
     }
 
     /// A worker with FFmpeg from PATH and the public-only HTTP client.
@@ -80,15 +89,30 @@ impl Worker {
 
 /// The in-process loop of `podops serve`: `concurrency` jobs at once until the
 /// process gets SIGINT or SIGTERM. Zero runs none (a separate `podops worker` does).
-pub async fn run_in_process(podops: Podops, concurrency: usize) {
+pub async fn run_in_process(podops: Podops, concurrency: usize, allow: Vec<std::net::IpAddr>, streams: stream::StreamConfig) {
     if concurrency == 0 {
         return;
     }
     let config = WorkerConfig { concurrency, ..WorkerConfig::default() };
-    match Worker::standard(podops, config) {
-        Ok(worker) => Arc::new(worker).run(shutdown_signal()).await,
-        Err(e) => tracing::error!(error = %e, "the worker could not start; imports, probes and renditions wait"),
+    let policy = AddressPolicy { also_allowed: allow };
+    let built = Fetcher::new(Arc::new(SystemLookup), policy.clone(), FetchConfig::default())
+        .and_then(|imports| Ok((imports, stream_fetcher(policy.clone())?)));
+    match built {
+        Ok((imports, relay)) => {
+            let tool = Ffmpeg { time_limit: config.job_timeout, ..Ffmpeg::default() };
+            let fleet = stream::StreamFleet::new(podops.clone(), Arc::new(relay), Arc::new(SystemLookup), policy, streams, config.worker_id.clone());
+            let worker = Worker::new(podops, Arc::new(tool), imports, config).with_streams(fleet);
+            Arc::new(worker).run(shutdown_signal()).await
+        }
+        Err(e) => tracing::error!(error = %e, "the worker could not start; imports, probes, renditions and streams wait"),
     }
+}
+
+/// The guarded client for relayed stream sources: the imports' checks, with
+/// no limit on the whole transfer (a live source never ends) but a short read timeout.
+pub fn stream_fetcher(policy: AddressPolicy) -> Result<Fetcher, fetch::FetchError> {
+    let config = FetchConfig { read_timeout: Duration::from_secs(10), total_timeout: Duration::from_secs(366 * 24 * 3600), ..FetchConfig::default() };
+    Fetcher::new(Arc::new(SystemLookup), policy, config)
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -9,7 +9,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 use podops_core::{
     domain::{Job, JobMessage},
     ports::Received,
-    service::{Claim, ServiceError},
+    service::{Claim, ServiceError, STREAM_JOB_PREFIX},
 };
 use tokio::{sync::{watch, Semaphore}, task::JoinSet};
 
@@ -42,7 +42,10 @@ impl Worker {
         });
         let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut running = JoinSet::new();
-        tracing::info!(worker = %self.config.worker_id, concurrency = self.config.concurrency, "worker started");
+        tracing::info!(worker = %self.config.worker_id, concurrency = self.config.concurrency, streams = self.streams.as_ref().map_or(0, |s| s.config.max_streams), "worker started");
+        if let Some(fleet) = &self.streams {
+            tokio::spawn(fleet.clone().scan());
+        }
         while !*quit_rx.borrow() {
             while running.try_join_next().is_some() {}
             let Ok(first) = slots.clone().acquire_owned().await else { break };
@@ -76,6 +79,10 @@ impl Worker {
             }
         }
         tracing::info!(running = running.len(), grace = ?self.config.grace, "worker stopping: finishing running jobs");
+        if let Some(fleet) = &self.streams {
+            // Streams stop cleanly and go back at once for another worker.
+            fleet.shutdown().await;
+        }
         let drained = tokio::time::timeout(self.config.grace, async { while running.join_next().await.is_some() {} }).await;
         if drained.is_err() {
             let _ = stop_tx.send(true);
@@ -93,6 +100,9 @@ impl Worker {
             let _ = jobs.extend(&message.receipt, Duration::ZERO).await;
             return;
         };
+        if let Some(stream) = parsed.job.strip_prefix(STREAM_JOB_PREFIX) {
+            return self.offer_stream(&parsed.production, stream, &message).await;
+        }
         let lease = self.config.visibility.as_secs().max(1) as i64;
         match self.podops.claim_job(&parsed, &self.config.worker_id, lease).await {
             Ok(Claim::Claimed(job)) => self.run_claimed(job, &message, stop).await,
@@ -107,6 +117,29 @@ impl Worker {
             }
             Err(e) => {
                 tracing::warn!(job = %parsed.job, error = %e, "could not claim; retried after the visibility timeout");
+            }
+        }
+    }
+
+    /// A stream message is only a nudge (workers also scan for orphaned
+    /// streams): deleted once a worker took the stream or it is not wanted;
+    /// left for another worker when this one is full or runs no streams.
+    async fn offer_stream(&self, prod: &podops_core::domain::Guid, stream: &str, message: &Received) {
+        let jobs = &self.podops.jobs;
+        let Ok(id) = podops_core::domain::Guid::parse(stream) else {
+            let _ = jobs.extend(&message.receipt, Duration::ZERO).await;
+            return;
+        };
+        let offer = match &self.streams {
+            Some(fleet) => fleet.offer(prod, &id).await,
+            None => crate::stream::Offer::AtCapacity,
+        };
+        match offer {
+            crate::stream::Offer::AtCapacity => {
+                let _ = jobs.extend(&message.receipt, Duration::from_secs(5)).await;
+            }
+            _ => {
+                let _ = jobs.delete(&message.receipt).await;
             }
         }
     }

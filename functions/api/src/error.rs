@@ -104,6 +104,9 @@ impl From<ServiceError> for ApiError {
                 (StatusCode::NOT_FOUND, "asset.external_id_not_found", json!({ "name": name, "value": value }))
             }
             E::ImportRefused { code, .. } => (StatusCode::BAD_REQUEST, code, json!({ "field": "url" })),
+            E::Unprocessable { code, field, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code, json!({ "field": field })),
+            E::StreamRunning => (StatusCode::CONFLICT, "stream.running", json!({})),
+            E::StreamNotRunning => (StatusCode::CONFLICT, "stream.not_running", json!({})),
             E::LeaseLost => return Self::internal(StatusCode::CONFLICT, "resource.conflict", "job lease lost".into()),
             E::PublishingNotConfigured => {
                 return Self::internal(StatusCode::INTERNAL_SERVER_ERROR, "internal", "publishing is not configured".into())

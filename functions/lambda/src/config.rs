@@ -99,6 +99,7 @@ impl Config {
             media: MediaRules {
                 max_upload: number("PODOPS_MAX_UPLOAD", get("PODOPS_MAX_UPLOAD"), defaults.max_upload)?,
                 url_ttl: number("PODOPS_MEDIA_URL_TTL", get("PODOPS_MEDIA_URL_TTL"), defaults.url_ttl)?,
+                allow_addresses: Vec::new(),
             },
             rebuild_delay: number("PODOPS_REBUILD_DELAY", get("PODOPS_REBUILD_DELAY"), DEFAULT_REBUILD_DELAY)?,
             max_json_body: number("PODOPS_MAX_JSON_BODY", get("PODOPS_MAX_JSON_BODY"), podops_api::Limits::default().json_body)?,

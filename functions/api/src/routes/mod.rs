@@ -4,11 +4,13 @@
 pub mod build;
 pub mod feeds;
 pub mod imports;
+pub mod live;
 pub mod media;
 pub mod meta;
 pub mod productions;
 pub mod renditions;
 pub mod resources;
+pub mod streams;
 pub mod tokens;
 pub mod upload;
 
@@ -40,6 +42,8 @@ pub fn all_groups() -> OpenApiRouter<AppState> {
         .merge(feeds::routes())
         .merge(renditions::routes())
         .merge(imports::routes())
+        .merge(streams::routes())
+        .merge(live::routes())
 }
 
 /// The OpenAPI document of `all_groups`.

@@ -21,6 +21,7 @@ mod resources;
 mod retries;
 mod schedule;
 mod stream_runs;
+mod stream_preview;
 mod streams;
 mod uploads;
 
@@ -40,6 +41,7 @@ pub use renditions::{encode_plan, rendition_key, ContentLocation};
 pub use resources::{ResourcePage, Update};
 pub use uploads::Upload;
 pub use stream_runs::{StreamClaim, STREAM_LEASE_SECS};
+pub use stream_preview::{Preview, PreviewCommand, PreviewWarning};
 pub use streams::{hls_key, stream_message, LogLine, LogPage, StreamAction, StreamStatus, LOG_SEQ_BASE, STREAM_JOB_PREFIX};
 
 use crate::{

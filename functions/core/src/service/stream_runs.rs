@@ -156,7 +156,9 @@ impl Podops {
             }
             live.lease = None;
             live.updated = self.clock.now();
-            if state == LiveState::Failed {
+            // Failed, or played to its end: not to be restarted. Anything
+            // else (a worker shutting down) leaves it for another worker.
+            if matches!(state, LiveState::Failed | LiveState::Stopped) {
                 live.desired = Desired::Stopped;
             }
             live.state = if live.desired == Desired::Stopped { state } else { LiveState::Queued };

@@ -1,0 +1,48 @@
+//! Starting a stream's FFmpeg processes: killed when dropped, and killed by
+//! the kernel when the worker dies (`PR_SET_PDEATHSIG`), so a SIGKILLed
+//! worker never leaves an FFmpeg streaming for a lease it no longer holds.
+
+use std::{path::Path, process::Stdio, sync::Arc};
+
+use tokio::{
+    io::{AsyncBufReadExt, AsyncRead, BufReader},
+    process::{Child, Command},
+};
+
+use super::logsink::LogSink;
+
+pub fn spawn(ffmpeg: &Path, args: &[String], stdin: bool) -> std::io::Result<Child> {
+    let mut cmd = Command::new(ffmpeg);
+    cmd.args(args)
+        .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
+/// Copies a child's stderr into the stream's log, line by line, under `label`.
+pub fn log_stderr(stderr: impl AsyncRead + Unpin + Send + 'static, log: Arc<LogSink>, label: String) -> tokio::task::JoinHandle<Option<&'static str>> {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        let mut last_code = None;
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.trim().is_empty() {
+                continue;
+            }
+            if let Some(code) = log.push("warning", &format!("{label}: {line}")) {
+                last_code = Some(code);
+            }
+        }
+        last_code
+    })
+}
