@@ -37,7 +37,7 @@ pub struct ResourceList {
 
 /// Resources of one kind in a production, in GUID order.
 #[utoipa::path(get, path = "/a/v1/resource/{prod}/{kind}", tag = "resources",
-    params(("prod" = String, Path), ("kind" = String, Path, description = "show, episode or asset"), ListParams),
+    params(("prod" = String, Path), ("kind" = String, Path, description = "show, episode, asset, profile, playlist or stream"), ListParams),
     security(("bearer" = [])),
     responses((status = 200, body = ResourceList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 406, body = ErrorBody)))]
 async fn list_resources(
