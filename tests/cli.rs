@@ -1,7 +1,8 @@
 //! The `podops` client against a real `podops serve` on a free port: the
 //! whole publish flow from a generated audio file to a feed, scripts' JSON
 //! output, a 50 MB upload killed half-way and resumed (each part received
-//! once, by the server's log), and the exit codes of refusals and outages.
+//! once, by the server's log), a live stream from files to stop, and the exit
+//! codes of refusals and outages.
 
 mod support;
 
@@ -167,6 +168,40 @@ async fn an_interrupted_upload_resumes_and_the_server_receives_each_part_once() 
     // The file served back is the file.
     let served = server.http.get(asset["url"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
     assert!(served.as_ref() == bytes.as_slice());
+}
+
+#[tokio::test]
+async fn a_stream_is_defined_started_watched_and_stopped_from_files() {
+    let server = Server::start(&["--workers", "0"]).await;
+    let cli = Client::new();
+    cli.ok(&["login", "--api", &server.base, "--token", &server.admin_token()]);
+    cli.ok(&["production", "create", "cli-live-test", "--title", "Live"]);
+    cli.ok(&["use", "cli-live-test"]);
+    // The templates as they are: a profile, and a stream of a tone to HLS that names it.
+    let file = |name: &str, template: &str| {
+        let path = cli.home.path().join(name);
+        std::fs::write(&path, cli.ok(&["template", template])).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let profile = cli.json(&["profile", "create", "--file", &file("profile.yaml", "profile"), "--id", "aaaaaaaaaaa1"]);
+    assert_eq!(profile["guid"], "aaaaaaaaaaa1");
+    let created = cli.json(&["stream", "create", "--file", &file("stream.yaml", "stream")]);
+    let id = created["guid"].as_str().unwrap().to_owned();
+    assert!(id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()), "a random id: {created}");
+    let listed = cli.json(&["stream", "list"]);
+    assert!(listed["items"].as_array().unwrap().iter().any(|s| s["guid"] == id.as_str()), "{listed}");
+
+    // No worker (--workers 0): started, it waits in the queue.
+    cli.ok(&["stream", "start", &id]);
+    let status = cli.json(&["stream", "status", &id]);
+    assert_eq!((status["desired"].as_str(), status["state"].as_str()), (Some("running"), Some("queued")), "{status}");
+    assert!(cli.ok(&["stream", "status", &id]).contains("queued"));
+    assert_eq!(cli.json(&["stream", "stop", &id])["desired"], "stopped");
+    // JSON Lines: each line one object (none yet, as nothing ran).
+    for line in cli.ok(&["stream", "logs", &id, "-o", "json"]).lines() {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    }
+    assert!(cli.ok(&["stream", "logs", "--help"]).contains("Example: podops stream logs"));
 }
 
 #[tokio::test]

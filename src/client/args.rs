@@ -60,6 +60,22 @@ pub enum ClientCommand {
     /// Example: podops episode create --file ep.yaml
     #[command(subcommand)]
     Episode(EpisodeCommand),
+    /// Define, start, stop and watch live streams (status, logs).
+    ///
+    /// Example: podops stream create --file stream.yaml && podops stream start 5b1e0c9a7d42
+    #[command(subcommand)]
+    Stream(StreamCommand),
+    /// List or create encoding profiles: what every output of a stream is encoded as
+    /// (not to be confused with `--profile`, the saved login).
+    ///
+    /// Example: podops profile create --file profile.yaml --id aaaaaaaaaaa1
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// List or create playlists: assets a stream plays one after the other.
+    ///
+    /// Example: podops playlist create --file playlist.yaml
+    #[command(subcommand)]
+    Playlist(PlaylistCommand),
     /// Print a filled-in example file to start from.
     ///
     /// Example: podops template show > show.yaml
@@ -126,13 +142,7 @@ pub enum EpisodeCommand {
     /// Example: podops episode get 91804b93b56a
     Get { id: String },
     /// Example: podops episode create --file ep.yaml
-    Create {
-        #[arg(long, short)]
-        file: PathBuf,
-        /// The episode's id (12 hex digits); default: random.
-        #[arg(long)]
-        id: Option<String>,
-    },
+    Create(CreateArgs),
     /// Changes only the fields the file has. Example: podops episode update 91804b93b56a --file ep.yaml
     Update {
         id: String,
@@ -141,6 +151,73 @@ pub enum EpisodeCommand {
     },
     /// Example: podops episode delete 91804b93b56a
     Delete { id: String },
+}
+
+// A new resource from a file: `create --file F [--id ID]` (a plain comment: a doc comment
+// here would become the help of every `create`).
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// YAML or JSON with its fields (`podops template KIND` prints an example).
+    #[arg(long, short)]
+    pub file: PathBuf,
+    /// Its id (12 hex digits); default: random.
+    #[arg(long)]
+    pub id: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StreamCommand {
+    /// Example: podops stream list
+    List,
+    /// Example: podops stream get 5b1e0c9a7d42
+    Get { id: String },
+    /// Example: podops stream create --file stream.yaml --id 5b1e0c9a7d42
+    Create(CreateArgs),
+    /// A running stream cannot be deleted: stop it first. Example: podops stream delete 5b1e0c9a7d42
+    Delete { id: String },
+    /// Go live (the worker picks it up within seconds). Example: podops stream start 5b1e0c9a7d42
+    Start { id: String },
+    /// Example: podops stream stop 5b1e0c9a7d42
+    Stop { id: String },
+    /// Restart FFmpeg (e.g. after an edit). Example: podops stream restart 5b1e0c9a7d42
+    Restart { id: String },
+    /// Outputs stay connected and play silence. Example: podops stream pause 5b1e0c9a7d42
+    Pause { id: String },
+    /// Example: podops stream resume 5b1e0c9a7d42
+    Resume { id: String },
+    /// State, health, uptime, last error and each output with its listen URL.
+    ///
+    /// Example: podops stream status 5b1e0c9a7d42
+    Status { id: String },
+    /// The stream's log (its last three runs); with --follow, new lines as they come, until
+    /// Ctrl-C or the stream has stopped or failed. `-o json` prints JSON Lines.
+    ///
+    /// Example: podops stream logs 5b1e0c9a7d42 --follow
+    Logs {
+        id: String,
+        /// Keep polling (every second) for new lines.
+        #[arg(long, short)]
+        follow: bool,
+        /// Only the lines after this sequence number (a line's `seq`).
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProfileCommand {
+    /// Example: podops profile list
+    List,
+    /// Example: podops profile create --file profile.yaml --id aaaaaaaaaaa1
+    Create(CreateArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PlaylistCommand {
+    /// Example: podops playlist list
+    List,
+    /// Example: podops playlist create --file playlist.yaml
+    Create(CreateArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -161,6 +238,9 @@ pub enum AssetCommand {
 pub enum TemplateKind {
     Show,
     Episode,
+    Stream,
+    Profile,
+    Playlist,
 }
 
 #[derive(Args, Debug, Clone)]

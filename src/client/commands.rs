@@ -7,10 +7,13 @@ use serde_json::{json, Value};
 
 use super::{
     api::Api,
-    args::{AssetCommand, ClientCommand, ClientOpts, EpisodeCommand, ProductionCommand, ShowCommand, TemplateKind},
+    args::{
+        AssetCommand, ClientCommand, ClientOpts, CreateArgs, EpisodeCommand, PlaylistCommand, ProductionCommand, ProfileCommand, ShowCommand,
+        TemplateKind,
+    },
     config::{ConfigFile, Settings},
     output::print,
-    publish, upload, ClientError,
+    publish, streams, upload, ClientError,
 };
 
 const PRODUCTION_COLUMNS: &[&str] = &["guid", "name", "title"];
@@ -68,25 +71,23 @@ pub async fn run(opts: ClientOpts, command: ClientCommand) -> Result<(), ClientE
         }
         ClientCommand::Episode(cmd) => {
             let prod = production(&api, &settings).await?;
-            let one = |id: &str| format!("/a/v1/resource/{prod}/episode/{id}");
+            let episodes = Resources::new(&api, &prod, "episode");
             match cmd {
-                EpisodeCommand::List => print(out, &list_all(&api, &format!("/a/v1/resource/{prod}/episode")).await?, EPISODE_COLUMNS),
-                EpisodeCommand::Get { id } => print(out, &api.get(&one(&id)).await?, EPISODE_COLUMNS),
-                EpisodeCommand::Create { file, id } => {
-                    let created = api.post(&one(&id.unwrap_or_else(new_id)), &read_fields(&file)?).await?;
-                    print(out, &created, EPISODE_COLUMNS)
-                }
-                EpisodeCommand::Update { id, file } => {
-                    api.call(Method::PUT, &one(&id), Some(&read_fields(&file)?)).await?;
-                    print(out, &api.get(&one(&id)).await?, EPISODE_COLUMNS)
-                }
-                EpisodeCommand::Delete { id } => {
-                    api.call(Method::DELETE, &one(&id), None).await?;
-                    eprintln!("deleted episode {id}");
-                    Ok(())
-                }
+                EpisodeCommand::List => print(out, &episodes.list().await?, EPISODE_COLUMNS),
+                EpisodeCommand::Get { id } => print(out, &episodes.get(&id).await?, EPISODE_COLUMNS),
+                EpisodeCommand::Create(args) => print(out, &episodes.create(args).await?, EPISODE_COLUMNS),
+                EpisodeCommand::Update { id, file } => print(out, &episodes.update(&id, &file).await?, EPISODE_COLUMNS),
+                EpisodeCommand::Delete { id } => episodes.delete(&id).await,
             }
         }
+        ClientCommand::Stream(cmd) => {
+            let prod = production(&api, &settings).await?;
+            streams::stream(&api, &prod, cmd, out).await
+        }
+        ClientCommand::Profile(ProfileCommand::List) => streams::part(&api, &settings, "profile", None, out).await,
+        ClientCommand::Profile(ProfileCommand::Create(args)) => streams::part(&api, &settings, "profile", Some(args), out).await,
+        ClientCommand::Playlist(PlaylistCommand::List) => streams::part(&api, &settings, "playlist", None, out).await,
+        ClientCommand::Playlist(PlaylistCommand::Create(args)) => streams::part(&api, &settings, "playlist", Some(args), out).await,
         ClientCommand::Upload(args) => {
             let prod = production(&api, &settings).await?;
             print(out, &upload::upload(&api, &prod, &args).await?, ASSET_COLUMNS)
@@ -183,6 +184,50 @@ async fn list_all(api: &Api, path: &str) -> Result<Value, ClientError> {
     Ok(json!({ "total": items.len(), "items": items }))
 }
 
+/// The resources of one kind in a production: `/a/v1/resource/{prod}/{kind}[/{id}]`.
+pub struct Resources<'a> {
+    api: &'a Api,
+    path: String,
+    kind: &'static str,
+}
+
+impl<'a> Resources<'a> {
+    pub fn new(api: &'a Api, prod: &str, kind: &'static str) -> Self {
+        Self { api, path: format!("/a/v1/resource/{prod}/{kind}"), kind }
+    }
+
+    fn one(&self, id: &str) -> String {
+        format!("{}/{id}", self.path)
+    }
+
+    /// Every page, as one `{items, total}`.
+    pub async fn list(&self) -> Result<Value, ClientError> {
+        list_all(self.api, &self.path).await
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Value, ClientError> {
+        self.api.get(&self.one(id)).await
+    }
+
+    /// A new one from a YAML or JSON file, under the given id or a random one.
+    pub async fn create(&self, args: CreateArgs) -> Result<Value, ClientError> {
+        let fields = read_fields(&args.file)?;
+        self.api.post(&self.one(&args.id.unwrap_or_else(new_id)), &fields).await
+    }
+
+    /// Changes the fields the file has; the answer is the resource as it now is.
+    pub async fn update(&self, id: &str, file: &Path) -> Result<Value, ClientError> {
+        self.api.call(Method::PUT, &self.one(id), Some(&read_fields(file)?)).await?;
+        self.get(id).await
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<(), ClientError> {
+        self.api.call(Method::DELETE, &self.one(id), None).await?;
+        eprintln!("deleted {} {id}", self.kind);
+        Ok(())
+    }
+}
+
 async fn the_show(api: &Api, prod: &str) -> Result<Option<Value>, ClientError> {
     let shows = api.get(&format!("/a/v1/resource/{prod}/show?limit=1")).await?;
     Ok(shows["items"].as_array().and_then(|s| s.first()).cloned())
@@ -261,5 +306,8 @@ fn template(kind: TemplateKind) -> &'static str {
     match kind {
         TemplateKind::Show => include_str!("templates/show.yaml"),
         TemplateKind::Episode => include_str!("templates/episode.yaml"),
+        TemplateKind::Stream => include_str!("templates/stream.yaml"),
+        TemplateKind::Profile => include_str!("templates/profile.yaml"),
+        TemplateKind::Playlist => include_str!("templates/playlist.yaml"),
     }
 }

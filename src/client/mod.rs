@@ -1,5 +1,5 @@
-//! The `podops` client: login, productions, shows, episodes, uploads and
-//! publishing against any PodOps API (local or on AWS), over HTTP only.
+//! The `podops` client: login, productions, shows, episodes, uploads,
+//! publishing and live streams against any PodOps API (local or on AWS), over HTTP only.
 //! One error type ([`ClientError`]) carries the documented exit codes:
 //! 0 ok, 1 usage or input error, 2 refused by the server, 3 network or server failure.
 
@@ -10,6 +10,7 @@ mod config;
 mod error;
 mod output;
 mod publish;
+mod streams;
 mod upload;
 
 pub use args::{ClientCommand, ClientOpts};

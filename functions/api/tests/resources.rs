@@ -119,7 +119,7 @@ async fn bad_input_gets_400_with_the_field_never_500() {
     let t = app.token("alice", FULL);
     let prod = app.production(&t, "bad_inputs_here").await;
     let cases = [
-        (format!("/a/v1/resource/{prod}/playlist/{EP}"), json!({"title": "x"}), "kind"),
+        (format!("/a/v1/resource/{prod}/podcasts/{EP}"), json!({"title": "x"}), "kind"),
         (format!("/a/v1/resource/{prod}/episode/NOTAGUID"), json!({"title": "x"}), "id"),
         (format!("/a/v1/resource/{prod}/episode/{EP}"), json!({"title": "x", "season": "one"}), "season"),
         (format!("/a/v1/resource/{prod}/episode/{EP}"), json!({"title": "x", "titel": "y"}), "titel"),
