@@ -8,51 +8,14 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use podops_adapters::aws::{AwsClients, AwsConfig, dlq_name};
+use podops_adapters::aws::AwsClients;
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use support::Server;
 
-/// Never skips: without an emulator the test fails and says how to get one.
-fn endpoint() -> String {
-    match std::env::var("PODOPS_TEST_AWS_ENDPOINT") {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!("PODOPS_TEST_AWS_ENDPOINT is not set: run the tests with ./scripts/test (it starts moto server)"),
-    }
-}
-
-/// Fresh resource names, provisioned with the binary; returns the flags that
-/// name them, for `podops serve`.
-fn provision_fresh() -> (AwsConfig, Vec<String>) {
-    let suffix = format!("{:012x}", rand::random::<u64>() >> 16);
-    let base = format!("podops-tour-{suffix}");
-    let flags: Vec<String> = [
-        ("--endpoint", endpoint()),
-        ("--table", base.clone()),
-        ("--media-bucket", format!("{base}-media")),
-        ("--public-bucket", format!("{base}-public")),
-        ("--queue", format!("{base}-jobs")),
-    ]
-    .into_iter()
-    .flat_map(|(flag, value)| [flag.to_owned(), value])
-    .collect();
-    let out = Command::new(support::binary()).arg("provision").args(&flags).output().expect("run podops provision");
-    assert!(out.status.success(), "podops provision failed: {}", String::from_utf8_lossy(&out.stderr));
-    let printed = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(printed.lines().filter(|l| l.starts_with("created")).count(), 8, "{printed}");
-    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
-    let config = AwsConfig {
-        table: base.clone(),
-        media_bucket: format!("{base}-media"),
-        public_bucket: format!("{base}-public"),
-        queue_name: format!("{base}-jobs"),
-        dlq_name: dlq_name(&format!("{base}-jobs")),
-        ..AwsConfig::named(Some(endpoint()), region)
-    };
-    (config, flags)
-}
+use support::aws::{endpoint, provision_fresh};
 
 async fn aws_server(flags: &[String]) -> Server {
     let mut args = vec!["--backend", "aws"];

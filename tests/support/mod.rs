@@ -2,6 +2,8 @@
 //! directory, and stops it (SIGTERM) when dropped.
 #![allow(dead_code)]
 
+pub mod aws;
+
 use std::{
     net::TcpListener,
     path::PathBuf,

@@ -79,15 +79,21 @@ impl Worker {
             }
         }
         tracing::info!(running = running.len(), grace = ?self.config.grace, "worker stopping: finishing running jobs");
-        if let Some(fleet) = &self.streams {
-            // Streams stop cleanly and go back at once for another worker.
-            fleet.shutdown().await;
-        }
-        let drained = tokio::time::timeout(self.config.grace, async { while running.join_next().await.is_some() {} }).await;
-        if drained.is_err() {
-            let _ = stop_tx.send(true);
-            while running.join_next().await.is_some() {}
-        }
+        // Streams stop cleanly and go back at once for another worker, while
+        // the jobs get their grace period.
+        let streams_down = async {
+            if let Some(fleet) = &self.streams {
+                fleet.shutdown().await;
+            }
+        };
+        let jobs_down = async {
+            let drained = tokio::time::timeout(self.config.grace, async { while running.join_next().await.is_some() {} }).await;
+            if drained.is_err() {
+                let _ = stop_tx.send(true);
+                while running.join_next().await.is_some() {}
+            }
+        };
+        tokio::join!(streams_down, jobs_down);
         tracing::info!("worker stopped");
     }
 

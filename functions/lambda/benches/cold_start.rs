@@ -62,6 +62,8 @@ impl Fixture {
             Function::Build => (post("/a/v1/build?dry_run=true").bearer(t).json(json!({"production": p})), 200),
             Function::Feeds => (get("/feeds/bench-show/feed.xml"), 200),
             Function::Tasks => (get(&format!("/a/v1/asset/{p}/{}/content", self.cover)).bearer(t), 302),
+            Function::Streams => (get(&format!("/a/v1/stream/{p}/cccccccccccc/status")).bearer(t), 404),
+            Function::StreamEvents => (get(&format!("/a/v1/stream/{p}/cccccccccccc/events")).bearer(t), 404),
         }
     }
 }

@@ -36,11 +36,26 @@ pub enum Function {
     /// Imports and asset content (renditions, external ids); the schedule's
     /// `{"podops": "sweep-jobs"}`; S3 "Object Created" events of the inbox.
     Tasks,
+    /// Live streams: control, status, logs, FFmpeg preview. (Streams run on
+    /// the ECS workers; no function ever runs FFmpeg.)
+    Streams,
+    /// A stream's Server-Sent Events, through a function URL whose response
+    /// streams (`InvokeMode: RESPONSE_STREAM`): API Gateway HTTP APIs buffer.
+    StreamEvents,
 }
 
 impl Function {
-    pub const ALL: [Function; 7] =
-        [Function::Auth, Function::Productions, Function::Resources, Function::Upload, Function::Build, Function::Feeds, Function::Tasks];
+    pub const ALL: [Function; 9] = [
+        Function::Auth,
+        Function::Productions,
+        Function::Resources,
+        Function::Upload,
+        Function::Build,
+        Function::Feeds,
+        Function::Tasks,
+        Function::Streams,
+        Function::StreamEvents,
+    ];
 
     /// The binary's name, as infra/template.yaml names it.
     pub fn binary(self) -> &'static str {
@@ -52,6 +67,8 @@ impl Function {
             Function::Build => "podops-build",
             Function::Feeds => "podops-feeds",
             Function::Tasks => "podops-tasks",
+            Function::Streams => "podops-streams",
+            Function::StreamEvents => "podops-stream-events",
         }
     }
 
@@ -65,6 +82,8 @@ impl Function {
             Function::Build => routes::build::routes(),
             Function::Feeds => routes::feeds::routes(),
             Function::Tasks => routes::imports::routes().merge(routes::renditions::routes()),
+            Function::Streams => routes::streams::routes(),
+            Function::StreamEvents => routes::streams::event_routes(),
         }
     }
 
@@ -79,6 +98,9 @@ impl Function {
             Function::Resources | Function::Upload | Function::Tasks => Needs { media: true, ..table },
             Function::Build => Needs { media: true, public: true, ..table },
             Function::Feeds => Needs { public: true, ..table },
+            // Presents playlists' assets (media keys) and sends start messages.
+            Function::Streams => Needs { media: true, ..table },
+            Function::StreamEvents => table,
         }
     }
 
@@ -126,6 +148,8 @@ pub async fn run(function: Function) -> ExitCode {
     };
     let result = if matches!(function, Function::Build | Function::Tasks) {
         events::run(function, state, settings).await
+    } else if function == Function::StreamEvents {
+        lambda_http::run_with_streaming_response(routes::finish(function.routes(), state)).await
     } else {
         lambda_http::run(routes::finish(function.routes(), state)).await
     };

@@ -162,6 +162,9 @@ async fn watch(fleet: &Arc<StreamFleet>, claim: &StreamClaim, run: &mut Run, log
         }
         let (any_live, all_failed, out_error, freshest, speed, bitrate) = run.shared.output_summary();
         if all_failed {
+            // The outputs' final states, before the run ends.
+            let outputs = run.shared.output_statuses();
+            let _ = fleet.podops.update_live(prod, id, fence, cfg.lease_secs, &move |l: &mut Live| l.outputs = outputs.clone()).await;
             let code = out_error.unwrap_or_else(|| "output.failed".into());
             let hint = log.last_error().filter(|(c, _)| *c == code).map(|(_, h)| h).unwrap_or_else(|| "Every output failed.".into());
             return Outcome::Failed(LiveError { code, hint });

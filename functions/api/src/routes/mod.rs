@@ -43,6 +43,7 @@ pub fn all_groups() -> OpenApiRouter<AppState> {
         .merge(renditions::routes())
         .merge(imports::routes())
         .merge(streams::routes())
+        .merge(streams::event_routes())
         .merge(live::routes())
 }
 

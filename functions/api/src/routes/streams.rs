@@ -32,14 +32,20 @@ use crate::{
     state::AppState,
 };
 
+/// Control, status, logs and preview: ordinary request/response routes.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(control))
         .routes(routes!(duplicate))
         .routes(routes!(status))
         .routes(routes!(logs))
-        .routes(routes!(events))
         .routes(routes!(preview))
+}
+
+/// The event stream, apart: on AWS it needs a function whose response streams
+/// (a function URL), which an HTTP API integration cannot give.
+pub fn event_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(events))
 }
 
 /// Starts, stops, restarts, pauses or resumes a stream. The worker acts on it within seconds.

@@ -37,6 +37,8 @@ pub fn binary(function: Function) -> &'static str {
         Function::Build => env!("CARGO_BIN_EXE_podops-build"),
         Function::Feeds => env!("CARGO_BIN_EXE_podops-feeds"),
         Function::Tasks => env!("CARGO_BIN_EXE_podops-tasks"),
+        Function::Streams => env!("CARGO_BIN_EXE_podops-streams"),
+        Function::StreamEvents => env!("CARGO_BIN_EXE_podops-stream-events"),
     }
 }
 
@@ -86,6 +88,7 @@ impl Lambda {
     pub async fn http(&self, event: HttpEvent) -> HttpResponse {
         match self.invoke(&event.to_json()).await {
             Outcome::Response(body) => HttpResponse::parse(&body),
+            Outcome::Stream { prelude, .. } => panic!("{} streamed an answer ({prelude}) where one was expected whole", self.function.binary()),
             Outcome::Error { error_type, body } => {
                 panic!("{} failed the invocation ({error_type:?}): {body}\nlog:\n{}", self.function.binary(), self.log())
             }

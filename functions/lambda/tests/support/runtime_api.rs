@@ -24,6 +24,10 @@ use tokio::sync::{Notify, mpsc, oneshot};
 #[derive(Debug)]
 pub enum Outcome {
     Response(Bytes),
+    /// A streamed response (`Lambda-Runtime-Function-Response-Mode: streaming`):
+    /// the prelude (status and headers, as a function URL reads it) and the
+    /// body's pieces as they arrive.
+    Stream { prelude: Value, body: mpsc::UnboundedReceiver<Bytes> },
     /// `Lambda-Runtime-Function-Error-Type` and the error document.
     Error { error_type: Option<String>, body: Value },
 }
@@ -160,8 +164,38 @@ fn finish(shared: &Shared, id: &str, outcome: Outcome) -> Response {
     }
 }
 
-async fn response(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> Response {
-    finish(&shared, &id, Outcome::Response(body))
+async fn response(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap, body: axum::body::Body) -> Response {
+    let streaming = headers.get("lambda-runtime-function-response-mode").is_some_and(|v| v == "streaming");
+    if !streaming {
+        let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else { return StatusCode::BAD_REQUEST.into_response() };
+        return finish(&shared, &id, Outcome::Response(body));
+    }
+    // HTTP integration streaming: a JSON prelude, eight NUL bytes, then the body.
+    use futures::StreamExt;
+    let mut pieces = body.into_data_stream();
+    let mut head = Vec::new();
+    let split = loop {
+        match pieces.next().await {
+            Some(Ok(piece)) => head.extend_from_slice(&piece),
+            _ => return StatusCode::BAD_REQUEST.into_response(),
+        }
+        if let Some(at) = head.windows(8).position(|w| w == [0u8; 8]) {
+            break at;
+        }
+    };
+    let prelude = serde_json::from_slice(&head[..split]).unwrap_or(Value::Null);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let rest = Bytes::copy_from_slice(&head[split + 8..]);
+    if !rest.is_empty() {
+        let _ = tx.send(rest);
+    }
+    let answered = finish(&shared, &id, Outcome::Stream { prelude, body: rx });
+    while let Some(Ok(piece)) = pieces.next().await {
+        if tx.send(piece).is_err() {
+            break;
+        }
+    }
+    answered
 }
 
 async fn error(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
