@@ -17,8 +17,12 @@ use support::{binary, terminate, Server};
 use tokio::io::AsyncWriteExt;
 
 fn worker(data_dir: &Path) -> Child {
+    worker_with(data_dir, 2)
+}
+
+fn worker_with(data_dir: &Path, max_streams: usize) -> Child {
     Command::new(binary())
-        .args(["worker", "--log-format", "json", "--grace", "5", "--allow-address", "127.0.0.1", "--max-streams", "2"])
+        .args(["worker", "--log-format", "json", "--grace", "5", "--allow-address", "127.0.0.1", "--max-streams", &max_streams.to_string()])
         .arg("--data-dir")
         .arg(data_dir)
         .stdout(Stdio::null())
@@ -206,4 +210,35 @@ async fn a_relayed_source_that_drops_reconnects_and_comes_back() {
     assert!(again["reconnects"].as_u64().unwrap_or(0) >= 1, "{again}");
     assert!(again["last_error"]["code"].as_str().is_some_and(|c| c.starts_with("source.")), "{again}");
     back.abort();
+}
+
+#[tokio::test]
+async fn a_worker_at_capacity_leaves_streams_to_another() {
+    let log = tempfile::NamedTempFile::new().expect("log");
+    let server = Server::start_logging_to(&["--workers", "0"], log.path()).await;
+    let data_dir = server.data_dir.path().to_owned();
+    let workers = [worker_with(&data_dir, 1), worker_with(&data_dir, 1)];
+    let (token, prod) = setup(&server, "capacity_two", json!({"profile": "aaaaaaaaaaa1", "input": {"tone": {"frequency": 440}}, "outputs": [{"kind": "hls"}]})).await;
+    let second = json!({"profile": "aaaaaaaaaaa1", "input": {"tone": {"frequency": 880}}, "outputs": [{"kind": "hls"}]});
+    assert_eq!(call(&server, &token, reqwest::Method::POST, &format!("/a/v1/resource/{prod}/stream/abcdefabcde2"), Some(second)).await.0, StatusCode::CREATED);
+    assert_eq!(call(&server, &token, reqwest::Method::POST, &format!("/a/v1/stream/{prod}/abcdefabcde2/start"), None).await.0, StatusCode::ACCEPTED);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let holders = loop {
+        let mut holders = Vec::new();
+        for id in ["abcdefabcdef", "abcdefabcde2"] {
+            let (_, s) = call(&server, &token, reqwest::Method::GET, &format!("/a/v1/stream/{prod}/{id}/status"), None).await;
+            if s["state"] == "running" {
+                holders.extend(worker_pid(&s));
+            }
+        }
+        if holders.len() == 2 {
+            break holders;
+        }
+        assert!(Instant::now() < deadline, "both streams never ran: {holders:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_ne!(holders[0], holders[1], "each worker (--max-streams 1) runs one stream");
+    for w in workers {
+        terminate(w);
+    }
 }

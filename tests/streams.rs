@@ -342,9 +342,93 @@ async fn a_wrong_icecast_password_fails_with_a_code_and_leaks_nowhere() {
         }
     }
     assert!(sse.contains("event: log") && sse.contains("event: status"), "{sse}");
+    // Resumed after the last line seen: only what follows (here: the status, no old lines).
+    let last = logs["next"].as_u64().expect("next");
+    let mut resumed = server.http.get(server.url(&format!("/a/v1/stream/{}/ab00000000c1/events", api.prod))).bearer_auth(&api.token)
+        .header("last-event-id", last.to_string()).send().await.expect("events");
+    let mut again = String::new();
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout(Duration::from_secs(2), resumed.chunk()).await {
+        again.push_str(&String::from_utf8_lossy(&chunk));
+        if again.contains("event: status") {
+            break;
+        }
+    }
+    assert!(again.contains("event: status") && !again.contains("event: log"), "{again}");
+    assert!(again.contains(&format!("id: {last}")), "{again}");
     let server_log = std::fs::read_to_string(log.path()).expect("server log");
     let everything = [status.to_string(), logs.to_string(), preview.to_string(), read.to_string(), sse, server_log].join("\n");
     for form in [wrong.to_owned(), percent_encode_all(wrong), percent_encode_all(wrong).to_lowercase()] {
         assert!(!everything.contains(&form), "the password leaked as {form}");
     }
+}
+
+#[tokio::test]
+async fn a_viewer_reads_streams_and_an_editor_controls_them() {
+    let server = Server::start(&["--workers", "0"]).await;
+    let api = Api::new(&server, "live_roles").await;
+    api.create("profile", "aaaaaaaaaaa2", profile_mp3()).await;
+    assert_eq!(api.create("stream", "ab00000000d1", json!({"profile": "aaaaaaaaaaa2", "input": {"tone": {"frequency": 440}}, "outputs": [{"kind": "hls"}]})).await.0, StatusCode::CREATED);
+    let token_for = |client: &'static str| {
+        let api = &api;
+        async move {
+            let (s, t) = api.send(reqwest::Method::POST, "/_a/token", Some(json!({"client_id": client, "scopes": ["resource:read", "resource:write", "production:read"]}))).await;
+            assert_eq!(s, StatusCode::CREATED, "{t}");
+            t["token"].as_str().expect("token").to_owned()
+        }
+    };
+    for (client, role) in [("viewer-app", "viewer"), ("editor-app", "editor")] {
+        let (s, e) = api.send(reqwest::Method::PUT, &format!("/a/v1/production/{}/member/{client}", api.prod), Some(json!({"role": role}))).await;
+        assert!(s.is_success(), "{e}");
+    }
+    let as_client = |token: String| Api { server: &server, token, prod: api.prod.clone() };
+    let viewer = as_client(token_for("viewer-app").await);
+    let editor = as_client(token_for("editor-app").await);
+
+    let (s, e) = viewer.control("ab00000000d1", "start").await;
+    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("production.forbidden")));
+    assert_eq!(viewer.status("ab00000000d1").await["state"], "idle");
+    let (s, read) = viewer.send(reqwest::Method::GET, &format!("/a/v1/resource/{}/stream/ab00000000d1", api.prod), None).await;
+    assert_eq!((s, read["state"].as_str()), (StatusCode::OK, Some("idle")));
+    let (s, _) = viewer.send(reqwest::Method::PUT, &format!("/a/v1/resource/{}/stream/ab00000000d1", api.prod), Some(json!({"title": "mine"}))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    let (s, started) = editor.control("ab00000000d1", "start").await;
+    assert_eq!((s, started["desired"].as_str()), (StatusCode::ACCEPTED, Some("running")));
+    assert_eq!(editor.status("ab00000000d1").await["state"], "queued", "no worker runs here (--workers 0)");
+    let (s, e) = editor.send(reqwest::Method::DELETE, &format!("/a/v1/resource/{}/stream/ab00000000d1", api.prod), None).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("stream.running")));
+    assert_eq!(editor.control("ab00000000d1", "stop").await.0, StatusCode::ACCEPTED);
+    assert_eq!(editor.status("ab00000000d1").await["state"], "stopped");
+    let (s, _) = editor.send(reqwest::Method::DELETE, &format!("/a/v1/resource/{}/stream/ab00000000d1", api.prod), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "a stopped stream is deleted");
+    // Another production's member sees nothing of it.
+    let (s, e) = as_client(token_for("stranger-app").await).send(reqwest::Method::GET, &format!("/a/v1/stream/{}/ab00000000d1/status", api.prod), None).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("production.not_found")));
+}
+
+#[tokio::test]
+async fn an_hls_source_is_relayed_segment_by_segment_through_the_guard() {
+    let log = tempfile::NamedTempFile::new().expect("log");
+    let server = Server::start_logging_to(&["--allow-address", "127.0.0.1"], log.path()).await;
+    let api = Api::new(&server, "live_hls_relay").await;
+    let aac = json!({"format": "aac", "bitrate": 64000, "sample_rate": 44100, "channels": 1, "hls_segment_seconds": 1});
+    api.create("profile", "aaaaaaaaaaa3", aac).await;
+    // Stream A: a 700 Hz tone, published as HLS by PodOps itself.
+    api.create("stream", "ab00000000e1", json!({"profile": "aaaaaaaaaaa3", "input": {"tone": {"frequency": 700}}, "outputs": [{"kind": "hls"}]})).await;
+    api.control("ab00000000e1", "start").await;
+    let (a, _) = api.wait_status("ab00000000e1", Duration::from_secs(30), |s| s["state"] == "running").await;
+    let a_hls = a["outputs"][0]["url"].as_str().expect("url").to_owned();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Stream B relays A's HLS (a loopback address: allowed by --allow-address) to its own HLS.
+    let (s, e) = api.create("stream", "ab00000000e2", json!({"profile": "aaaaaaaaaaa3", "input": {"url": a_hls}, "outputs": [{"kind": "hls"}]})).await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    api.control("ab00000000e2", "start").await;
+    let (b, _) = api.wait_status("ab00000000e2", Duration::from_secs(30), |s| s["state"] == "running").await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let heard: Vec<u32> = listen(b["outputs"][0]["url"].as_str().expect("url"), 4).into_iter().filter(|f| *f > 0).collect();
+    assert!(heard.len() >= 3 && heard.iter().all(|f| (650..=750).contains(f)), "B plays A's tone: {heard:?}");
+    let (_, logs) = api.send(reqwest::Method::GET, &format!("/a/v1/stream/{}/ab00000000e2/logs", api.prod), None).await;
+    assert!(logs.to_string().contains("HLS playlist"), "{logs}");
+    api.control("ab00000000e2", "stop").await;
+    api.control("ab00000000e1", "stop").await;
 }

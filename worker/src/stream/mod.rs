@@ -8,6 +8,7 @@ mod address;
 mod backoff;
 mod child;
 mod hls;
+mod hls_source;
 mod logsink;
 mod output;
 mod pump;

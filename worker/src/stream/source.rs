@@ -5,8 +5,10 @@
 //!   from the first item again when the stream loops;
 //! - url: the worker fetches the source with the guarded client (public
 //!   addresses only, every redirect re-checked) and feeds FFmpeg's stdin, so
-//!   FFmpeg itself never opens a connection. A source that ends or drops is
-//!   reconnected with backoff; the pump sends silence meanwhile.
+//!   FFmpeg itself never opens a connection: an audio stream's body as it
+//!   comes, or an HLS playlist's segments in order (`hls_source`). A source
+//!   that ends or drops is reconnected with backoff; the pump sends silence
+//!   meanwhile.
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -19,7 +21,7 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{backoff::Backoff, child, shared::RunShared};
+use super::{backoff::Backoff, child, hls_source, shared::RunShared};
 
 /// How a source ended.
 pub enum SourceEnd {
@@ -93,10 +95,16 @@ async fn relay(shared: Arc<RunShared>, url: String, tx: mpsc::Sender<Bytes>, can
                 (code.to_owned(), "The source could not be reached; retrying.".to_owned())
             }
             Ok(response) => {
-                shared.log.info("source: connected");
+                let feed = if hls_source::is_playlist(&response) {
+                    shared.log.info("source: connected (HLS playlist)");
+                    Feed::Hls(response)
+                } else {
+                    shared.log.info("source: connected");
+                    Feed::Body(response)
+                };
                 shared.set_reconnecting(false);
                 let args = source_args(&Source::Stdin, &shared.profile);
-                match decode(&shared, &args, Some(response), &tx, &cancel).await {
+                match decode(&shared, &args, Some(feed), &tx, &cancel).await {
                     Decoded::Cancelled => return SourceEnd::Cancelled,
                     _ => ("source.dropped".to_owned(), "The source ended or dropped the connection; reconnecting.".to_owned()),
                 }
@@ -118,6 +126,14 @@ async fn relay(shared: Arc<RunShared>, url: String, tx: mpsc::Sender<Bytes>, can
     }
 }
 
+/// What the worker writes into a decoder's stdin.
+enum Feed {
+    /// An audio stream's body, as it comes.
+    Body(reqwest::Response),
+    /// An HLS playlist: its segments, followed in order.
+    Hls(reqwest::Response),
+}
+
 enum Decoded {
     Ended,
     Failed,
@@ -126,7 +142,7 @@ enum Decoded {
 
 /// Runs one decoder to its end, copying its PCM into `tx`; with `feed`,
 /// copies that HTTP body into its stdin.
-async fn decode(shared: &Arc<RunShared>, args: &[String], feed: Option<reqwest::Response>, tx: &mpsc::Sender<Bytes>, cancel: &CancellationToken) -> Decoded {
+async fn decode(shared: &Arc<RunShared>, args: &[String], feed: Option<Feed>, tx: &mpsc::Sender<Bytes>, cancel: &CancellationToken) -> Decoded {
     let mut proc = match child::spawn(&shared.ffmpeg, args, feed.is_some()) {
         Ok(c) => c,
         Err(e) => {
@@ -137,7 +153,14 @@ async fn decode(shared: &Arc<RunShared>, args: &[String], feed: Option<reqwest::
     let (Some(mut stdout), Some(stderr)) = (proc.stdout.take(), proc.stderr.take()) else { return Decoded::Failed };
     let errors = child::log_stderr(stderr, shared.log.clone(), "source".into());
     let feeder = match (feed, proc.stdin.take()) {
-        (Some(response), Some(mut stdin)) => Some(tokio::spawn(async move {
+        (Some(Feed::Hls(playlist)), Some(stdin)) => {
+            let (fetcher, log) = (shared.fetcher.clone(), shared.log.clone());
+            Some(tokio::spawn(async move {
+                let why = hls_source::follow(&fetcher, playlist, stdin).await;
+                log.info(&format!("source: the HLS source ended ({why})"));
+            }))
+        }
+        (Some(Feed::Body(response)), Some(mut stdin)) => Some(tokio::spawn(async move {
             let mut body = response.bytes_stream();
             // No byte for this long is a dropped source.
             while let Ok(Some(Ok(piece))) = tokio::time::timeout(Duration::from_secs(10), body.next()).await {
