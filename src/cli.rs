@@ -69,6 +69,16 @@ pub struct ServeArgs {
     /// Jobs (imports, probes, renditions) the in-process worker runs at once; 0: none (run `podops worker`).
     #[arg(long, env = "PODOPS_WORKERS", default_value_t = 2)]
     pub workers: usize,
+    /// Whether a first sign-in by email creates the user (`closed`: only existing users sign in).
+    #[arg(long, env = "PODOPS_SIGNUP", value_enum, default_value_t = Signup::Open)]
+    pub signup: Signup,
+    /// Send sign-in mail by SMTP (`smtp://host:port`, `smtps://user:pass@host:465`); unset:
+    /// each message is written as an .eml file under <data-dir>/outbox/.
+    #[arg(long, env = "PODOPS_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of sign-in mail.
+    #[arg(long, env = "PODOPS_MAIL_FROM", default_value = "PodOps <podops@localhost>")]
+    pub mail_from: String,
     /// A non-public address that imports, stream sources and stream outputs may reach (an
     /// internal mirror, a receiver on this machine); repeatable. `--import-allow` is an alias.
     #[arg(long = "allow-address", visible_alias = "import-allow", value_name = "IP")]
@@ -215,4 +225,10 @@ mod tests {
     fn the_command_line_is_well_formed() {
         <super::Cli as clap::CommandFactory>::command().debug_assert();
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Signup {
+    Open,
+    Closed,
 }

@@ -9,13 +9,13 @@ use podops_adapters::aws::{DEFAULT_MAX_RECEIVES, Needs};
 use podops_api::{AppState, Limits};
 use podops_core::{
     ports::SystemClock,
-    service::{MediaRules, Podops, Publishing, SweepPolicy},
+    service::{AccountRules, MediaRules, Podops, Publishing, SweepPolicy},
     signing::Signer,
 };
 use secrecy::ExposeSecret;
 
 use crate::{
-    cli::{Backend, ServeArgs},
+    cli::{Backend, ServeArgs, Signup},
     backend, data_dir, logging, scheduler,
 };
 
@@ -44,7 +44,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         secret.expose_secret(),
         MediaRules { max_upload: args.max_upload, url_ttl: args.media_url_ttl, allow_addresses: args.allow_address.clone() },
     )
-    .with_publishing(Publishing { public: ports.public, feed_base_url: public_url.clone(), rebuild_delay: args.rebuild_delay });
+    .with_publishing(Publishing { public: ports.public, feed_base_url: public_url.clone(), rebuild_delay: args.rebuild_delay })
+    .with_accounts(AccountRules { signup_open: args.signup == Signup::Open, base_url: public_url.clone() }, mailer(&args)?);
     let tokens = Arc::new(data_dir::token_authority(&secret));
     let (token_path, created) = data_dir::ensure_admin_token(&args.data_dir, &tokens)?;
     if created {
@@ -66,6 +67,14 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("server failed")?;
     tracing::info!("podops stopped");
     Ok(())
+}
+
+/// SMTP when `--smtp-url` is set, else the data directory's outbox.
+fn mailer(args: &ServeArgs) -> Result<Arc<dyn podops_core::ports::Mailer>> {
+    Ok(match &args.smtp_url {
+        Some(url) => Arc::new(podops_adapters::mail::SmtpMailer::new(url, args.mail_from.clone()).map_err(|e| anyhow::anyhow!("--smtp-url: {e}"))?),
+        None => Arc::new(podops_adapters::mail::OutboxMailer::new(args.data_dir.join("outbox"), args.mail_from.clone())),
+    })
 }
 
 async fn shutdown_signal() {

@@ -4,3 +4,4 @@
 pub mod aws;
 pub mod contract;
 pub mod embedded;
+pub mod mail;

@@ -5,8 +5,10 @@
 
 use axum::{extract::FromRequestParts, http::request::Parts, http::StatusCode};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use std::sync::{Arc, Mutex};
+
 use podops_core::{
-    domain::{ClientId, Scopes},
+    domain::{ApiKey, ClientId, Scopes},
     service::Caller,
     Timestamp,
 };
@@ -97,31 +99,80 @@ impl TokenAuthority {
     }
 }
 
-/// A request whose bearer token verified.
+/// A request whose bearer token (a JWT) or API key (`pok_…`, `pot_…`, as
+/// `Authorization: Bearer` or `X-Api-Key`) verified.
 pub struct Authenticated {
     pub caller: Caller,
     pub claims: Claims,
+    /// The API key, when the caller is a signed-in user.
+    pub key: Option<ApiKey>,
 }
+
+/// Who the answer is for: filled by `Authenticated`, written by the
+/// `logged_in_as` middleware as `X-PodOps-Logged-In-As` on every answer.
+#[derive(Clone, Default)]
+pub struct LoggedInAs(pub Arc<Mutex<Option<String>>>);
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or_else(|| {
-            ApiError::new(StatusCode::UNAUTHORIZED, "auth.missing_token", "send 'Authorization: Bearer <token>'")
+        let api_key = parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim);
+        let bearer = match parts.headers.get(axum::http::header::AUTHORIZATION) {
+            Some(header) => Some(
+                header
+                    .to_str()
+                    .ok()
+                    .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+                    .map(str::trim)
+                    .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "auth.invalid_token", "the Authorization header is not a Bearer token"))?,
+            ),
+            None => None,
+        };
+        let token = bearer.or(api_key).ok_or_else(|| {
+            ApiError::new(StatusCode::UNAUTHORIZED, "auth.missing_token", "send 'Authorization: Bearer <token or key>' or 'X-Api-Key: <key>'")
         })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-            .map(str::trim)
-            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "auth.invalid_token", "the Authorization header is not a Bearer token"))?;
+        if token.starts_with("pok_") || token.starts_with("pot_") {
+            let (caller, key) = state.podops.resolve_key(token).await?;
+            let claims = Claims {
+                sub: caller.client.to_string(),
+                scope: key.scopes.clone(),
+                iss: ISSUER.into(),
+                aud: AUDIENCE.into(),
+                iat: key.created,
+                exp: key.expires.unwrap_or(i64::MAX),
+                jti: key.id.clone(),
+            };
+            if let Some(slot) = parts.extensions.get::<LoggedInAs>() {
+                if let Ok(mut who) = slot.0.lock() {
+                    *who = Some(key.email.to_string());
+                }
+            }
+            return Ok(Self { caller, claims, key: Some(key) });
+        }
         let (caller, claims) = state.tokens.caller(token).map_err(|e| {
             // The reason (expired, bad signature…) helps the client and reveals no secret.
             ApiError::new(StatusCode::UNAUTHORIZED, "auth.invalid_token", e.to_string())
         })?;
-        Ok(Self { caller, claims })
+        if let Some(slot) = parts.extensions.get::<LoggedInAs>() {
+            if let Ok(mut who) = slot.0.lock() {
+                *who = Some(claims.sub.clone());
+            }
+        }
+        Ok(Self { caller, claims, key: None })
     }
+}
+
+/// Adds `X-PodOps-Logged-In-As` to every authenticated answer (seed 002's `teal-logged-in-as`).
+pub async fn logged_in_as(mut request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let slot = LoggedInAs::default();
+    request.extensions_mut().insert(slot.clone());
+    let mut response = next.run(request).await;
+    let who = slot.0.lock().ok().and_then(|w| w.clone());
+    if let Some(value) = who.and_then(|w| axum::http::HeaderValue::from_str(&w).ok()) {
+        response.headers_mut().insert("x-podops-logged-in-as", value);
+    }
+    response
 }
 
 #[cfg(test)]

@@ -107,6 +107,16 @@ impl From<ServiceError> for ApiError {
             E::Unprocessable { code, field, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code, json!({ "field": field })),
             E::StreamRunning => (StatusCode::CONFLICT, "stream.running", json!({})),
             E::StreamNotRunning => (StatusCode::CONFLICT, "stream.not_running", json!({})),
+            E::LoginPending { retry_after } => {
+                let mut err = Self::new(StatusCode::TOO_MANY_REQUESTS, "login.pending", message).with_params(json!({ "retry_after": retry_after }));
+                err.retry_after = Some(retry_after);
+                return err;
+            }
+            E::LoginInvalid => (StatusCode::BAD_REQUEST, "login.invalid_code", json!({})),
+            E::LoginTooManyAttempts => (StatusCode::TOO_MANY_REQUESTS, "login.too_many_attempts", json!({})),
+            E::KeyInvalid(_) => (StatusCode::UNAUTHORIZED, "auth.invalid_key", json!({})),
+            E::TokenNotFound(id) => (StatusCode::NOT_FOUND, "token.not_found", json!({ "id": id })),
+            E::AccountsUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "login.unavailable", json!({})),
             E::LeaseLost => return Self::internal(StatusCode::CONFLICT, "resource.conflict", "job lease lost".into()),
             E::PublishingNotConfigured => {
                 return Self::internal(StatusCode::INTERNAL_SERVER_ERROR, "internal", "publishing is not configured".into())

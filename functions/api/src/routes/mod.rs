@@ -1,6 +1,7 @@
 //! The route groups, and `router`, which mounts them all behind the shared
 //! middleware (request ids, tracing, body limit, error-shaped fallback).
 
+pub mod accounts;
 pub mod build;
 pub mod feeds;
 pub mod imports;
@@ -34,6 +35,7 @@ pub fn all_groups() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(meta::routes())
         .merge(tokens::routes())
+        .merge(accounts::routes())
         .merge(productions::routes())
         .merge(resources::routes())
         .merge(upload::routes())
@@ -70,6 +72,7 @@ pub fn finish(groups: OpenApiRouter<AppState>, state: AppState) -> Router {
                 .into_response()
         })
         .layer(DefaultBodyLimit::max(json_limit))
+        .layer(axum::middleware::from_fn(crate::auth::logged_in_as))
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

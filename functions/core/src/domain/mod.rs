@@ -2,6 +2,7 @@
 //! these once; code that holds one never validates it again.
 
 mod access;
+pub mod account;
 pub mod import_url;
 mod job;
 pub mod live;
@@ -12,6 +13,7 @@ pub mod resource;
 pub mod stream;
 
 pub use access::{Role, Scope, Scopes};
+pub use account::{ApiKey, Email, KeyKind, User};
 pub use names::{ClientId, Guid, Kind, ProductionName, Version};
 pub use job::{Job, JobKind, JobMessage, JobState};
 pub use production::{Member, NewProduction, Production};

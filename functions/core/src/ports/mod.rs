@@ -5,11 +5,13 @@
 mod blobs;
 mod clock;
 mod jobs;
+mod mailer;
 mod media;
 mod records;
 
 pub use blobs::{BlobError, BlobKey, BlobMeta, Blobs, ByteStream, GetBlob, PartMeta, SignedMethod, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
 pub use clock::{Clock, SystemClock};
 pub use jobs::{Jobs, QueueError, Received};
+pub use mailer::{Mail, MailError, Mailer};
 pub use media::{EncodePlan, MediaError, MediaTool};
 pub use records::{check_transaction, Key, ListQuery, Page, Record, Records, StoreError, WriteOp, MAX_TRANSACT_OPS};

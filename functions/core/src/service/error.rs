@@ -77,6 +77,18 @@ pub enum ServiceError {
     StreamRunning,
     #[error("the stream is not running")]
     StreamNotRunning,
+    #[error("a sign-in for this address is waiting; use its code or link, or wait")]
+    LoginPending { retry_after: u64 },
+    #[error("the code or link is wrong, used or expired")]
+    LoginInvalid,
+    #[error("too many wrong codes: ask for a new one")]
+    LoginTooManyAttempts,
+    #[error("{0}")]
+    KeyInvalid(&'static str),
+    #[error("no token {0}")]
+    TokenNotFound(String),
+    #[error("sign-in by email is not configured on this server")]
+    AccountsUnavailable,
     /// A job changed hands (its lease ran out and another worker claimed it).
     #[error("the job's lease was lost to another worker")]
     LeaseLost,

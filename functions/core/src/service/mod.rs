@@ -2,6 +2,7 @@
 //! request, call one of these, and render the result.
 
 mod access;
+mod accounts;
 mod assets;
 mod build;
 mod cursor;
@@ -28,6 +29,7 @@ mod uploads;
 use std::sync::Arc;
 
 pub use access::{Caller, Need};
+pub use accounts::{AccountRules, SignedIn, CODE_ATTEMPTS, LOGIN_TTL};
 pub use build::{BuildOutcome, BuildRecord, LeftOut, Publishing, KEPT_BUILDS, PUBLIC_URL_EXPIRY, RSS_TYPE};
 pub use assets::AssetUpdate;
 pub use error::ServiceError;
@@ -45,7 +47,7 @@ pub use stream_preview::{Preview, PreviewCommand, PreviewWarning};
 pub use streams::{hls_key, stream_message, LogLine, LogPage, StreamAction, StreamStatus, LOG_SEQ_BASE, STREAM_JOB_PREFIX};
 
 use crate::{
-    ports::{Blobs, Clock, Jobs, Records},
+    ports::{Blobs, Clock, Jobs, Mailer, Records},
     signing::Signer,
 };
 
@@ -60,6 +62,10 @@ pub struct Podops {
     pub media: MediaRules,
     /// Where feeds are published; `None` until `with_publishing` (builds then fail).
     pub publishing: Option<Publishing>,
+    /// Sign-in by email; `None` until `with_accounts` (sign-in routes then answer 503).
+    pub accounts: Option<AccountRules>,
+    /// Sends sign-in mail (with `accounts`).
+    pub mailer: Option<Arc<dyn Mailer>>,
 }
 
 impl Podops {
@@ -71,7 +77,13 @@ impl Podops {
         master_secret: &[u8],
         media: MediaRules,
     ) -> Self {
-        Self { records, blobs, jobs, clock, cursors: Signer::derive(master_secret, "cursor"), media, publishing: None }
+        Self { records, blobs, jobs, clock, cursors: Signer::derive(master_secret, "cursor"), media, publishing: None, accounts: None, mailer: None }
+    }
+
+    pub fn with_accounts(mut self, rules: AccountRules, mailer: Arc<dyn Mailer>) -> Self {
+        self.accounts = Some(rules);
+        self.mailer = Some(mailer);
+        self
     }
 
     pub fn with_publishing(mut self, publishing: Publishing) -> Self {

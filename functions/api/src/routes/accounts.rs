@@ -1,0 +1,223 @@
+//! Sign-in by email and API keys (seeds 002 and 004): `POST /a/v1/login`,
+//! `GET|POST /a/v1/auth`, `POST /a/v1/auth/confirm`, `GET /a/v1/whoami`,
+//! `GET|POST /a/v1/tokens`, `DELETE /a/v1/tokens/{id}`.
+//!
+//! Mail scanners open links before people do, so a link never signs in on a
+//! plain browser GET: a browser (`Accept: text/html`) gets a confirm page
+//! whose button POSTs the token; an API client (JSON) gets the key at once.
+
+use axum::{
+    extract::{Path, Query, State},
+    http::{header, HeaderMap, StatusCode},
+    response::{Html, IntoResponse, Response},
+    Form, Json,
+};
+use podops_core::{
+    domain::{ApiKey, Email, Scope, Scopes},
+    service::{SignedIn, LOGIN_TTL},
+};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{auth::Authenticated, error::ApiError, extract::bad, openapi::ErrorBody, state::AppState};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(auth_link, auth))
+        .routes(routes!(confirm))
+        .routes(routes!(whoami))
+        .routes(routes!(list_tokens, create_token))
+        .routes(routes!(revoke_token))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+struct LoginRequest {
+    email: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct LoginAccepted {
+    /// Always `mail_sent_if_allowed`: the same for known and unknown addresses.
+    status: &'static str,
+    /// Seconds the code and link stay valid.
+    expires_in: i64,
+}
+
+/// Mails a one-time sign-in code and link (valid 8 minutes). The same 202
+/// whether or not the address is known; 429 `login.pending` while one is outstanding.
+#[utoipa::path(post, path = "/a/v1/login", tag = "accounts", params(LoginRequest), request_body(content = Object, description = "{\"email\": …} (or ?email=)"),
+    responses((status = 202, body = LoginAccepted), (status = 400, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64))), (status = 503, body = ErrorBody)))]
+async fn login(State(state): State<AppState>, Query(q): Query<LoginRequest>, body: Option<Json<LoginRequest>>) -> Result<Response, ApiError> {
+    let raw = body.and_then(|Json(b)| b.email).or(q.email).unwrap_or_default();
+    let email = Email::parse(&raw).map_err(bad)?;
+    let mail = state.podops.request_login(&email).await?;
+    if let (Some(mail), Some(mailer)) = (mail, state.podops.mailer.clone()) {
+        // Sent off the request path, so the answer's timing says nothing about the address.
+        tokio::spawn(async move {
+            if let Err(e) = mailer.send(&mail).await {
+                tracing::error!(error = %e, "sign-in mail not sent");
+            }
+        });
+    }
+    Ok((StatusCode::ACCEPTED, Json(LoginAccepted { status: "mail_sent_if_allowed", expires_in: LOGIN_TTL })).into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct LinkQuery {
+    token: Option<String>,
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    accept.contains("text/html") && !accept.contains("application/json")
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The mailed link. A browser gets a confirm page (a scanner fetching the link
+/// consumes nothing); an API client gets the key at once.
+#[utoipa::path(get, path = "/a/v1/auth", tag = "accounts", params(("token" = String, Query)),
+    responses((status = 200, body = SignedIn, description = "JSON for API clients; an HTML confirm page for browsers"), (status = 400, body = ErrorBody)))]
+async fn auth_link(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<LinkQuery>) -> Result<Response, ApiError> {
+    let token = q.token.filter(|t| !t.is_empty()).ok_or_else(|| {
+        ApiError::new(StatusCode::BAD_REQUEST, "field.required", "the sign-in link's token is missing").with_params(serde_json::json!({ "field": "token" }))
+    })?;
+    if wants_html(&headers) {
+        let page = format!(
+            "<!doctype html><meta charset=utf-8><title>Sign in to PodOps</title>\
+             <form method=post action=\"/a/v1/auth/confirm\"><input type=hidden name=token value=\"{}\">\
+             <p>Sign in to PodOps?</p><button type=submit>Sign in</button></form>",
+            escape(&token)
+        );
+        let mut resp = Html(page).into_response();
+        resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+        return Ok(resp);
+    }
+    Ok(Json(state.podops.sign_in_with_link(&token).await?).into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+enum AuthRequest {
+    Code { email: String, code: String },
+    Link { token: String },
+}
+
+/// Signs in with the mailed code (`{email, code}`, 5 attempts) or link token
+/// (`{token}`): 200 with a new API key (shown once), revoking the previous sign-in key.
+#[utoipa::path(post, path = "/a/v1/auth", tag = "accounts", request_body = AuthRequest,
+    responses((status = 200, body = SignedIn), (status = 400, body = ErrorBody), (status = 415, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn auth(State(state): State<AppState>, crate::extract::ApiJson(req): crate::extract::ApiJson<AuthRequest>) -> Result<Json<SignedIn>, ApiError> {
+    let signed = match req {
+        AuthRequest::Code { email, code } => state.podops.sign_in_with_code(&Email::parse(&email).map_err(bad)?, &code).await?,
+        AuthRequest::Link { token } => state.podops.sign_in_with_link(&token).await?,
+    };
+    Ok(Json(signed))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct ConfirmForm {
+    token: String,
+}
+
+/// The confirm page's button: signs in and shows the key once.
+#[utoipa::path(post, path = "/a/v1/auth/confirm", tag = "accounts", request_body(content = ConfirmForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "an HTML page with the key"), (status = 400, body = ErrorBody)))]
+async fn confirm(State(state): State<AppState>, form: Result<Form<ConfirmForm>, axum::extract::rejection::FormRejection>) -> Result<Response, ApiError> {
+    let Form(form) = form.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "body.invalid_form", e.body_text()).with_params(serde_json::json!({ "field": "token" })))?;
+    let signed = state.podops.sign_in_with_link(&form.token).await?;
+    let page = format!(
+        "<!doctype html><meta charset=utf-8><title>Signed in</title><p>Signed in as {}.</p>\
+         <p>Your API key (shown once): <code>{}</code></p><p>Use it as <code>Authorization: Bearer &lt;key&gt;</code>, \
+         or run <code>podops login --api … --token &lt;key&gt;</code>.</p>",
+        escape(signed.user.email.as_str()),
+        escape(&signed.key)
+    );
+    let mut resp = Html(page).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct WhoAmI {
+    /// The signed-in user; absent for a service's JWT.
+    user: Option<WhoUser>,
+    /// `api_key` (a sign-in key), `token` (a personal token) or `jwt` (a service token).
+    via: &'static str,
+    client: String,
+    scopes: Vec<Scope>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct WhoUser {
+    id: String,
+    email: Email,
+}
+
+/// Who the credentials speak for.
+#[utoipa::path(get, path = "/a/v1/whoami", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = WhoAmI, headers(("X-PodOps-Logged-In-As" = String))), (status = 401, body = ErrorBody)))]
+async fn whoami(auth: Authenticated) -> Json<WhoAmI> {
+    let via = match auth.key.as_ref().map(|k| k.kind) {
+        Some(podops_core::domain::KeyKind::SignIn) => "api_key",
+        Some(podops_core::domain::KeyKind::Personal) => "token",
+        None => "jwt",
+    };
+    let user = auth.key.as_ref().map(|k| WhoUser { id: k.user.clone(), email: k.email.clone() });
+    Json(WhoAmI { user, via, client: auth.caller.client.to_string(), scopes: auth.caller.scopes.iter().collect() })
+}
+
+fn user_key(auth: &Authenticated) -> Result<&ApiKey, ApiError> {
+    auth.key.as_ref().ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "token.user_only", "personal tokens belong to signed-in users; sign in with POST /a/v1/login"))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    name: String,
+    scopes: Vec<Scope>,
+    /// Seconds (60 to a year; default a year).
+    expires_in: Option<i64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct CreatedToken {
+    /// The token, shown once.
+    token: String,
+    #[serde(flatten)]
+    key: ApiKey,
+}
+
+/// A personal API token (`pot_…`) with chosen scopes, never more than its user's rights.
+#[utoipa::path(post, path = "/a/v1/tokens", tag = "accounts", request_body = NewToken, security(("bearer" = [])),
+    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn create_token(State(state): State<AppState>, auth: Authenticated, crate::extract::ApiJson(req): crate::extract::ApiJson<NewToken>) -> Result<Response, ApiError> {
+    let by = user_key(&auth)?;
+    let (token, key) = state.podops.create_token(by, &req.name, &Scopes::new(req.scopes), req.expires_in).await?;
+    Ok((StatusCode::CREATED, Json(CreatedToken { token, key })).into_response())
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct TokenList {
+    items: Vec<ApiKey>,
+}
+
+/// The user's sign-in key and personal tokens (masked).
+#[utoipa::path(get, path = "/a/v1/tokens", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = TokenList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list_tokens(State(state): State<AppState>, auth: Authenticated) -> Result<Json<TokenList>, ApiError> {
+    let by = user_key(&auth)?;
+    Ok(Json(TokenList { items: state.podops.list_tokens(&by.user).await? }))
+}
+
+/// Revokes one of the user's tokens (or their sign-in key) at once.
+#[utoipa::path(delete, path = "/a/v1/tokens/{id}", tag = "accounts", params(("id" = String, Path, pattern = "^[0-9a-f]{16}$")), security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn revoke_token(State(state): State<AppState>, auth: Authenticated, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let by = user_key(&auth)?;
+    state.podops.revoke_token(&by.user, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,309 @@
+//! Sign-in by email (seed 002) and API keys (seed 004): a one-time code and
+//! link by mail, consumed atomically; every sign-in issues a new `pok_` key
+//! and revokes the previous one; personal `pot_` tokens with chosen scopes.
+//! Unknown and known addresses take the same path (no enumeration).
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::domain::{
+    account::{key_hash, key_kind, new_key},
+    ApiKey, ClientId, Email, Invalid, KeyKind, Scope, Scopes, Timestamp, User, Version,
+};
+use crate::ports::{Key, ListQuery, Mail, Record, StoreError, WriteOp};
+
+use super::{Caller, Podops, ServiceError};
+
+/// A sign-in code and link live this long.
+pub const LOGIN_TTL: i64 = 8 * 60;
+/// Wrong codes allowed before the sign-in is void.
+pub const CODE_ATTEMPTS: u32 = 5;
+/// Longest a personal token may live: a year.
+pub const MAX_TOKEN_TTL: i64 = 366 * 24 * 3600;
+
+/// What the server is told about sign-ups and where links point.
+#[derive(Debug, Clone)]
+pub struct AccountRules {
+    /// Whether a first sign-in creates the user (`--signup open`).
+    pub signup_open: bool,
+    /// Where sign-in links point (the API's public URL).
+    pub base_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SignedIn {
+    /// The new API key, shown once.
+    pub key: String,
+    pub user: User,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pending {
+    code: String,
+    link: String,
+    #[serde(default)]
+    attempts: u32,
+    created: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredUser {
+    #[serde(flatten)]
+    user: User,
+    #[serde(default)]
+    signin_key: Option<String>,
+}
+
+fn user_key(email: &Email) -> Key {
+    Key::new(format!("EMAIL#{email}"), "USER")
+}
+fn pending_key(email: &Email) -> Key {
+    Key::new(format!("LOGIN#{email}"), "PENDING")
+}
+fn link_key(hash: &str) -> Key {
+    Key::new(format!("LOGINLINK#{hash}"), "LINK")
+}
+fn api_key_key(hash: &str) -> Key {
+    Key::new(format!("KEY#{hash}"), "KEY")
+}
+fn user_keys_partition(user: &str) -> String {
+    format!("USERKEYS#{user}")
+}
+fn code_hash(email: &Email, code: &str) -> String {
+    hex::encode(Sha256::digest(format!("{email}\n{code}").as_bytes()))
+}
+fn json<T: Serialize>(v: &T) -> Result<serde_json::Value, ServiceError> {
+    serde_json::to_value(v).map_err(|e| StoreError::Corrupt(e.to_string()).into())
+}
+fn parse<T: serde::de::DeserializeOwned>(r: Record) -> Result<T, ServiceError> {
+    serde_json::from_value(r.body).map_err(|e| StoreError::Corrupt(format!("{}: {e}", r.key.partition)).into())
+}
+
+impl Podops {
+    fn rules(&self) -> Result<&AccountRules, ServiceError> {
+        self.accounts.as_ref().ok_or(ServiceError::AccountsUnavailable)
+    }
+
+    /// Starts a sign-in: the mail to send (none for an unknown address while
+    /// sign-up is closed — the answer and the stored state are the same).
+    pub async fn request_login(&self, email: &Email) -> Result<Option<Mail>, ServiceError> {
+        let rules = self.rules()?.clone();
+        let now = self.clock.now();
+        let code = format!("{:08}", rand::random::<u32>() % 100_000_000);
+        let mut link_bytes = [0u8; 32];
+        rand::Rng::fill(&mut rand::rng(), &mut link_bytes[..]);
+        let link = hex::encode(link_bytes);
+        let pending = Pending { code: code_hash(email, &code), link: key_hash(&link), attempts: 0, created: now };
+        let expires_at = Some(now + LOGIN_TTL);
+        let known = self.records.get(&user_key(email)).await?.is_some();
+        let ops = [
+            WriteOp::Create(Record { key: pending_key(email), version: Version::FIRST, body: json(&pending)?, expires_at }),
+            WriteOp::Create(Record { key: link_key(&pending.link), version: Version::FIRST, body: serde_json::json!({ "email": email }), expires_at }),
+        ];
+        match self.records.transact(&ops).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => {
+                let retry_after = match self.records.get(&pending_key(email)).await? {
+                    Some(r) => r.expires_at.map_or(LOGIN_TTL, |e| (e - now).max(1)),
+                    None => 1,
+                };
+                return Err(ServiceError::LoginPending { retry_after: retry_after as u64 });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if !known && !rules.signup_open {
+            return Ok(None);
+        }
+        let url = format!("{}/a/v1/auth?token={link}", rules.base_url.trim_end_matches('/'));
+        let text = format!(
+            "Your PodOps sign-in code is {code}.\n\nOr open this link to sign in:\n{url}\n\nBoth work once and for 8 minutes. If you did not ask to sign in, ignore this message.\n"
+        );
+        Ok(Some(Mail { to: email.to_string(), subject: format!("PodOps sign-in code: {code}"), text }))
+    }
+
+    /// Signs in with the mailed code: right code → a new key; a wrong one
+    /// counts, and the sixth attempt voids the sign-in.
+    pub async fn sign_in_with_code(&self, email: &Email, code: &str) -> Result<SignedIn, ServiceError> {
+        self.rules()?;
+        let Some(record) = self.records.get(&pending_key(email)).await? else { return Err(ServiceError::LoginInvalid) };
+        let version = record.version;
+        let expires_at = record.expires_at;
+        let mut pending: Pending = parse(record)?;
+        if pending.attempts >= CODE_ATTEMPTS {
+            let _ = self.records.delete(&pending_key(email), version).await;
+            return Err(ServiceError::LoginTooManyAttempts);
+        }
+        if pending.code != code_hash(email, code.trim()) {
+            pending.attempts += 1;
+            let record = Record { key: pending_key(email), version: version.next(), body: json(&pending)?, expires_at };
+            // A lost race still counts as an attempt for whoever wins it.
+            let _ = self.records.replace(&record, version).await;
+            return Err(ServiceError::LoginInvalid);
+        }
+        self.consume_and_sign_in(email, &pending, version).await
+    }
+
+    /// Signs in with the mailed link's token.
+    pub async fn sign_in_with_link(&self, token: &str) -> Result<SignedIn, ServiceError> {
+        self.rules()?;
+        let hash = key_hash(token.trim());
+        let Some(link) = self.records.get(&link_key(&hash)).await? else { return Err(ServiceError::LoginInvalid) };
+        let email = link.body.get("email").and_then(|e| e.as_str()).map(Email::parse).transpose()?.ok_or(ServiceError::LoginInvalid)?;
+        let Some(record) = self.records.get(&pending_key(&email)).await? else { return Err(ServiceError::LoginInvalid) };
+        let version = record.version;
+        let pending: Pending = parse(record)?;
+        if pending.link != hash {
+            return Err(ServiceError::LoginInvalid);
+        }
+        self.consume_and_sign_in(&email, &pending, version).await
+    }
+
+    /// Deletes the pending sign-in (conditionally: only one consumer wins),
+    /// then finds or creates the user and swaps their sign-in key.
+    async fn consume_and_sign_in(&self, email: &Email, pending: &Pending, version: Version) -> Result<SignedIn, ServiceError> {
+        let link = self.records.get(&link_key(&pending.link)).await?;
+        let mut ops = vec![WriteOp::Delete { key: pending_key(email), expected: version }];
+        if let Some(l) = link {
+            ops.push(WriteOp::Delete { key: l.key, expected: l.version });
+        }
+        match self.records.transact(&ops).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => return Err(ServiceError::LoginInvalid),
+            Err(e) => return Err(e.into()),
+        }
+        let now = self.clock.now();
+        let stored = self.records.get(&user_key(email)).await?;
+        let (mut user, user_version) = match stored {
+            Some(r) => {
+                let v = r.version;
+                (parse::<StoredUser>(r)?, Some(v))
+            }
+            None if self.rules()?.signup_open => {
+                let id = format!("{:016x}", rand::random::<u64>());
+                (StoredUser { user: User { id, email: email.clone(), created: now }, signin_key: None }, None)
+            }
+            None => return Err(ServiceError::LoginInvalid),
+        };
+        let key = new_key(KeyKind::SignIn);
+        let hash = key_hash(&key);
+        let api_key = ApiKey {
+            id: hash[..16].to_owned(),
+            user: user.user.id.clone(),
+            kind: KeyKind::SignIn,
+            email: email.clone(),
+            name: "sign-in".into(),
+            scopes: User::scopes().to_string(),
+            created: now,
+            expires: None,
+            masked: format!("••••{}", &key[key.len() - 4..]),
+            last_used: None,
+        };
+        let mut ops = vec![
+            WriteOp::Create(Record { key: api_key_key(&hash), version: Version::FIRST, body: json(&api_key)?, expires_at: None }),
+            WriteOp::Create(Record { key: Key::new(user_keys_partition(&user.user.id), api_key.id.clone()), version: Version::FIRST, body: serde_json::json!({ "hash": hash }), expires_at: None }),
+        ];
+        // Every sign-in revokes the previous sign-in key.
+        if let Some(old) = user.signin_key.take() {
+            if let Some(r) = self.records.get(&api_key_key(&old)).await? {
+                ops.push(WriteOp::Delete { key: r.key, expected: r.version });
+                if let Some(entry) = self.records.get(&Key::new(user_keys_partition(&user.user.id), old[..16].to_owned())).await? {
+                    ops.push(WriteOp::Delete { key: entry.key, expected: entry.version });
+                }
+            }
+        }
+        user.signin_key = Some(hash);
+        ops.push(match user_version {
+            Some(v) => WriteOp::Replace { record: Record { key: user_key(email), version: v.next(), body: json(&user)?, expires_at: None }, expected: v },
+            None => WriteOp::Create(Record { key: user_key(email), version: Version::FIRST, body: json(&user)?, expires_at: None }),
+        });
+        match self.records.transact(&ops).await {
+            Ok(()) => Ok(SignedIn { key, user: user.user }),
+            Err(StoreError::Conflict) => Err(ServiceError::Contended),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The caller an API key speaks for. Junk (bad checksum) is refused
+    /// without a lookup; revoked and expired keys are unknown.
+    pub async fn resolve_key(&self, key: &str) -> Result<(Caller, ApiKey), ServiceError> {
+        if key_kind(key).is_none() {
+            return Err(ServiceError::KeyInvalid("the key is malformed or its checksum is wrong"));
+        }
+        let Some(record) = self.records.get(&api_key_key(&key_hash(key))).await? else {
+            return Err(ServiceError::KeyInvalid("the key is unknown or revoked"));
+        };
+        let api_key: ApiKey = parse(record)?;
+        if api_key.expires.is_some_and(|e| e < self.clock.now()) {
+            return Err(ServiceError::KeyInvalid("the key has expired"));
+        }
+        let client = ClientId::parse(&format!("u:{}", api_key.user))?;
+        let scopes = Scopes::parse(&api_key.scopes)?;
+        Ok((Caller { client, scopes }, api_key))
+    }
+
+    /// A personal token for the signed-in user, with at most the user's rights.
+    pub async fn create_token(&self, by: &ApiKey, name: &str, scopes: &Scopes, expires_in: Option<i64>) -> Result<(String, ApiKey), ServiceError> {
+        crate::domain::resource::check_text("name", name, 1, 100)?;
+        let allowed = User::scopes();
+        if let Some(extra) = scopes.iter().find(|s| !allowed.allows(*s) || *s == Scope::Admin) {
+            return Err(Invalid::new("scopes", "token.scope_exceeds_user", format!("a token cannot have '{extra}': its user does not")).into());
+        }
+        if scopes.iter().next().is_none() {
+            return Err(Invalid::new("scopes", "field.required", "a token needs at least one scope").into());
+        }
+        let ttl = expires_in.unwrap_or(MAX_TOKEN_TTL);
+        if !(60..=MAX_TOKEN_TTL).contains(&ttl) {
+            return Err(Invalid::new("expires_in", "field.range", format!("expires_in is 60 to {MAX_TOKEN_TTL} seconds")).into());
+        }
+        let now = self.clock.now();
+        let key = new_key(KeyKind::Personal);
+        let hash = key_hash(&key);
+        let api_key = ApiKey {
+            id: hash[..16].to_owned(),
+            user: by.user.clone(),
+            kind: KeyKind::Personal,
+            email: by.email.clone(),
+            name: name.to_owned(),
+            scopes: scopes.to_string(),
+            created: now,
+            expires: Some(now + ttl),
+            masked: format!("••••{}", &key[key.len() - 4..]),
+            last_used: None,
+        };
+        let ops = [
+            WriteOp::Create(Record { key: api_key_key(&hash), version: Version::FIRST, body: json(&api_key)?, expires_at: Some(now + ttl) }),
+            WriteOp::Create(Record { key: Key::new(user_keys_partition(&by.user), api_key.id.clone()), version: Version::FIRST, body: serde_json::json!({ "hash": hash }), expires_at: Some(now + ttl) }),
+        ];
+        self.records.transact(&ops).await?;
+        Ok((key, api_key))
+    }
+
+    /// The user's keys and tokens (never the key itself).
+    pub async fn list_tokens(&self, user: &str) -> Result<Vec<ApiKey>, ServiceError> {
+        let page = self.records.list(&ListQuery { partition: user_keys_partition(user), prefix: String::new(), after: None, limit: 1000 }).await?;
+        let mut out = Vec::new();
+        for entry in page.records {
+            let Some(hash) = entry.body.get("hash").and_then(|h| h.as_str()) else { continue };
+            if let Some(r) = self.records.get(&api_key_key(hash)).await? {
+                out.push(parse::<ApiKey>(r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Revokes one of the user's keys or tokens by its id.
+    pub async fn revoke_token(&self, user: &str, id: &str) -> Result<(), ServiceError> {
+        let not_found = || ServiceError::TokenNotFound(id.to_owned());
+        let entry = self.records.get(&Key::new(user_keys_partition(user), id.to_owned())).await?.ok_or_else(not_found)?;
+        let hash = entry.body.get("hash").and_then(|h| h.as_str()).ok_or_else(not_found)?.to_owned();
+        let mut ops = vec![WriteOp::Delete { key: entry.key, expected: entry.version }];
+        if let Some(r) = self.records.get(&api_key_key(&hash)).await? {
+            ops.push(WriteOp::Delete { key: r.key, expected: r.version });
+        }
+        match self.records.transact(&ops).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict) => Err(not_found()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
