@@ -9,7 +9,7 @@ work=$(mktemp -d); chmod 755 "$work"   # nginx workers run as www-data
 trap 'kill $srv $ngx 2>/dev/null || true; rm -rf "$work"' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 p1=$(free_port); p2=$(free_port)
-./target/release/podops serve --listen 127.0.0.1:$p1 --data-dir "$work/data" --log-format json 2>/dev/null & srv=$!
+./target/release/podops serve --listen 127.0.0.1:$p1 --data-dir "$work/data" --no-rate-limits --log-format json 2>/dev/null & srv=$!
 wait_for() { for _ in $(seq 1 100); do curl -fs "$1" >/dev/null && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
 wait_for http://127.0.0.1:$p1/
 API=http://127.0.0.1:$p1; ADMIN=$(cat "$work/data/admin-token")

@@ -158,7 +158,7 @@ PY
 
 # 1. The server and the receiver.
 p1=$(free_port)
-"$PODOPS" serve --listen 127.0.0.1:$p1 --data-dir "$work/data" --workers 2 --max-streams "$MAX" --allow-address 127.0.0.1 --log-format json 2>"$work/serve.log" & srv=$!
+"$PODOPS" serve --listen 127.0.0.1:$p1 --data-dir "$work/data" --workers 2 --max-streams "$MAX" --allow-address 127.0.0.1 --no-rate-limits --log-format json 2>"$work/serve.log" & srv=$!
 start_icecast
 wait_for http://127.0.0.1:$p1/
 API=http://127.0.0.1:$p1; ADMIN="Authorization: Bearer $(cat "$work/data/admin-token")"

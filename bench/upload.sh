@@ -10,7 +10,7 @@ size_mib=${1:-1024}
 work=$(mktemp -d)
 trap 'kill $srv 2>/dev/null || true; rm -rf "$work"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-./target/release/podops serve --listen 127.0.0.1:$port --data-dir "$work/data" --workers 0 --log-format json 2>/dev/null & srv=$!
+./target/release/podops serve --listen 127.0.0.1:$port --data-dir "$work/data" --workers 0 --no-rate-limits --log-format json 2>/dev/null & srv=$!
 for _ in $(seq 1 100); do curl -fs http://127.0.0.1:$port/ >/dev/null && break; sleep 0.1; done
 API=http://127.0.0.1:$port
 export XDG_CONFIG_HOME="$work/config" XDG_STATE_HOME="$work/state"

@@ -22,7 +22,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_for() { for _ in $(seq 1 200); do curl -fs "$1" >/dev/null && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 p1=$(free_port); p2=$(free_port)
-"$PODOPS" serve --listen 127.0.0.1:$p1 --data-dir "$work/data" --workers 0 --log-format json 2>"$work/serve.log" & srv=$!
+"$PODOPS" serve --listen 127.0.0.1:$p1 --data-dir "$work/data" --workers 0 --no-rate-limits --log-format json 2>"$work/serve.log" & srv=$!
 wait_for http://127.0.0.1:$p1/
 start_worker() { "$PODOPS" worker --data-dir "$work/data" --concurrency 1 --log-format json --import-allow 127.0.0.1 --import-allow ::1 2>>"$work/worker.log" & wrk=$!; }
 start_worker

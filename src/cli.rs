@@ -19,12 +19,15 @@ pub enum Command {
     ///
     /// Example: podops serve --listen 127.0.0.1:8080 --data-dir ./.podops
     Serve(ServeArgs),
-    /// Mint an API token with the signing key (the data directory's, or an SSM parameter's).
+    /// Mint a service token with the signing key (the data directory's, or an SSM parameter's);
+    /// or, with a subcommand, manage your personal tokens through the API (create, list, revoke).
     ///
     /// Example: podops token --client studio-cli --scopes production:read,production:write,resource:read,resource:write
     ///
     /// On AWS (the first admin token of a deployment):
     /// podops token --signing-key-parameter /podops/signing-key --client admin --scopes admin
+    ///
+    /// Signed in (`podops login --email …`): podops token create --name ci --scopes resource:read
     Token(TokenArgs),
     /// Run the job worker: imports, probes and renditions (needs ffmpeg and ffprobe on PATH).
     ///
@@ -79,6 +82,24 @@ pub struct ServeArgs {
     /// The sender of sign-in mail.
     #[arg(long, env = "PODOPS_MAIL_FROM", default_value = "PodOps <podops@localhost>")]
     pub mail_from: String,
+    /// Anonymous API requests per client IP: rate per s|m|h, then the burst.
+    #[arg(long, env = "PODOPS_RATE_ANONYMOUS", default_value = "3/s:20", value_parser = podops_api::rate_limit::Rate::parse)]
+    pub rate_anonymous: podops_api::rate_limit::Rate,
+    /// API requests per key, token or JWT.
+    #[arg(long, env = "PODOPS_RATE_SIGNED_IN", default_value = "20/s:100", value_parser = podops_api::rate_limit::Rate::parse)]
+    pub rate_signed_in: podops_api::rate_limit::Rate,
+    /// All API requests of one client IP, with or without credentials.
+    #[arg(long, env = "PODOPS_RATE_PER_IP", default_value = "100/s:500", value_parser = podops_api::rate_limit::Rate::parse)]
+    pub rate_per_ip: podops_api::rate_limit::Rate,
+    /// Sign-in requests (POST /a/v1/login) per client IP.
+    #[arg(long, env = "PODOPS_RATE_LOGIN", default_value = "5/h:5", value_parser = podops_api::rate_limit::Rate::parse)]
+    pub rate_login: podops_api::rate_limit::Rate,
+    /// Take the client IP from X-Forwarded-For (behind a reverse proxy you run), not the socket.
+    #[arg(long, env = "PODOPS_TRUST_PROXY")]
+    pub trust_proxy: bool,
+    /// No API rate limits at all (benchmarks, a server behind a limiting gateway).
+    #[arg(long, env = "PODOPS_NO_RATE_LIMITS")]
+    pub no_rate_limits: bool,
     /// A non-public address that imports, stream sources and stream outputs may reach (an
     /// internal mirror, a receiver on this machine); repeatable. `--import-allow` is an alias.
     #[arg(long = "allow-address", visible_alias = "import-allow", value_name = "IP")]
@@ -153,11 +174,16 @@ pub enum LogFormat {
     Json,
 }
 
+// Either the server-side mint (`--client … --scopes …`, no subcommand) or the client's
+// `create|list|revoke` subcommands, never both in one command line.
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct TokenArgs {
+    #[command(subcommand)]
+    pub action: Option<crate::client::TokenCommand>,
     /// The client id the token speaks for (its `sub`).
-    #[arg(long)]
-    pub client: String,
+    #[arg(long, required = true)]
+    pub client: Option<String>,
     /// Comma- or space-separated scopes: production:read, production:write, production:build,
     /// resource:read, resource:write, admin.
     #[arg(long, value_delimiter = ',', num_args = 1..)]

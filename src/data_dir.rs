@@ -66,7 +66,8 @@ pub fn ensure_admin_token(dir: &Path, tokens: &TokenAuthority) -> Result<(PathBu
 
 /// `podops token`: prints a token signed with the data directory's secret, or with the SSM parameter's.
 pub async fn mint_token(args: TokenArgs) -> Result<()> {
-    let client = ClientId::parse(&args.client).map_err(|e| anyhow::anyhow!("--client: {}", e.message))?;
+    let client = args.client.as_deref().ok_or_else(|| anyhow::anyhow!("--client: give the client id the token speaks for"))?;
+    let client = ClientId::parse(client).map_err(|e| anyhow::anyhow!("--client: {}", e.message))?;
     let scopes = args
         .scopes
         .iter()

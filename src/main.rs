@@ -31,7 +31,11 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         cli::Command::Client(command) => return client::run(cli.client, command).await,
         cli::Command::Serve(args) => serve::run(args).await,
-        cli::Command::Token(args) => data_dir::mint_token(args).await,
+        cli::Command::Token(mut args) => match args.action.take() {
+            // `podops token create|list|revoke`: the client, against the API.
+            Some(action) => return client::run_tokens(cli.client, action).await,
+            None => data_dir::mint_token(args).await,
+        },
         cli::Command::Provision(args) => provision::run(args).await,
         cli::Command::Worker(args) => worker_cmd::run(args).await,
     };

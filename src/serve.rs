@@ -58,13 +58,24 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let streams = podops_worker::stream::StreamConfig { max_streams: args.max_streams, scratch: args.data_dir.join("scratch"), ..Default::default() };
     tokio::spawn(podops_worker::run_in_process(podops.clone(), args.workers, args.allow_address.clone(), streams));
     let state = AppState { podops, tokens, media_signer, limits: Limits { json_body: args.max_json_body } };
-    let app = podops_api::router(state);
+    let limits = podops_api::rate_limit::RateLimitConfig {
+        anonymous: args.rate_anonymous,
+        signed_in: args.rate_signed_in,
+        per_ip_ceiling: args.rate_per_ip,
+        login_per_ip: args.rate_login,
+        trust_proxy: args.trust_proxy,
+    };
+    let app = if args.no_rate_limits { podops_api::router(state) } else { podops_api::rate_limit::apply(podops_api::router(state), &limits) };
     let backend = match args.backend {
         Backend::Embedded => "embedded",
         Backend::Aws => "aws",
     };
     tracing::info!(listen = %local, public_url = %public_url, data_dir = %args.data_dir.display(), backend, "podops serving");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("server failed")?;
+    // With the peer's address, for per-IP rate limits.
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server failed")?;
     tracing::info!("podops stopped");
     Ok(())
 }

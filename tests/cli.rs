@@ -238,3 +238,64 @@ fn usage_errors_exit_1_and_help_shows_an_example() {
     let help = cli.ok(&["publish", "--help"]);
     assert!(help.contains("Example: podops publish"), "{help}");
 }
+
+/// The sign-in code of the first finished `.eml` in the outbox (the mailer writes
+/// `.name.eml`, then renames it), quoted-printable undone.
+fn code_from_outbox(outbox: &Path) -> Option<String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(outbox)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".eml") && !n.starts_with('.')))
+        .collect();
+    files.sort();
+    let text = std::fs::read_to_string(files.first()?).ok()?;
+    let text = text.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+    let code: String = text.split("sign-in code is ").nth(1)?.chars().take_while(char::is_ascii_digit).collect();
+    (code.len() == 8).then_some(code)
+}
+
+#[tokio::test]
+async fn login_by_email_reads_the_code_from_stdin_and_personal_tokens_are_made_listed_and_revoked() {
+    use std::io::Write;
+    let server = Server::start(&["--workers", "0"]).await;
+    let cli = Client::new();
+    let mut login = cli
+        .command(&["login", "--api", &server.base, "--email", "ann@example.com"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn podops login");
+    // The code arrives by mail (an .eml in the outbox); the client waits on stdin for it.
+    let outbox = server.data_dir.path().join("outbox");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        if let Some(code) = code_from_outbox(&outbox) {
+            break code;
+        }
+        assert!(Instant::now() < deadline, "no sign-in mail in {}", outbox.display());
+        assert!(login.try_wait().unwrap().is_none(), "podops login ended before the code was given");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    login.stdin.take().expect("stdin").write_all(format!("{code}\n").as_bytes()).unwrap();
+    let out = login.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "podops login --email failed ({:?}):\n{stderr}", out.status.code());
+    assert!(stderr.contains("Code from the mail to ann@example.com") && stderr.contains("Signed in as ann@example.com (profile default)"), "{stderr}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(cli.config_file()).unwrap().permissions().mode() & 0o777, 0o600, "the key is private");
+    cli.ok(&["production", "list", "-o", "json"]);
+
+    let made = cli.json(&["token", "create", "--name", "ci", "--scopes", "resource:read"]);
+    assert!(made["token"].as_str().is_some_and(|t| t.starts_with("pot_")), "{made}");
+    let id = made["id"].as_str().expect("id").to_owned();
+    let listed = cli.json(&["token", "list"]);
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(2), "the sign-in key and the token: {listed}");
+    let table = cli.ok(&["token", "list"]);
+    assert!(table.starts_with("ID") && table.contains("personal") && table.contains("sign_in"), "{table}");
+    cli.ok(&["token", "revoke", &id]);
+    let listed = cli.json(&["token", "list"]);
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed["items"][0]["kind"], "sign_in");
+}

@@ -33,10 +33,13 @@ pub enum OutputFormat {
 
 #[derive(Subcommand, Debug)]
 pub enum ClientCommand {
-    /// Check a token against an API and save both (mode 0600) as a profile.
+    /// Sign in and save the API and your key (mode 0600) as a profile: by email (the
+    /// server mails a code, which this asks for), or with a token it checks first.
+    ///
+    /// Example: podops login --api https://api.example.com --email you@example.com
     ///
     /// Example: podops login --api https://api.example.com --token "$TOKEN" [--profile work]
-    Login,
+    Login(LoginArgs),
     /// Forget the profile's token.
     ///
     /// Example: podops logout --profile work
@@ -106,6 +109,51 @@ pub enum ClientCommand {
     ///
     /// Example: podops publish episode-1.mp3 --title "Episode 1" --file ep.yaml --at 2026-12-01T08:00:00Z
     Publish(PublishArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// Sign in by email instead of with --token: the server mails a one-time code (valid
+    /// 8 minutes), which this then asks for.
+    #[arg(long, value_name = "ADDRESS")]
+    pub email: Option<String>,
+    /// The code from a mail already received: sends it without asking for a new mail or
+    /// prompting (e.g. after `login.pending`).
+    #[arg(long, requires = "email")]
+    pub code: Option<String>,
+}
+
+// `podops token create|list|revoke`: a signed-in user's personal tokens. Without a
+// subcommand, `podops token --client … --scopes …` mints a service token on the server
+// (src/cli.rs). Plain comments: a doc comment here would replace the command's help.
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// A personal token (`pot_…`) for a tool or CI, with at most your own rights; printed once.
+    ///
+    /// Example: podops token create --name ci --scopes resource:read,resource:write --expires-in 2592000
+    Create {
+        /// What the token is for (shown by `podops token list`).
+        #[arg(long)]
+        name: String,
+        /// Comma- or space-separated: production:read, production:write, production:build,
+        /// resource:read, resource:write.
+        #[arg(long, value_delimiter = ',', num_args = 1.., required = true)]
+        scopes: Vec<String>,
+        /// Lifetime in seconds (60 to a year; default a year).
+        #[arg(long, value_name = "SECONDS")]
+        expires_in: Option<i64>,
+    },
+    /// Your sign-in key and personal tokens, masked.
+    ///
+    /// Example: podops token list
+    List,
+    /// Revoke a token (or your sign-in key) at once.
+    ///
+    /// Example: podops token revoke 3f2a9c01b7e4d5a6
+    Revoke {
+        /// The token's id (from `podops token list`).
+        id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

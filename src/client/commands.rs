@@ -23,7 +23,12 @@ pub const ASSET_COLUMNS: &[&str] = &["guid", "name", "state", "error", "content_
 
 pub async fn run(opts: ClientOpts, command: ClientCommand) -> Result<(), ClientError> {
     match command {
-        ClientCommand::Login => return login(&opts).await,
+        ClientCommand::Login(args) => {
+            return match args.email {
+                Some(email) => super::accounts::login_by_email(&opts, &email, args.code).await,
+                None => login(&opts).await,
+            };
+        }
         ClientCommand::Logout => return logout(&opts),
         ClientCommand::Template { kind } => {
             print!("{}", template(kind));
@@ -118,7 +123,7 @@ pub async fn run(opts: ClientOpts, command: ClientCommand) -> Result<(), ClientE
             let prod = production(&api, &settings).await?;
             publish::publish(&api, &prod, args, out).await
         }
-        ClientCommand::Login | ClientCommand::Logout | ClientCommand::Template { .. } => Ok(()),
+        ClientCommand::Login(_) | ClientCommand::Logout | ClientCommand::Template { .. } => Ok(()),
     }
 }
 
@@ -126,7 +131,7 @@ async fn login(opts: &ClientOpts) -> Result<(), ClientError> {
     let mut file = ConfigFile::load()?;
     let saved = file.profile(&opts.profile);
     let api = opts.api.clone().or(saved.api).ok_or_else(|| ClientError::usage("podops login needs --api URL (or PODOPS_API)"))?;
-    let token = opts.token.clone().ok_or_else(|| ClientError::usage("podops login needs --token TOKEN (or PODOPS_TOKEN)"))?;
+    let token = opts.token.clone().ok_or_else(|| ClientError::usage("podops login needs --email ADDRESS, or --token TOKEN (or PODOPS_TOKEN)"))?;
     let settings = Settings { api: api.trim_end_matches('/').to_owned(), token, production: None };
     let claims = Api::new(&settings)?.get("/_a/token").await?;
     let profile = file.profiles.entry(opts.profile.clone()).or_default();

@@ -83,10 +83,10 @@ impl Settings {
     pub fn resolve(opts: &ClientOpts) -> Result<Self, ClientError> {
         let profile = ConfigFile::load()?.profile(&opts.profile);
         let api = opts.api.clone().or(profile.api).ok_or_else(|| {
-            ClientError::usage("no API: run `podops login --api URL --token TOKEN`, or set --api / PODOPS_API")
+            ClientError::usage("no API: run `podops login --api URL --email ADDRESS` (or --token TOKEN), or set --api / PODOPS_API")
         })?;
         let token = opts.token.clone().or(profile.token).ok_or_else(|| {
-            ClientError::usage("no token: run `podops login --api URL --token TOKEN`, or set --token / PODOPS_TOKEN")
+            ClientError::usage("no token: run `podops login --api URL --email ADDRESS` (or --token TOKEN), or set --token / PODOPS_TOKEN")
         })?;
         Ok(Self { api: api.trim_end_matches('/').to_owned(), token, production: opts.production.clone().or(profile.production) })
     }

@@ -6,6 +6,7 @@ mod error;
 mod extract;
 mod negotiate;
 mod openapi;
+pub mod rate_limit;
 pub mod routes;
 mod state;
 mod xml;

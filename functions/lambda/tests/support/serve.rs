@@ -40,7 +40,7 @@ impl Serve {
         std::fs::write(dir.path().join("secret"), stack.secret_hex()).expect("secret");
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
         let child = Command::new(binary())
-            .args(["serve", "--backend", "aws", "--workers", "0", "--log-format", "json", "--listen"])
+            .args(["serve", "--backend", "aws", "--workers", "0", "--no-rate-limits", "--log-format", "json", "--listen"])
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")
             .arg(dir.path())
