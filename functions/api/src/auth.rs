@@ -217,3 +217,19 @@ mod tests {
         assert!(a.verify(&format!("{header}.{body}.")).is_err());
     }
 }
+
+/// Credentials if any were sent (and then they must verify): public routes
+/// answer anonymous callers too, and members see a little more.
+pub struct MaybeAuthenticated(pub Option<Authenticated>);
+
+impl FromRequestParts<AppState> for MaybeAuthenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let sent = parts.headers.contains_key(axum::http::header::AUTHORIZATION) || parts.headers.contains_key("x-api-key");
+        if !sent {
+            return Ok(Self(None));
+        }
+        Authenticated::from_request_parts(parts, state).await.map(|a| Self(Some(a)))
+    }
+}

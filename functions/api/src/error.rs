@@ -117,6 +117,7 @@ impl From<ServiceError> for ApiError {
             E::KeyInvalid(_) => (StatusCode::UNAUTHORIZED, "auth.invalid_key", json!({})),
             E::TokenNotFound(id) => (StatusCode::NOT_FOUND, "token.not_found", json!({ "id": id })),
             E::AccountsUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "login.unavailable", json!({})),
+            E::PublicNotFound => (StatusCode::NOT_FOUND, "public.not_found", json!({})),
             E::LeaseLost => return Self::internal(StatusCode::CONFLICT, "resource.conflict", "job lease lost".into()),
             E::PublishingNotConfigured => {
                 return Self::internal(StatusCode::INTERNAL_SERVER_ERROR, "internal", "publishing is not configured".into())

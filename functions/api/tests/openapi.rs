@@ -50,6 +50,8 @@ const PROMISED: &[(&str, &str)] = &[
     ("get", "/a/v1/tokens"),
     ("post", "/a/v1/tokens"),
     ("delete", "/a/v1/tokens/{id}"),
+    ("get", "/a/v1/public/{name}"),
+    ("get", "/a/v1/public/{name}/episode/{id}"),
     ("get", "/live/{production}/{stream}/{file}"),
     ("get", "/a/v1/asset/{prod}/by-external/{name}/{value}"),
     ("head", "/a/v1/asset/{prod}/by-external/{name}/{value}"),

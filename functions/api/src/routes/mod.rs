@@ -9,6 +9,7 @@ pub mod live;
 pub mod media;
 pub mod meta;
 pub mod productions;
+pub mod public;
 pub mod renditions;
 pub mod resources;
 pub mod streams;
@@ -36,6 +37,7 @@ pub fn all_groups() -> OpenApiRouter<AppState> {
         .merge(meta::routes())
         .merge(tokens::routes())
         .merge(accounts::routes())
+        .merge(public::routes())
         .merge(productions::routes())
         .merge(resources::routes())
         .merge(upload::routes())

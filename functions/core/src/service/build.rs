@@ -72,11 +72,11 @@ pub struct Publishing {
     pub rebuild_delay: i64,
 }
 
-struct Gathered {
-    production: Production,
-    show: Option<Show>,
-    episodes: Vec<Resource>,
-    assets: HashMap<Guid, Asset>,
+pub(crate) struct Gathered {
+    pub(crate) production: Production,
+    pub(crate) show: Option<Show>,
+    pub(crate) episodes: Vec<Resource>,
+    pub(crate) assets: HashMap<Guid, Asset>,
 }
 
 impl Podops {
@@ -259,7 +259,7 @@ impl Podops {
         Ok(())
     }
 
-    async fn gather(&self, prod: &Guid) -> Result<Gathered, ServiceError> {
+    pub(crate) async fn gather(&self, prod: &Guid) -> Result<Gathered, ServiceError> {
         let production = match self.records.get(&keys::production(prod)).await? {
             Some(r) => serde_json::from_value::<Production>(r.body).map_err(|e| StoreError::Corrupt(e.to_string()))?,
             None => return Err(ServiceError::ProductionNotFound(prod.clone())),
@@ -303,7 +303,7 @@ impl Podops {
 
     /// A URL that works as long as the asset exists: external assets' source,
     /// local ones signed with the fixed public expiry.
-    async fn public_asset_url(&self, prod: &Guid, id: &Guid, asset: &Asset) -> Result<String, ServiceError> {
+    pub(crate) async fn public_asset_url(&self, prod: &Guid, id: &Guid, asset: &Asset) -> Result<String, ServiceError> {
         // Our copy when we hold one (uploads and fetched imports), else the external source.
         if let Some(key) = self.media_key(prod, id, asset)? {
             return match self.blobs.public_url(&key) {
@@ -318,7 +318,7 @@ impl Podops {
     }
 
     /// An image field (a URL, or the GUID of a ready image asset) as a URL.
-    async fn image_url(&self, prod: &Guid, image: Option<&str>, assets: &HashMap<Guid, Asset>) -> Result<Option<String>, ServiceError> {
+    pub(crate) async fn image_url(&self, prod: &Guid, image: Option<&str>, assets: &HashMap<Guid, Asset>) -> Result<Option<String>, ServiceError> {
         let Some(image) = image else { return Ok(None) };
         match Guid::parse(image) {
             Ok(id) => match assets.get(&id) {

@@ -89,6 +89,9 @@ pub enum ServiceError {
     TokenNotFound(String),
     #[error("sign-in by email is not configured on this server")]
     AccountsUnavailable,
+    /// Nothing public here (no such production, never published, or not a public episode).
+    #[error("nothing is published here")]
+    PublicNotFound,
     /// A job changed hands (its lease ran out and another worker claimed it).
     #[error("the job's lease was lost to another worker")]
     LeaseLost,
