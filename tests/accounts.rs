@@ -242,3 +242,42 @@ async fn sign_in_mail_goes_through_a_real_smtp_server() {
     let _ = smtp.kill();
     let _ = smtp.wait();
 }
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_replay_revokes_the_session() {
+    let server = Server::start(&["--workers", "0"]).await;
+    let outbox = server.data_dir.path().join("outbox");
+    let post = reqwest::Method::POST;
+    send(&server, post.clone(), "/a/v1/login", None, Some(json!({"email": "gil@example.com"}))).await;
+    let (_, code, _) = wait_for_mail(&outbox, 1).await;
+    let (_, _, signed) = send(&server, post.clone(), "/a/v1/auth", None, Some(json!({"email": "gil@example.com", "code": code}))).await;
+    let (key1, refresh1) = (signed["key"].as_str().expect("key").to_owned(), signed["refresh_token"].as_str().expect("refresh").to_owned());
+    assert!(refresh1.starts_with("por_"));
+
+    // Refresh: a new key and refresh token; the old key stops.
+    let (s, _, next) = send(&server, post.clone(), "/a/v1/auth/refresh", None, Some(json!({"refresh_token": refresh1}))).await;
+    assert_eq!(s, StatusCode::OK, "{next}");
+    let (key2, refresh2) = (next["key"].as_str().expect("key").to_owned(), next["refresh_token"].as_str().expect("refresh").to_owned());
+    assert_eq!(next["user"]["email"], "gil@example.com");
+    assert_eq!(send(&server, reqwest::Method::GET, "/a/v1/auth/me", Some(&key1), None).await.0, StatusCode::UNAUTHORIZED);
+    let (s, _, me) = send(&server, reqwest::Method::GET, "/a/v1/auth/me", Some(&key2), None).await;
+    assert_eq!((s, me["user"]["email"].as_str()), (StatusCode::OK, Some("gil@example.com")));
+
+    // The first refresh token again (a stolen copy): refused, and the whole session is revoked.
+    let (s, _, e) = send(&server, post.clone(), "/a/v1/auth/refresh", None, Some(json!({"refresh_token": refresh1}))).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("auth.refresh_reused")));
+    assert_eq!(send(&server, reqwest::Method::GET, "/a/v1/auth/me", Some(&key2), None).await.0, StatusCode::UNAUTHORIZED, "the live key went with it");
+    let (s, _, e) = send(&server, post.clone(), "/a/v1/auth/refresh", None, Some(json!({"refresh_token": refresh2}))).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("auth.invalid_refresh")), "and the live refresh token");
+
+    // Sign in again, then log out: the key and its refresh token stop at once.
+    send(&server, post.clone(), "/a/v1/login", None, Some(json!({"email": "gil@example.com"}))).await;
+    let (_, code, _) = wait_for_mail(&outbox, 2).await;
+    let (_, _, signed) = send(&server, post.clone(), "/a/v1/auth", None, Some(json!({"email": "gil@example.com", "code": code}))).await;
+    let (key3, refresh3) = (signed["key"].as_str().expect("key").to_owned(), signed["refresh_token"].as_str().expect("refresh").to_owned());
+    assert_eq!(send(&server, post.clone(), "/a/v1/auth/logout", Some(&key3), None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(send(&server, reqwest::Method::GET, "/a/v1/auth/me", Some(&key3), None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(send(&server, post.clone(), "/a/v1/auth/refresh", None, Some(json!({"refresh_token": refresh3}))).await.0, StatusCode::UNAUTHORIZED);
+    let (s, _, e) = send(&server, post.clone(), "/a/v1/auth/refresh", None, Some(json!({"refresh_token": "por_junk"}))).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("auth.invalid_refresh")));
+}

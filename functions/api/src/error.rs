@@ -117,6 +117,8 @@ impl From<ServiceError> for ApiError {
             E::KeyInvalid(_) => (StatusCode::UNAUTHORIZED, "auth.invalid_key", json!({})),
             E::TokenNotFound(id) => (StatusCode::NOT_FOUND, "token.not_found", json!({ "id": id })),
             E::AccountsUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "login.unavailable", json!({})),
+            E::RefreshInvalid => (StatusCode::UNAUTHORIZED, "auth.invalid_refresh", json!({})),
+            E::RefreshReused => (StatusCode::UNAUTHORIZED, "auth.refresh_reused", json!({})),
             E::PublicNotFound => (StatusCode::NOT_FOUND, "public.not_found", json!({})),
             E::LeaseLost => return Self::internal(StatusCode::CONFLICT, "resource.conflict", "job lease lost".into()),
             E::PublishingNotConfigured => {

@@ -24,7 +24,7 @@ impl Mailer for OutboxMailer {
         tokio::fs::create_dir_all(&self.dir).await.map_err(|e| MailError(e.to_string()))?;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
         let name = format!("{now}-{:08x}.eml", rand::random::<u32>());
-        let tmp = self.dir.join(format!(".{name}"));
+        let tmp = self.dir.join(format!(".{name}.tmp"));
         tokio::fs::write(&tmp, message.formatted()).await.map_err(|e| MailError(e.to_string()))?;
         let path = self.dir.join(&name);
         tokio::fs::rename(&tmp, &path).await.map_err(|e| MailError(e.to_string()))?;

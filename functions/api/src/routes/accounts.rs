@@ -27,6 +27,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth_link, auth))
         .routes(routes!(confirm))
         .routes(routes!(whoami))
+        .routes(routes!(me))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
 }
@@ -168,6 +171,36 @@ async fn whoami(auth: Authenticated) -> Json<WhoAmI> {
     };
     let user = auth.key.as_ref().map(|k| WhoUser { id: k.user.clone(), email: k.email.clone() });
     Json(WhoAmI { user, via, client: auth.caller.client.to_string(), scopes: auth.caller.scopes.iter().collect() })
+}
+
+/// The signed-in caller (CastCore's `/auth/me`): the same answer as `whoami`.
+#[utoipa::path(get, path = "/a/v1/auth/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = WhoAmI), (status = 401, body = ErrorBody)))]
+async fn me(auth: Authenticated) -> Json<WhoAmI> {
+    whoami(auth).await
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RefreshRequest {
+    refresh_token: String,
+}
+
+/// Swaps a refresh token for a new API key and refresh token (each refresh
+/// token works once; a second use revokes the whole session).
+#[utoipa::path(post, path = "/a/v1/auth/refresh", tag = "accounts", request_body = RefreshRequest,
+    responses((status = 200, body = SignedIn), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 415, body = ErrorBody)))]
+async fn refresh(State(state): State<AppState>, crate::extract::ApiJson(req): crate::extract::ApiJson<RefreshRequest>) -> Result<Json<SignedIn>, ApiError> {
+    Ok(Json(state.podops.refresh_session(&req.refresh_token).await?))
+}
+
+/// Ends the session of the key used: the key and its refresh token stop working at once.
+#[utoipa::path(post, path = "/a/v1/auth/logout", tag = "accounts", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn logout(State(state): State<AppState>, auth: Authenticated) -> Result<StatusCode, ApiError> {
+    let key = user_key(&auth)?;
+    state.podops.logout(key).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn user_key(auth: &Authenticated) -> Result<&ApiKey, ApiError> {

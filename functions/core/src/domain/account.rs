@@ -158,6 +158,9 @@ pub struct ApiKey {
     pub masked: String,
     #[serde(default)]
     pub last_used: Option<Timestamp>,
+    /// The sign-in session (key + refresh token) a sign-in key belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
 }
 
 #[cfg(test)]

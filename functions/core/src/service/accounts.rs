@@ -12,7 +12,7 @@ use crate::domain::{
 };
 use crate::ports::{Key, ListQuery, Mail, Record, StoreError, WriteOp};
 
-use super::{Caller, Podops, ServiceError};
+use super::{sessions::api_key_key, Caller, Podops, ServiceError};
 
 /// A sign-in code and link live this long.
 pub const LOGIN_TTL: i64 = 8 * 60;
@@ -34,6 +34,8 @@ pub struct AccountRules {
 pub struct SignedIn {
     /// The new API key, shown once.
     pub key: String,
+    /// Swaps for a new key and refresh token at `POST /a/v1/auth/refresh` (once).
+    pub refresh_token: String,
     pub user: User,
 }
 
@@ -50,8 +52,9 @@ struct Pending {
 struct StoredUser {
     #[serde(flatten)]
     user: User,
+    /// The latest sign-in's session family: the next sign-in revokes it.
     #[serde(default)]
-    signin_key: Option<String>,
+    signin_family: Option<String>,
 }
 
 fn user_key(email: &Email) -> Key {
@@ -62,9 +65,6 @@ fn pending_key(email: &Email) -> Key {
 }
 fn link_key(hash: &str) -> Key {
     Key::new(format!("LOGINLINK#{hash}"), "LINK")
-}
-fn api_key_key(hash: &str) -> Key {
-    Key::new(format!("KEY#{hash}"), "KEY")
 }
 fn user_keys_partition(user: &str) -> String {
     format!("USERKEYS#{user}")
@@ -180,46 +180,33 @@ impl Podops {
             }
             None if self.rules()?.signup_open => {
                 let id = format!("{:016x}", rand::random::<u64>());
-                (StoredUser { user: User { id, email: email.clone(), created: now }, signin_key: None }, None)
+                (StoredUser { user: User { id, email: email.clone(), created: now }, signin_family: None }, None)
             }
             None => return Err(ServiceError::LoginInvalid),
         };
-        let key = new_key(KeyKind::SignIn);
-        let hash = key_hash(&key);
-        let api_key = ApiKey {
-            id: hash[..16].to_owned(),
-            user: user.user.id.clone(),
-            kind: KeyKind::SignIn,
-            email: email.clone(),
-            name: "sign-in".into(),
-            scopes: User::scopes().to_string(),
-            created: now,
-            expires: None,
-            masked: format!("••••{}", &key[key.len() - 4..]),
-            last_used: None,
-        };
-        let mut ops = vec![
-            WriteOp::Create(Record { key: api_key_key(&hash), version: Version::FIRST, body: json(&api_key)?, expires_at: None }),
-            WriteOp::Create(Record { key: Key::new(user_keys_partition(&user.user.id), api_key.id.clone()), version: Version::FIRST, body: serde_json::json!({ "hash": hash }), expires_at: None }),
-        ];
-        // Every sign-in revokes the previous sign-in key.
-        if let Some(old) = user.signin_key.take() {
-            if let Some(r) = self.records.get(&api_key_key(&old)).await? {
-                ops.push(WriteOp::Delete { key: r.key, expected: r.version });
-                if let Some(entry) = self.records.get(&Key::new(user_keys_partition(&user.user.id), old[..16].to_owned())).await? {
-                    ops.push(WriteOp::Delete { key: entry.key, expected: entry.version });
-                }
-            }
+        let issued = self.issue_session(&user.user, None)?;
+        let mut ops = issued.ops.clone();
+        ops.push(self.family_op(&issued, &user.user, None)?);
+        // Every sign-in revokes the previous sign-in's key and refresh token.
+        if let Some(old) = user.signin_family.take() {
+            ops.extend(self.revoke_family_ops(&old).await?);
         }
-        user.signin_key = Some(hash);
+        user.signin_family = Some(issued.family.clone());
         ops.push(match user_version {
             Some(v) => WriteOp::Replace { record: Record { key: user_key(email), version: v.next(), body: json(&user)?, expires_at: None }, expected: v },
             None => WriteOp::Create(Record { key: user_key(email), version: Version::FIRST, body: json(&user)?, expires_at: None }),
         });
         match self.records.transact(&ops).await {
-            Ok(()) => Ok(SignedIn { key, user: user.user }),
+            Ok(()) => Ok(SignedIn { key: issued.key, refresh_token: issued.refresh, user: user.user }),
             Err(StoreError::Conflict) => Err(ServiceError::Contended),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(crate) async fn user_by_email(&self, email: &Email) -> Result<Option<User>, ServiceError> {
+        match self.records.get(&user_key(email)).await? {
+            Some(r) => Ok(Some(parse::<StoredUser>(r)?.user)),
+            None => Ok(None),
         }
     }
 
@@ -269,6 +256,7 @@ impl Podops {
             expires: Some(now + ttl),
             masked: format!("••••{}", &key[key.len() - 4..]),
             last_used: None,
+            family: None,
         };
         let ops = [
             WriteOp::Create(Record { key: api_key_key(&hash), version: Version::FIRST, body: json(&api_key)?, expires_at: Some(now + ttl) }),

@@ -89,6 +89,10 @@ pub enum ServiceError {
     TokenNotFound(String),
     #[error("sign-in by email is not configured on this server")]
     AccountsUnavailable,
+    #[error("the refresh token is unknown, expired or already used")]
+    RefreshInvalid,
+    #[error("this refresh token was used before: the session is revoked; sign in again")]
+    RefreshReused,
     /// Nothing public here (no such production, never published, or not a public episode).
     #[error("nothing is published here")]
     PublicNotFound,

@@ -22,6 +22,7 @@ mod renditions;
 mod resources;
 mod retries;
 mod schedule;
+mod sessions;
 mod stream_runs;
 mod stream_preview;
 mod streams;
@@ -31,6 +32,7 @@ use std::sync::Arc;
 
 pub use access::{Caller, Need};
 pub use accounts::{AccountRules, SignedIn, CODE_ATTEMPTS, LOGIN_TTL};
+pub use sessions::REFRESH_TTL;
 pub use build::{BuildOutcome, BuildRecord, LeftOut, Publishing, KEPT_BUILDS, PUBLIC_URL_EXPIRY, RSS_TYPE};
 pub use assets::AssetUpdate;
 pub use error::ServiceError;
