@@ -281,3 +281,49 @@ async fn refresh_tokens_rotate_and_a_replay_revokes_the_session() {
     let (s, _, e) = send(&server, post.clone(), "/a/v1/auth/refresh", None, Some(json!({"refresh_token": "por_junk"}))).await;
     assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("auth.invalid_refresh")));
 }
+
+/// The RFC 6238 code of a base32 secret, `offset` steps from now (independent of the server's crate).
+fn totp_code(secret: &str, offset: i64) -> String {
+    let script = "import base64,hmac,hashlib,struct,time,sys\n\
+        s=sys.argv[1]; k=base64.b32decode(s+'='*(-len(s)%8)); c=int(time.time())//30+int(sys.argv[2])\n\
+        h=hmac.new(k,struct.pack('>Q',c),hashlib.sha1).digest(); o=h[-1]&15\n\
+        print('%06d'%((struct.unpack('>I',h[o:o+4])[0]&0x7fffffff)%1000000))";
+    let out = std::process::Command::new("python3").args(["-c", script, secret, &offset.to_string()]).output().expect("python3");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test]
+async fn with_two_factor_on_a_sign_in_also_needs_a_fresh_authenticator_code() {
+    let server = Server::start(&["--workers", "0"]).await;
+    let outbox = server.data_dir.path().join("outbox");
+    let post = reqwest::Method::POST;
+    send(&server, post.clone(), "/a/v1/login", None, Some(json!({"email": "hal@example.com"}))).await;
+    let (_, code, _) = wait_for_mail(&outbox, 1).await;
+    let (_, _, signed) = send(&server, post.clone(), "/a/v1/auth", None, Some(json!({"email": "hal@example.com", "code": code}))).await;
+    let key = signed["key"].as_str().expect("key").to_owned();
+
+    let (s, _, e) = send(&server, post.clone(), "/a/v1/auth/2fa/verify", Some(&key), Some(json!({"code": "123456"}))).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("2fa.not_enrolled")));
+    let (s, _, enrol) = send(&server, post.clone(), "/a/v1/auth/2fa/enroll", Some(&key), None).await;
+    assert_eq!(s, StatusCode::OK, "{enrol}");
+    let secret = enrol["secret"].as_str().expect("secret").to_owned();
+    assert!(enrol["otpauth_uri"].as_str().is_some_and(|u| u.starts_with("otpauth://totp/PodOps:hal%40example.com?") && u.contains(&format!("secret={secret}"))), "{enrol}");
+    let wrong = if totp_code(&secret, 0) == "000000" { "111111" } else { "000000" };
+    let (s, _, e) = send(&server, post.clone(), "/a/v1/auth/2fa/verify", Some(&key), Some(json!({"code": wrong}))).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("login.totp_invalid")));
+    assert_eq!(send(&server, post.clone(), "/a/v1/auth/2fa/verify", Some(&key), Some(json!({"code": totp_code(&secret, 0)}))).await.0, StatusCode::NO_CONTENT);
+    let (s, _, e) = send(&server, post.clone(), "/a/v1/auth/2fa/enroll", Some(&key), None).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("2fa.already_on")));
+
+    // Next sign-in: the mailed code alone is not enough…
+    send(&server, post.clone(), "/a/v1/login", None, Some(json!({"email": "hal@example.com"}))).await;
+    let (_, code, _) = wait_for_mail(&outbox, 2).await;
+    let (s, _, e) = send(&server, post.clone(), "/a/v1/auth", None, Some(json!({"email": "hal@example.com", "code": code}))).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("login.totp_required")));
+    // …the code just used to turn it on does not work twice…
+    let (s, _, e) = send(&server, post.clone(), "/a/v1/auth", None, Some(json!({"email": "hal@example.com", "code": code, "totp": totp_code(&secret, -1)}))).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("login.totp_invalid")), "an older step is refused");
+    // …a fresh one does.
+    let (s, _, signed) = send(&server, post.clone(), "/a/v1/auth", None, Some(json!({"email": "hal@example.com", "code": code, "totp": totp_code(&secret, 1)}))).await;
+    assert_eq!(s, StatusCode::OK, "{signed}");
+}

@@ -119,6 +119,10 @@ impl From<ServiceError> for ApiError {
             E::AccountsUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "login.unavailable", json!({})),
             E::RefreshInvalid => (StatusCode::UNAUTHORIZED, "auth.invalid_refresh", json!({})),
             E::RefreshReused => (StatusCode::UNAUTHORIZED, "auth.refresh_reused", json!({})),
+            E::TotpRequired => (StatusCode::UNAUTHORIZED, "login.totp_required", json!({ "field": "totp" })),
+            E::TotpInvalid => (StatusCode::BAD_REQUEST, "login.totp_invalid", json!({ "field": "totp" })),
+            E::TotpAlreadyOn => (StatusCode::CONFLICT, "2fa.already_on", json!({})),
+            E::TotpNotEnrolled => (StatusCode::CONFLICT, "2fa.not_enrolled", json!({})),
             E::PublicNotFound => (StatusCode::NOT_FOUND, "public.not_found", json!({})),
             E::LeaseLost => return Self::internal(StatusCode::CONFLICT, "resource.conflict", "job lease lost".into()),
             E::PublishingNotConfigured => {

@@ -50,6 +50,8 @@ const PROMISED: &[(&str, &str)] = &[
     ("get", "/a/v1/auth/me"),
     ("post", "/a/v1/auth/refresh"),
     ("post", "/a/v1/auth/logout"),
+    ("post", "/a/v1/auth/2fa/enroll"),
+    ("post", "/a/v1/auth/2fa/verify"),
     ("get", "/a/v1/tokens"),
     ("post", "/a/v1/tokens"),
     ("delete", "/a/v1/tokens/{id}"),

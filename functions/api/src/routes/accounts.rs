@@ -14,7 +14,7 @@ use axum::{
 };
 use podops_core::{
     domain::{ApiKey, Email, Scope, Scopes},
-    service::{SignedIn, LOGIN_TTL},
+    service::{Enrolment, SignedIn, LOGIN_TTL},
 };
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -30,6 +30,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(me))
         .routes(routes!(refresh))
         .routes(routes!(logout))
+        .routes(routes!(enroll_2fa))
+        .routes(routes!(verify_2fa))
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
 }
@@ -69,6 +71,8 @@ async fn login(State(state): State<AppState>, Query(q): Query<LoginRequest>, bod
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 struct LinkQuery {
     token: Option<String>,
+    /// The authenticator code, for an account with two-factor sign-in on.
+    totp: Option<String>,
 }
 
 fn wants_html(headers: &HeaderMap) -> bool {
@@ -92,21 +96,22 @@ async fn auth_link(State(state): State<AppState>, headers: HeaderMap, Query(q): 
         let page = format!(
             "<!doctype html><meta charset=utf-8><title>Sign in to PodOps</title>\
              <form method=post action=\"/a/v1/auth/confirm\"><input type=hidden name=token value=\"{}\">\
-             <p>Sign in to PodOps?</p><button type=submit>Sign in</button></form>",
+             <p>Sign in to PodOps?</p><p><label>Authenticator code (only if you turned two-factor sign-in on): \
+             <input name=totp inputmode=numeric autocomplete=one-time-code></label></p><button type=submit>Sign in</button></form>",
             escape(&token)
         );
         let mut resp = Html(page).into_response();
         resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
         return Ok(resp);
     }
-    Ok(Json(state.podops.sign_in_with_link(&token).await?).into_response())
+    Ok(Json(state.podops.sign_in_with_link(&token, q.totp.as_deref()).await?).into_response())
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 enum AuthRequest {
-    Code { email: String, code: String },
-    Link { token: String },
+    Code { email: String, code: String, totp: Option<String> },
+    Link { token: String, totp: Option<String> },
 }
 
 /// Signs in with the mailed code (`{email, code}`, 5 attempts) or link token
@@ -115,8 +120,8 @@ enum AuthRequest {
     responses((status = 200, body = SignedIn), (status = 400, body = ErrorBody), (status = 415, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn auth(State(state): State<AppState>, crate::extract::ApiJson(req): crate::extract::ApiJson<AuthRequest>) -> Result<Json<SignedIn>, ApiError> {
     let signed = match req {
-        AuthRequest::Code { email, code } => state.podops.sign_in_with_code(&Email::parse(&email).map_err(bad)?, &code).await?,
-        AuthRequest::Link { token } => state.podops.sign_in_with_link(&token).await?,
+        AuthRequest::Code { email, code, totp } => state.podops.sign_in_with_code(&Email::parse(&email).map_err(bad)?, &code, totp.as_deref()).await?,
+        AuthRequest::Link { token, totp } => state.podops.sign_in_with_link(&token, totp.as_deref()).await?,
     };
     Ok(Json(signed))
 }
@@ -124,6 +129,8 @@ async fn auth(State(state): State<AppState>, crate::extract::ApiJson(req): crate
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct ConfirmForm {
     token: String,
+    #[serde(default)]
+    totp: Option<String>,
 }
 
 /// The confirm page's button: signs in and shows the key once.
@@ -131,7 +138,7 @@ struct ConfirmForm {
     responses((status = 200, description = "an HTML page with the key"), (status = 400, body = ErrorBody)))]
 async fn confirm(State(state): State<AppState>, form: Result<Form<ConfirmForm>, axum::extract::rejection::FormRejection>) -> Result<Response, ApiError> {
     let Form(form) = form.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "body.invalid_form", e.body_text()).with_params(serde_json::json!({ "field": "token" })))?;
-    let signed = state.podops.sign_in_with_link(&form.token).await?;
+    let signed = state.podops.sign_in_with_link(&form.token, form.totp.as_deref().filter(|t| !t.is_empty())).await?;
     let page = format!(
         "<!doctype html><meta charset=utf-8><title>Signed in</title><p>Signed in as {}.</p>\
          <p>Your API key (shown once): <code>{}</code></p><p>Use it as <code>Authorization: Bearer &lt;key&gt;</code>, \
@@ -200,6 +207,27 @@ async fn refresh(State(state): State<AppState>, crate::extract::ApiJson(req): cr
 async fn logout(State(state): State<AppState>, auth: Authenticated) -> Result<StatusCode, ApiError> {
     let key = user_key(&auth)?;
     state.podops.logout(key).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Starts two-factor sign-in: an `otpauth://` URI (and its secret) for an authenticator app.
+#[utoipa::path(post, path = "/a/v1/auth/2fa/enroll", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = Enrolment), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn enroll_2fa(State(state): State<AppState>, auth: Authenticated) -> Result<Json<Enrolment>, ApiError> {
+    Ok(Json(state.podops.enroll_totp(user_key(&auth)?).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct VerifyRequest {
+    code: String,
+}
+
+/// Turns two-factor sign-in on with a current code from the app; from then a sign-in also needs one.
+#[utoipa::path(post, path = "/a/v1/auth/2fa/verify", tag = "accounts", request_body = VerifyRequest, security(("bearer" = [])),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn verify_2fa(State(state): State<AppState>, auth: Authenticated, crate::extract::ApiJson(req): crate::extract::ApiJson<VerifyRequest>) -> Result<StatusCode, ApiError> {
+    state.podops.verify_totp(user_key(&auth)?, &req.code).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

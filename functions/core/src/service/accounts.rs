@@ -49,15 +49,18 @@ struct Pending {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct StoredUser {
+pub(crate) struct StoredUser {
     #[serde(flatten)]
-    user: User,
+    pub(crate) user: User,
     /// The latest sign-in's session family: the next sign-in revokes it.
     #[serde(default)]
-    signin_family: Option<String>,
+    pub(crate) signin_family: Option<String>,
+    /// TOTP second factor (`two_factor`), once enrolled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) totp: Option<super::two_factor::TotpState>,
 }
 
-fn user_key(email: &Email) -> Key {
+pub(crate) fn user_key(email: &Email) -> Key {
     Key::new(format!("EMAIL#{email}"), "USER")
 }
 fn pending_key(email: &Email) -> Key {
@@ -72,10 +75,10 @@ fn user_keys_partition(user: &str) -> String {
 fn code_hash(email: &Email, code: &str) -> String {
     hex::encode(Sha256::digest(format!("{email}\n{code}").as_bytes()))
 }
-fn json<T: Serialize>(v: &T) -> Result<serde_json::Value, ServiceError> {
+pub(crate) fn json<T: Serialize>(v: &T) -> Result<serde_json::Value, ServiceError> {
     serde_json::to_value(v).map_err(|e| StoreError::Corrupt(e.to_string()).into())
 }
-fn parse<T: serde::de::DeserializeOwned>(r: Record) -> Result<T, ServiceError> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(r: Record) -> Result<T, ServiceError> {
     serde_json::from_value(r.body).map_err(|e| StoreError::Corrupt(format!("{}: {e}", r.key.partition)).into())
 }
 
@@ -123,7 +126,7 @@ impl Podops {
 
     /// Signs in with the mailed code: right code → a new key; a wrong one
     /// counts, and the sixth attempt voids the sign-in.
-    pub async fn sign_in_with_code(&self, email: &Email, code: &str) -> Result<SignedIn, ServiceError> {
+    pub async fn sign_in_with_code(&self, email: &Email, code: &str, totp: Option<&str>) -> Result<SignedIn, ServiceError> {
         self.rules()?;
         let Some(record) = self.records.get(&pending_key(email)).await? else { return Err(ServiceError::LoginInvalid) };
         let version = record.version;
@@ -133,18 +136,23 @@ impl Podops {
             let _ = self.records.delete(&pending_key(email), version).await;
             return Err(ServiceError::LoginTooManyAttempts);
         }
-        if pending.code != code_hash(email, code.trim()) {
-            pending.attempts += 1;
-            let record = Record { key: pending_key(email), version: version.next(), body: json(&pending)?, expires_at };
-            // A lost race still counts as an attempt for whoever wins it.
-            let _ = self.records.replace(&record, version).await;
-            return Err(ServiceError::LoginInvalid);
-        }
-        self.consume_and_sign_in(email, &pending, version).await
+        let checked = if pending.code == code_hash(email, code.trim()) { self.second_factor(email, totp).await } else { Err(ServiceError::LoginInvalid) };
+        let step = match checked {
+            Ok(step) => step,
+            Err(e @ (ServiceError::LoginInvalid | ServiceError::TotpInvalid)) => {
+                pending.attempts += 1;
+                let record = Record { key: pending_key(email), version: version.next(), body: json(&pending)?, expires_at };
+                // A lost race still counts as an attempt for whoever wins it.
+                let _ = self.records.replace(&record, version).await;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        self.consume_and_sign_in(email, &pending, version, step).await
     }
 
     /// Signs in with the mailed link's token.
-    pub async fn sign_in_with_link(&self, token: &str) -> Result<SignedIn, ServiceError> {
+    pub async fn sign_in_with_link(&self, token: &str, totp: Option<&str>) -> Result<SignedIn, ServiceError> {
         self.rules()?;
         let hash = key_hash(token.trim());
         let Some(link) = self.records.get(&link_key(&hash)).await? else { return Err(ServiceError::LoginInvalid) };
@@ -155,12 +163,13 @@ impl Podops {
         if pending.link != hash {
             return Err(ServiceError::LoginInvalid);
         }
-        self.consume_and_sign_in(&email, &pending, version).await
+        let step = self.second_factor(&email, totp).await?;
+        self.consume_and_sign_in(&email, &pending, version, step).await
     }
 
     /// Deletes the pending sign-in (conditionally: only one consumer wins),
     /// then finds or creates the user and swaps their sign-in key.
-    async fn consume_and_sign_in(&self, email: &Email, pending: &Pending, version: Version) -> Result<SignedIn, ServiceError> {
+    async fn consume_and_sign_in(&self, email: &Email, pending: &Pending, version: Version, totp_step: Option<u64>) -> Result<SignedIn, ServiceError> {
         let link = self.records.get(&link_key(&pending.link)).await?;
         let mut ops = vec![WriteOp::Delete { key: pending_key(email), expected: version }];
         if let Some(l) = link {
@@ -180,7 +189,7 @@ impl Podops {
             }
             None if self.rules()?.signup_open => {
                 let id = format!("{:016x}", rand::random::<u64>());
-                (StoredUser { user: User { id, email: email.clone(), created: now }, signin_family: None }, None)
+                (StoredUser { user: User { id, email: email.clone(), created: now }, signin_family: None, totp: None }, None)
             }
             None => return Err(ServiceError::LoginInvalid),
         };
@@ -192,6 +201,10 @@ impl Podops {
             ops.extend(self.revoke_family_ops(&old).await?);
         }
         user.signin_family = Some(issued.family.clone());
+        if let (Some(step), Some(t)) = (totp_step, user.totp.as_mut()) {
+            // A TOTP code works once.
+            t.last_step = step;
+        }
         ops.push(match user_version {
             Some(v) => WriteOp::Replace { record: Record { key: user_key(email), version: v.next(), body: json(&user)?, expires_at: None }, expected: v },
             None => WriteOp::Create(Record { key: user_key(email), version: Version::FIRST, body: json(&user)?, expires_at: None }),

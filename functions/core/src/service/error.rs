@@ -93,6 +93,14 @@ pub enum ServiceError {
     RefreshInvalid,
     #[error("this refresh token was used before: the session is revoked; sign in again")]
     RefreshReused,
+    #[error("this account has two-factor sign-in on: send the code from the authenticator app as 'totp'")]
+    TotpRequired,
+    #[error("the authenticator code is wrong, expired or already used")]
+    TotpInvalid,
+    #[error("two-factor sign-in is already on")]
+    TotpAlreadyOn,
+    #[error("enrol first: POST /a/v1/auth/2fa/enroll")]
+    TotpNotEnrolled,
     /// Nothing public here (no such production, never published, or not a public episode).
     #[error("nothing is published here")]
     PublicNotFound,

@@ -26,6 +26,7 @@ mod sessions;
 mod stream_runs;
 mod stream_preview;
 mod streams;
+mod two_factor;
 mod uploads;
 
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use std::sync::Arc;
 pub use access::{Caller, Need};
 pub use accounts::{AccountRules, SignedIn, CODE_ATTEMPTS, LOGIN_TTL};
 pub use sessions::REFRESH_TTL;
+pub use two_factor::Enrolment;
 pub use build::{BuildOutcome, BuildRecord, LeftOut, Publishing, KEPT_BUILDS, PUBLIC_URL_EXPIRY, RSS_TYPE};
 pub use assets::AssetUpdate;
 pub use error::ServiceError;
