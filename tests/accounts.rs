@@ -327,3 +327,33 @@ async fn with_two_factor_on_a_sign_in_also_needs_a_fresh_authenticator_code() {
     let (s, _, signed) = send(&server, post.clone(), "/a/v1/auth", None, Some(json!({"email": "hal@example.com", "code": code, "totp": totp_code(&secret, 1)}))).await;
     assert_eq!(s, StatusCode::OK, "{signed}");
 }
+
+#[tokio::test]
+async fn a_member_invited_by_email_gets_access_at_first_sign_in_and_loses_it_at_once_when_removed() {
+    let server = Server::start(&["--workers", "0"]).await;
+    let outbox = server.data_dir.path().join("outbox");
+    let admin = server.admin_token();
+    let (_, _, prod) = send(&server, reqwest::Method::POST, "/a/v1/production", Some(&admin), Some(json!({"name": "invites_show", "title": "Invites"}))).await;
+    let prod = prod["guid"].as_str().expect("guid").to_owned();
+    // Invited before she ever signed in: a pending user.
+    let (s, _, e) = send(&server, reqwest::Method::PUT, &format!("/a/v1/production/{prod}/member/Ivy@Example.com"), Some(&admin), Some(json!({"role": "editor"}))).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{e}");
+    let (_, _, production) = send(&server, reqwest::Method::GET, &format!("/a/v1/production/{prod}"), Some(&admin), None).await;
+    let member = production["members"][0]["client"].as_str().expect("member").to_owned();
+    assert!(member.starts_with("u:"), "the member is a user, not the address: {production}");
+
+    send(&server, reqwest::Method::POST, "/a/v1/login", None, Some(json!({"email": "Ivy@example.com"}))).await;
+    let (_, code, _) = wait_for_mail(&outbox, 1).await;
+    let (_, _, signed) = send(&server, reqwest::Method::POST, "/a/v1/auth", None, Some(json!({"email": "Ivy@example.com", "code": code}))).await;
+    let key = signed["key"].as_str().expect("key").to_owned();
+    assert_eq!(format!("u:{}", signed["user"]["id"].as_str().expect("id")), member, "the invitation's user is the one who signs in");
+    assert_eq!(send(&server, reqwest::Method::GET, &format!("/a/v1/production/{prod}"), Some(&key), None).await.0, StatusCode::OK);
+    let (_, _, mine) = send(&server, reqwest::Method::GET, "/a/v1/productions", Some(&key), None).await;
+    assert!(mine.to_string().contains(&prod), "{mine}");
+
+    // Only the owner invites; and a removal takes effect on her next request.
+    let (s, _, _) = send(&server, reqwest::Method::PUT, &format!("/a/v1/production/{prod}/member/jon@example.com"), Some(&key), Some(json!({"role": "viewer"}))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(send(&server, reqwest::Method::DELETE, &format!("/a/v1/production/{prod}/member/Ivy@example.com"), Some(&admin), None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(send(&server, reqwest::Method::GET, &format!("/a/v1/production/{prod}"), Some(&key), None).await.0, StatusCode::NOT_FOUND);
+}

@@ -5,14 +5,14 @@ use axum::{
     http::{header, HeaderMap, StatusCode},
     response::Response,
 };
-use podops_core::domain::{ClientId, NewProduction, Production, Role};
+use podops_core::domain::{NewProduction, Production, Role};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     auth::Authenticated,
     error::ApiError,
-    extract::{bad, etag, guid, ApiJson, ListParams, ListQuery},
+    extract::{etag, guid, ApiJson, ListParams, ListQuery},
     negotiate::Format,
     openapi::ErrorBody,
     state::AppState,
@@ -93,7 +93,8 @@ pub struct MemberRole {
     role: Role,
 }
 
-/// Adds a member or changes their role (owner only).
+/// Adds a member or changes their role (owner only). `{client}` is a client id, or an email
+/// address: that user, invited (made pending until they first sign in) when unknown.
 #[utoipa::path(put, path = "/a/v1/production/{prod}/member/{client}", tag = "productions", request_body = MemberRole,
     params(("prod" = String, Path), ("client" = String, Path)), security(("bearer" = [])),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -104,7 +105,7 @@ async fn set_member(
     ApiJson(body): ApiJson<MemberRole>,
 ) -> Result<StatusCode, ApiError> {
     let prod = guid("prod", &prod)?;
-    let client = ClientId::parse(&client).map_err(bad)?;
+    let client = state.podops.member_client(&auth.caller, &prod, &client, true).await?;
     state.podops.set_member(&auth.caller, &prod, &client, Some(body.role)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -119,7 +120,7 @@ async fn remove_member(
     Path((prod, client)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let prod = guid("prod", &prod)?;
-    let client = ClientId::parse(&client).map_err(bad)?;
+    let client = state.podops.member_client(&auth.caller, &prod, &client, false).await?;
     state.podops.set_member(&auth.caller, &prod, &client, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -216,6 +216,29 @@ impl Podops {
         }
     }
 
+    /// Who a member route names: an email address is a user (invited: made
+    /// pending, without a sign-in, when `invite` and unknown); anything else
+    /// a client id. Only after the caller is allowed to manage members.
+    pub async fn member_client(&self, caller: &Caller, prod: &crate::domain::Guid, who: &str, invite: bool) -> Result<ClientId, ServiceError> {
+        let Ok(email) = Email::parse(who) else { return Ok(ClientId::parse(who)?) };
+        self.authorize(caller, prod, super::Need::Manage).await?;
+        if let Some(user) = self.user_by_email(&email).await? {
+            return Ok(user.client());
+        }
+        if !invite {
+            // No such user: the address as a plain client id (a member added by it before users existed).
+            return Ok(ClientId::parse(who)?);
+        }
+        let user = User { id: format!("{:016x}", rand::random::<u64>()), email: email.clone(), created: self.clock.now() };
+        let stored = StoredUser { user: user.clone(), signin_family: None, totp: None };
+        match self.records.create(&Record { key: user_key(&email), version: Version::FIRST, body: json(&stored)?, expires_at: None }).await {
+            Ok(()) => Ok(user.client()),
+            // Invited or signed in concurrently: that user it is.
+            Err(StoreError::Conflict) => self.user_by_email(&email).await?.map(|u| u.client()).ok_or(ServiceError::Contended),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub(crate) async fn user_by_email(&self, email: &Email) -> Result<Option<User>, ServiceError> {
         match self.records.get(&user_key(email)).await? {
             Some(r) => Ok(Some(parse::<StoredUser>(r)?.user)),
