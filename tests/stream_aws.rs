@@ -11,18 +11,8 @@ use std::{
 };
 
 use reqwest::StatusCode;
-use serde_json::{json, Value};
-use support::{aws::provision_fresh, Server};
-
-async fn call(server: &Server, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut req = server.http.request(method, server.url(path)).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.expect("request");
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
+use serde_json::json;
+use support::{aws::provision_fresh, call, Server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_on_aws_obeys_stop_pause_and_restart_within_five_seconds() {

@@ -13,7 +13,7 @@ use std::{
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{binary, terminate, Server};
+use support::{binary, call, terminate, Server};
 use tokio::io::AsyncWriteExt;
 
 fn worker(data_dir: &Path) -> Child {
@@ -29,16 +29,6 @@ fn worker_with(data_dir: &Path, max_streams: usize) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn podops worker")
-}
-
-async fn call(server: &Server, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut req = server.http.request(method, server.url(path)).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.expect("request");
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 async fn setup(server: &Server, name: &str, stream: Value) -> (String, String) {

@@ -106,3 +106,14 @@ pub fn tone_wav() -> Vec<u8> {
     assert!(ok.success());
     std::fs::read(path).expect("tone")
 }
+
+/// One API call with a bearer token: the status and the JSON body (null if none).
+pub async fn call(server: &Server, token: &str, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> (reqwest::StatusCode, serde_json::Value) {
+    let mut req = server.http.request(method, server.url(path)).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.expect("request");
+    let status = r.status();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}

@@ -12,7 +12,10 @@ use crate::domain::{
 };
 use crate::ports::{Key, ListQuery, Mail, Record, StoreError, WriteOp};
 
-use super::{sessions::api_key_key, Caller, Podops, ServiceError};
+use super::{
+    sessions::{api_key_key, user_key_entry, user_keys_partition},
+    Caller, Podops, ServiceError,
+};
 
 /// A sign-in code and link live this long.
 pub const LOGIN_TTL: i64 = 8 * 60;
@@ -68,9 +71,6 @@ fn pending_key(email: &Email) -> Key {
 }
 fn link_key(hash: &str) -> Key {
     Key::new(format!("LOGINLINK#{hash}"), "LINK")
-}
-fn user_keys_partition(user: &str) -> String {
-    format!("USERKEYS#{user}")
 }
 fn code_hash(email: &Email, code: &str) -> String {
     hex::encode(Sha256::digest(format!("{email}\n{code}").as_bytes()))
@@ -296,7 +296,7 @@ impl Podops {
         };
         let ops = [
             WriteOp::Create(Record { key: api_key_key(&hash), version: Version::FIRST, body: json(&api_key)?, expires_at: Some(now + ttl) }),
-            WriteOp::Create(Record { key: Key::new(user_keys_partition(&by.user), api_key.id.clone()), version: Version::FIRST, body: serde_json::json!({ "hash": hash }), expires_at: Some(now + ttl) }),
+            WriteOp::Create(Record { key: user_key_entry(&by.user, &api_key.id), version: Version::FIRST, body: serde_json::json!({ "hash": hash }), expires_at: Some(now + ttl) }),
         ];
         self.records.transact(&ops).await?;
         Ok((key, api_key))
@@ -318,7 +318,7 @@ impl Podops {
     /// Revokes one of the user's keys or tokens by its id.
     pub async fn revoke_token(&self, user: &str, id: &str) -> Result<(), ServiceError> {
         let not_found = || ServiceError::TokenNotFound(id.to_owned());
-        let entry = self.records.get(&Key::new(user_keys_partition(user), id.to_owned())).await?.ok_or_else(not_found)?;
+        let entry = self.records.get(&user_key_entry(user, id)).await?.ok_or_else(not_found)?;
         let hash = entry.body.get("hash").and_then(|h| h.as_str()).ok_or_else(not_found)?.to_owned();
         let mut ops = vec![WriteOp::Delete { key: entry.key, expected: entry.version }];
         if let Some(r) = self.records.get(&api_key_key(&hash)).await? {

@@ -44,8 +44,12 @@ fn refresh_key(hash: &str) -> Key {
 pub(crate) fn api_key_key(hash: &str) -> Key {
     Key::new(format!("KEY#{hash}"), "KEY")
 }
+/// A user's keys and tokens, listed by id (each entry names its key's hash).
+pub(crate) fn user_keys_partition(user: &str) -> String {
+    format!("USERKEYS#{user}")
+}
 pub(crate) fn user_key_entry(user: &str, id: &str) -> Key {
-    Key::new(format!("USERKEYS#{user}"), id.to_owned())
+    Key::new(user_keys_partition(user), id.to_owned())
 }
 fn to_json<T: Serialize>(v: &T) -> Result<serde_json::Value, ServiceError> {
     serde_json::to_value(v).map_err(|e| StoreError::Corrupt(e.to_string()).into())

@@ -257,11 +257,8 @@ impl Podops {
         let live = self.load_live(prod, id).await?.map(|(l, _)| l).unwrap_or_default();
         let running = live.lease_live(now);
         let mut outputs = live.outputs.clone();
-        if outputs.is_empty() {
+        if outputs.is_empty() && running {
             outputs = stream.outputs.iter().map(|o| OutputStatus { kind: o.kind(), state: crate::domain::OutputState::Connecting, url: None, error: None }).collect();
-            if !running {
-                outputs.clear();
-            }
         }
         for (o, def) in outputs.iter_mut().zip(&stream.outputs) {
             o.url = self.listen_url(production.name.as_str(), id, def);
@@ -332,7 +329,7 @@ impl Podops {
     pub async fn duplicate_stream(&self, caller: &Caller, prod: &Guid, id: &Guid) -> Result<Resource, ServiceError> {
         caller.require(Scope::ResourceWrite)?;
         self.authorize(caller, prod, Need::Write).await?;
-        let (resource, mut stream) = self.load_stream(prod, id).await?;
+        let (_, mut stream) = self.load_stream(prod, id).await?;
         stream.title = format!("{} (copy)", if stream.title.is_empty() { "stream" } else { stream.title.as_str() });
         stream.title = stream.title.chars().take(255).collect();
         for _ in 0..4 {
@@ -345,7 +342,6 @@ impl Podops {
                 Err(e) => return Err(e.into()),
             }
         }
-        let _ = resource;
         Err(ServiceError::Contended)
     }
 
