@@ -79,6 +79,10 @@ pub struct ServeArgs {
     /// each message is written as an .eml file under <data-dir>/outbox/.
     #[arg(long, env = "PODOPS_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
+    /// An address that is an instance admin (repeat, or comma-separate in the env):
+    /// how a fresh instance gets its first admin.
+    #[arg(long = "admin-email", env = "PODOPS_ADMIN_EMAILS", value_delimiter = ',', value_parser = parse_email)]
+    pub admin_emails: Vec<podops_core::domain::Email>,
     /// The sender of sign-in mail.
     #[arg(long, env = "PODOPS_MAIL_FROM", default_value = "PodOps <podops@localhost>")]
     pub mail_from: String,
@@ -257,4 +261,8 @@ mod tests {
 pub enum Signup {
     Open,
     Closed,
+}
+
+fn parse_email(s: &str) -> Result<podops_core::domain::Email, String> {
+    podops_core::domain::Email::parse(s).map_err(|e| e.to_string())
 }

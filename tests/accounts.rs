@@ -12,7 +12,10 @@ use std::{
 
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
-use support::Server;
+use support::{
+    mail::{parse_mail, wait_for_mail},
+    Server,
+};
 
 async fn send(server: &Server, method: reqwest::Method, path: &str, auth: Option<&str>, body: Option<Value>) -> (StatusCode, reqwest::header::HeaderMap, Value) {
     let mut req = server.http.request(method, server.url(path));
@@ -25,38 +28,6 @@ async fn send(server: &Server, method: reqwest::Method, path: &str, auth: Option
     let r = req.send().await.expect("request");
     let (status, headers) = (r.status(), r.headers().clone());
     (status, headers, r.json().await.unwrap_or(Value::Null))
-}
-
-/// The code and link token of the newest message in the outbox.
-fn read_outbox(dir: &Path) -> Option<(String, String, String)> {
-    let mut files: Vec<_> = std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "eml")).collect();
-    files.sort();
-    let text = std::fs::read_to_string(files.last()?).ok()?;
-    Some(parse_mail(&text))
-}
-
-/// `(to, code, link token)` of a sign-in message.
-fn parse_mail(text: &str) -> (String, String, String) {
-    // Undo quoted-printable (soft line breaks, `=3D`) should the mailer have used it.
-    let text = &text.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
-    let to = text.lines().find_map(|l| l.strip_prefix("To: ")).unwrap_or("").trim().to_owned();
-    let code = text.split("sign-in code is ").nth(1).map(|r| r.chars().take_while(char::is_ascii_digit).collect()).unwrap_or_default();
-    let token = text.split("token=").nth(1).map(|r| r.chars().take_while(char::is_ascii_hexdigit).collect()).unwrap_or_default();
-    (to, code, token)
-}
-
-async fn wait_for_mail(dir: &Path, count: usize) -> (String, String, String) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let n = std::fs::read_dir(dir).map(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "eml")).count()).unwrap_or(0);
-        if n >= count {
-            if let Some(m) = read_outbox(dir) {
-                return m;
-            }
-        }
-        assert!(Instant::now() < deadline, "no mail in {}", dir.display());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]

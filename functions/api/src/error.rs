@@ -116,6 +116,7 @@ impl From<ServiceError> for ApiError {
             E::LoginTooManyAttempts => (StatusCode::TOO_MANY_REQUESTS, "login.too_many_attempts", json!({})),
             E::KeyInvalid(_) => (StatusCode::UNAUTHORIZED, "auth.invalid_key", json!({})),
             E::TokenNotFound(id) => (StatusCode::NOT_FOUND, "token.not_found", json!({ "id": id })),
+            E::UserNotFound(email) => (StatusCode::NOT_FOUND, "user.not_found", json!({ "email": email })),
             E::AccountsUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "login.unavailable", json!({})),
             E::RefreshInvalid => (StatusCode::UNAUTHORIZED, "auth.invalid_refresh", json!({})),
             E::RefreshReused => (StatusCode::UNAUTHORIZED, "auth.refresh_reused", json!({})),

@@ -21,6 +21,7 @@ const PROMISED: &[(&str, &str)] = &[
     ("get", "/a/v1/resource/{prod}/{kind}/{id}"),
     ("post", "/a/v1/resource/{prod}/{kind}/{id}"),
     ("put", "/a/v1/resource/{prod}/{kind}/{id}"),
+    ("put", "/a/v1/users/{email}"),
     ("delete", "/a/v1/resource/{prod}/{kind}/{id}"),
     ("post", "/a/v1/upload/{prod}"),
     ("get", "/media/{key}"),

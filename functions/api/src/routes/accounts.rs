@@ -13,7 +13,7 @@ use axum::{
     Form, Json,
 };
 use podops_core::{
-    domain::{ApiKey, Email, Scope, Scopes},
+    domain::{ApiKey, Email, InstanceRole, Scope, Scopes},
     service::{Enrolment, SignedIn, LOGIN_TTL},
 };
 use serde::{Deserialize, Serialize};
@@ -165,26 +165,31 @@ struct WhoAmI {
 struct WhoUser {
     id: String,
     email: Email,
+    /// The instance role as it stands now.
+    role: InstanceRole,
 }
 
 /// Who the credentials speak for.
 #[utoipa::path(get, path = "/a/v1/whoami", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = WhoAmI, headers(("X-PodOps-Logged-In-As" = String))), (status = 401, body = ErrorBody)))]
-async fn whoami(auth: Authenticated) -> Json<WhoAmI> {
+async fn whoami(State(state): State<AppState>, auth: Authenticated) -> Result<Json<WhoAmI>, ApiError> {
     let via = match auth.key.as_ref().map(|k| k.kind) {
         Some(podops_core::domain::KeyKind::SignIn) => "api_key",
         Some(podops_core::domain::KeyKind::Personal) => "token",
         None => "jwt",
     };
-    let user = auth.key.as_ref().map(|k| WhoUser { id: k.user.clone(), email: k.email.clone() });
-    Json(WhoAmI { user, via, client: auth.caller.client.to_string(), scopes: auth.caller.scopes.iter().collect() })
+    let user = match auth.key.as_ref() {
+        Some(k) => Some(WhoUser { id: k.user.clone(), email: k.email.clone(), role: state.podops.user_role(&k.email).await? }),
+        None => None,
+    };
+    Ok(Json(WhoAmI { user, via, client: auth.caller.client.to_string(), scopes: auth.caller.scopes.iter().collect() }))
 }
 
 /// The signed-in caller (CastCore's `/auth/me`): the same answer as `whoami`.
 #[utoipa::path(get, path = "/a/v1/auth/me", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = WhoAmI), (status = 401, body = ErrorBody)))]
-async fn me(auth: Authenticated) -> Json<WhoAmI> {
-    whoami(auth).await
+async fn me(state: State<AppState>, auth: Authenticated) -> Result<Json<WhoAmI>, ApiError> {
+    whoami(state, auth).await
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -15,6 +15,7 @@ pub mod resources;
 pub mod streams;
 pub mod tokens;
 pub mod upload;
+pub mod users;
 
 use axum::{
     extract::DefaultBodyLimit,
@@ -37,6 +38,7 @@ pub fn all_groups() -> OpenApiRouter<AppState> {
         .merge(meta::routes())
         .merge(tokens::routes())
         .merge(accounts::routes())
+        .merge(users::routes())
         .merge(public::routes())
         .merge(productions::routes())
         .merge(resources::routes())

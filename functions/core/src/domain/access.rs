@@ -96,6 +96,10 @@ impl fmt::Display for Scopes {
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Viewer,
+    /// Runs the show without writing it: uploads, imports, builds and
+    /// stream control, but no edits of shows, episodes or stream
+    /// definitions, and no members.
+    Operator,
     Editor,
     Owner,
 }
@@ -103,6 +107,9 @@ pub enum Role {
 impl Role {
     pub fn can_read(self) -> bool {
         true
+    }
+    pub fn can_operate(self) -> bool {
+        self >= Role::Operator
     }
     pub fn can_write(self) -> bool {
         self >= Role::Editor
@@ -135,6 +142,8 @@ mod tests {
     fn roles_are_ordered_by_power() {
         assert!(Role::Owner.can_manage() && Role::Owner.can_write());
         assert!(Role::Editor.can_write() && !Role::Editor.can_manage());
-        assert!(!Role::Viewer.can_write() && Role::Viewer.can_read());
+        assert!(!Role::Viewer.can_write() && Role::Viewer.can_read() && !Role::Viewer.can_operate());
+        assert!(Role::Operator.can_operate() && !Role::Operator.can_write() && !Role::Operator.can_manage());
+        assert!(Role::Editor.can_operate());
     }
 }

@@ -71,6 +71,16 @@ impl User {
     }
 }
 
+/// A user's role on the whole instance (production roles are per production).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceRole {
+    #[default]
+    User,
+    /// Sees and manages every production and user, mints service tokens, reads every audit log.
+    Admin,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyKind {

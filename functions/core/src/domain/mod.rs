@@ -13,7 +13,7 @@ pub mod resource;
 pub mod stream;
 
 pub use access::{Role, Scope, Scopes};
-pub use account::{ApiKey, Email, KeyKind, User};
+pub use account::{ApiKey, Email, InstanceRole, KeyKind, User};
 pub use names::{ClientId, Guid, Kind, ProductionName, Version};
 pub use job::{Job, JobKind, JobMessage, JobState};
 pub use production::{Member, NewProduction, Production};

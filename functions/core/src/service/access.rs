@@ -30,6 +30,8 @@ impl Caller {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
     Read,
+    /// Uploads, imports, builds, stream control: operators and up.
+    Operate,
     Write,
     Manage,
 }
@@ -48,6 +50,7 @@ impl Podops {
         };
         let allowed = match need {
             Need::Read => role.can_read(),
+            Need::Operate => role.can_operate(),
             Need::Write => role.can_write(),
             Need::Manage => role.can_manage(),
         };

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{
     account::{key_hash, key_kind, new_key},
-    ApiKey, ClientId, Email, Invalid, KeyKind, Scope, Scopes, Timestamp, User, Version,
+    ApiKey, ClientId, Email, InstanceRole, Invalid, KeyKind, Scope, Scopes, Timestamp, User, Version,
 };
 use crate::ports::{Key, ListQuery, Mail, Record, StoreError, WriteOp};
 
@@ -31,6 +31,9 @@ pub struct AccountRules {
     pub signup_open: bool,
     /// Where sign-in links point (the API's public URL).
     pub base_url: String,
+    /// Addresses that are instance admins whatever their stored role
+    /// (`--admin-email`): how a fresh instance gets its first admin.
+    pub admins: Vec<Email>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -61,6 +64,9 @@ pub(crate) struct StoredUser {
     /// TOTP second factor (`two_factor`), once enrolled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) totp: Option<super::two_factor::TotpState>,
+    /// Granted by an admin (`PUT /a/v1/users/:email`).
+    #[serde(default)]
+    pub(crate) role: InstanceRole,
 }
 
 pub(crate) fn user_key(email: &Email) -> Key {
@@ -189,7 +195,7 @@ impl Podops {
             }
             None if self.rules()?.signup_open => {
                 let id = format!("{:016x}", rand::random::<u64>());
-                (StoredUser { user: User { id, email: email.clone(), created: now }, signin_family: None, totp: None }, None)
+                (StoredUser { user: User { id, email: email.clone(), created: now }, signin_family: None, totp: None, role: InstanceRole::User }, None)
             }
             None => return Err(ServiceError::LoginInvalid),
         };
@@ -230,7 +236,7 @@ impl Podops {
             return Ok(ClientId::parse(who)?);
         }
         let user = User { id: format!("{:016x}", rand::random::<u64>()), email: email.clone(), created: self.clock.now() };
-        let stored = StoredUser { user: user.clone(), signin_family: None, totp: None };
+        let stored = StoredUser { user: user.clone(), signin_family: None, totp: None, role: InstanceRole::User };
         match self.records.create(&Record { key: user_key(&email), version: Version::FIRST, body: json(&stored)?, expires_at: None }).await {
             Ok(()) => Ok(user.client()),
             // Invited or signed in concurrently: that user it is.
@@ -247,7 +253,10 @@ impl Podops {
     }
 
     /// The caller an API key speaks for. Junk (bad checksum) is refused
-    /// without a lookup; revoked and expired keys are unknown.
+    /// without a lookup; revoked and expired keys are unknown. The user is
+    /// read too, so a changed instance role counts from the next request:
+    /// a sign-in key carries `admin` while its user is an admin, and a
+    /// token's `admin` lapses when its user is demoted.
     pub async fn resolve_key(&self, key: &str) -> Result<(Caller, ApiKey), ServiceError> {
         if key_kind(key).is_none() {
             return Err(ServiceError::KeyInvalid("the key is malformed or its checksum is wrong"));
@@ -259,16 +268,62 @@ impl Podops {
         if api_key.expires.is_some_and(|e| e < self.clock.now()) {
             return Err(ServiceError::KeyInvalid("the key has expired"));
         }
+        let Some(user) = self.records.get(&user_key(&api_key.email)).await? else {
+            return Err(ServiceError::KeyInvalid("the key's user no longer exists"));
+        };
+        let admin = self.instance_role(&parse::<StoredUser>(user)?) == InstanceRole::Admin;
         let client = ClientId::parse(&format!("u:{}", api_key.user))?;
-        let scopes = Scopes::parse(&api_key.scopes)?;
-        Ok((Caller { client, scopes }, api_key))
+        let mut scopes: Vec<Scope> = Scopes::parse(&api_key.scopes)?.iter().filter(|s| admin || *s != Scope::Admin).collect();
+        if admin && api_key.kind == KeyKind::SignIn {
+            scopes.push(Scope::Admin);
+        }
+        Ok((Caller { client, scopes: Scopes::new(scopes) }, api_key))
+    }
+
+    /// The stored role, raised to admin for an address named by `--admin-email`.
+    fn instance_role(&self, user: &StoredUser) -> InstanceRole {
+        let configured = self.accounts.as_ref().is_some_and(|r| r.admins.contains(&user.user.email));
+        if configured { InstanceRole::Admin } else { user.role }
+    }
+
+    /// An admin makes a user an admin or takes it back; it counts from the
+    /// user's next request, for every key and token. A configured admin
+    /// (`--admin-email`) stays one.
+    pub async fn set_instance_role(&self, caller: &Caller, email: &Email, role: InstanceRole) -> Result<(User, InstanceRole), ServiceError> {
+        caller.require(Scope::Admin)?;
+        let record = self.records.get(&user_key(email)).await?.ok_or_else(|| ServiceError::UserNotFound(email.to_string()))?;
+        let version = record.version;
+        let mut stored: StoredUser = parse(record)?;
+        stored.role = role;
+        if self.instance_role(&stored) != role {
+            return Err(ServiceError::Unprocessable {
+                code: "user.configured_admin",
+                field: "role".into(),
+                message: "this address is an admin by the server's --admin-email; change that setting instead".into(),
+            });
+        }
+        let record = Record { key: user_key(email), version: version.next(), body: json(&stored)?, expires_at: None };
+        match self.records.replace(&record, version).await {
+            Ok(()) => Ok((stored.user, role)),
+            Err(StoreError::Conflict) => Err(ServiceError::Contended),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A user's instance role as it stands (for `whoami`).
+    pub async fn user_role(&self, email: &Email) -> Result<InstanceRole, ServiceError> {
+        match self.records.get(&user_key(email)).await? {
+            Some(r) => Ok(self.instance_role(&parse::<StoredUser>(r)?)),
+            None => Err(ServiceError::UserNotFound(email.to_string())),
+        }
     }
 
     /// A personal token for the signed-in user, with at most the user's rights.
     pub async fn create_token(&self, by: &ApiKey, name: &str, scopes: &Scopes, expires_in: Option<i64>) -> Result<(String, ApiKey), ServiceError> {
         crate::domain::resource::check_text("name", name, 1, 100)?;
+        let admin = self.user_role(&by.email).await? == InstanceRole::Admin;
         let allowed = User::scopes();
-        if let Some(extra) = scopes.iter().find(|s| !allowed.allows(*s) || *s == Scope::Admin) {
+        if let Some(extra) = scopes.iter().find(|s| if *s == Scope::Admin { !admin } else { !allowed.allows(*s) }) {
             return Err(Invalid::new("scopes", "token.scope_exceeds_user", format!("a token cannot have '{extra}': its user does not")).into());
         }
         if scopes.iter().next().is_none() {

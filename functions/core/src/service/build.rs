@@ -83,7 +83,7 @@ impl Podops {
     /// `POST /a/v1/build`: publishes (or, with `dry_run`, only renders) the feed.
     pub async fn build(&self, caller: &Caller, prod: &Guid, dry_run: bool) -> Result<BuildOutcome, ServiceError> {
         caller.require(Scope::ProductionBuild)?;
-        self.authorize(caller, prod, Need::Write).await?;
+        self.authorize(caller, prod, Need::Operate).await?;
         self.build_feed(prod, dry_run).await
     }
 
@@ -192,7 +192,7 @@ impl Podops {
     /// `POST /a/v1/build/rollback`: drops the newest build and republishes the one before it.
     pub async fn rollback(&self, caller: &Caller, prod: &Guid) -> Result<BuildRecord, ServiceError> {
         caller.require(Scope::ProductionBuild)?;
-        let production = self.authorize(caller, prod, Need::Write).await?;
+        let production = self.authorize(caller, prod, Need::Operate).await?;
         let publishing = self.publishing.as_ref().ok_or(ServiceError::PublishingNotConfigured)?;
         let mut builds = self.builds(prod).await?;
         if builds.len() < 2 {

@@ -87,6 +87,8 @@ pub enum ServiceError {
     KeyInvalid(&'static str),
     #[error("no token {0}")]
     TokenNotFound(String),
+    #[error("no user {0}")]
+    UserNotFound(String),
     #[error("sign-in by email is not configured on this server")]
     AccountsUnavailable,
     #[error("the refresh token is unknown, expired or already used")]

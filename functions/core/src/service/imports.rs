@@ -18,7 +18,7 @@ impl Podops {
     /// `POST /_t/import` (scope `admin`): a new asset in state `importing`.
     pub async fn import(&self, caller: &Caller, prod: &Guid, url: &str) -> Result<Resource, ServiceError> {
         caller.require(Scope::Admin)?;
-        self.authorize(caller, prod, Need::Write).await?;
+        self.authorize(caller, prod, Need::Operate).await?;
         let source = check_import_url(url).map_err(|r| ServiceError::ImportRefused { code: r.code, reason: r.reason })?;
         let name = source.path_segments().and_then(|mut s| s.next_back()).filter(|n| !n.is_empty()).unwrap_or("import");
         let asset = Asset { name: name.chars().take(255).collect(), rel: AssetRel::Import, source: Some(source.to_string()), ..Default::default() };

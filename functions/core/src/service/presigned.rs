@@ -130,7 +130,7 @@ fn intent_key(prod: &Guid, asset: &Guid) -> Key {
 impl Podops {
     pub async fn start_upload(&self, caller: &Caller, prod: &Guid, intent: UploadIntent) -> Result<(Resource, PresignedPut), ServiceError> {
         caller.require(Scope::ResourceWrite)?;
-        self.authorize(caller, prod, Need::Write).await?;
+        self.authorize(caller, prod, Need::Operate).await?;
         let filename = super::uploads::clean_filename(&intent.filename)?;
         let media_type = self.media.media_type(&intent.content_type, &filename)?;
         if intent.size > self.media.max_upload {
@@ -192,7 +192,7 @@ impl Podops {
     /// far and fresh URLs for the others — what a client needs to resume.
     pub async fn upload_status(&self, caller: &Caller, prod: &Guid, asset: &Guid) -> Result<(Resource, PresignedPut), ServiceError> {
         caller.require(Scope::ResourceWrite)?;
-        self.authorize(caller, prod, Need::Write).await?;
+        self.authorize(caller, prod, Need::Operate).await?;
         let record = self.records.get(&intent_key(prod, asset)).await?.ok_or(ServiceError::UploadNotStarted)?;
         let intent = Intent::read(record, asset)?;
         let resource = self.load(prod, Kind::Asset, asset).await?;
@@ -208,7 +208,7 @@ impl Podops {
     /// Abandons a started upload: its parts, its object and its pending asset go.
     pub async fn cancel_upload(&self, caller: &Caller, prod: &Guid, asset: &Guid) -> Result<(), ServiceError> {
         caller.require(Scope::ResourceWrite)?;
-        self.authorize(caller, prod, Need::Write).await?;
+        self.authorize(caller, prod, Need::Operate).await?;
         let record = self.records.get(&intent_key(prod, asset)).await?.ok_or(ServiceError::UploadNotStarted)?;
         let intent = Intent::read(record, asset)?;
         let resource = self.load(prod, Kind::Asset, asset).await?;
@@ -268,7 +268,7 @@ impl Podops {
 
     pub async fn complete_upload(&self, caller: &Caller, prod: &Guid, asset: &Guid, completion: UploadCompletion) -> Result<Resource, ServiceError> {
         caller.require(Scope::ResourceWrite)?;
-        self.authorize(caller, prod, Need::Write).await?;
+        self.authorize(caller, prod, Need::Operate).await?;
         if let Some(sha) = &completion.sha256 {
             check_sha256(sha)?;
         }

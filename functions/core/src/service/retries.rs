@@ -19,7 +19,7 @@ impl Podops {
     /// with them, that failed rendition. `NothingToRetry` when it has not failed.
     pub async fn retry_asset(&self, caller: &Caller, prod: &Guid, id: &Guid, request: &RenditionRequest) -> Result<Resource, ServiceError> {
         caller.require(Scope::ResourceWrite)?;
-        self.authorize(caller, prod, Need::Write).await?;
+        self.authorize(caller, prod, Need::Operate).await?;
         let mut resource = self.load(prod, Kind::Asset, id).await?;
         let expected = resource.version;
         let ResourceBody::Asset(asset) = &mut resource.body else { return Err(StoreError::Corrupt(format!("{id} is not an asset")).into()) };

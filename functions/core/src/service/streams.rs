@@ -175,7 +175,7 @@ impl Podops {
 
     pub async fn control_stream(&self, caller: &Caller, prod: &Guid, id: &Guid, action: StreamAction) -> Result<Resource, ServiceError> {
         caller.require(Scope::ResourceWrite)?;
-        self.authorize(caller, prod, Need::Write).await?;
+        self.authorize(caller, prod, Need::Operate).await?;
         let (resource, stream) = self.load_stream(prod, id).await?;
         if matches!(action, StreamAction::Start | StreamAction::Restart) {
             self.check_startable(prod, &stream).await?;

@@ -21,7 +21,7 @@ pub struct Upload {
 impl Podops {
     pub async fn upload_asset(&self, caller: &Caller, prod: &Guid, upload: Upload) -> Result<Resource, ServiceError> {
         caller.require(Scope::ResourceWrite)?;
-        self.authorize(caller, prod, Need::Write).await?;
+        self.authorize(caller, prod, Need::Operate).await?;
         let filename = clean_filename(&upload.filename)?;
         let media_type = self.media.media_type(&upload.content_type, &filename)?;
         // Server-chosen: 48 random bits, so two uploads never race for one object key.

@@ -1,0 +1,52 @@
+//! Sign-in mail read back from a server's outbox (`<data-dir>/outbox/*.eml`).
+
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
+
+/// The code and link token of the newest message in the outbox.
+pub fn read_outbox(dir: &Path) -> Option<(String, String, String)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "eml")).collect();
+    files.sort();
+    let text = std::fs::read_to_string(files.last()?).ok()?;
+    Some(parse_mail(&text))
+}
+
+/// `(to, code, link token)` of a sign-in message.
+pub fn parse_mail(text: &str) -> (String, String, String) {
+    // Undo quoted-printable (soft line breaks, `=3D`) should the mailer have used it.
+    let text = &text.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+    let to = text.lines().find_map(|l| l.strip_prefix("To: ")).unwrap_or("").trim().to_owned();
+    let code = text.split("sign-in code is ").nth(1).map(|r| r.chars().take_while(char::is_ascii_digit).collect()).unwrap_or_default();
+    let token = text.split("token=").nth(1).map(|r| r.chars().take_while(char::is_ascii_hexdigit).collect()).unwrap_or_default();
+    (to, code, token)
+}
+
+pub async fn wait_for_mail(dir: &Path, count: usize) -> (String, String, String) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = std::fs::read_dir(dir).map(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "eml")).count()).unwrap_or(0);
+        if n >= count {
+            if let Some(m) = read_outbox(dir) {
+                return m;
+            }
+        }
+        assert!(Instant::now() < deadline, "no mail in {}", dir.display());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+
+/// Signs `email` in by its mailed code (the server's outbox): the new `pok_` key.
+pub async fn sign_in(server: &super::Server, email: &str) -> String {
+    let outbox = server.data_dir.path().join("outbox");
+    let before = std::fs::read_dir(&outbox).map(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "eml")).count()).unwrap_or(0);
+    let r = server.http.post(server.url("/a/v1/login")).json(&serde_json::json!({ "email": email })).send().await.expect("login");
+    assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED, "login {email}");
+    let (_, code, _) = wait_for_mail(&outbox, before + 1).await;
+    let r = server.http.post(server.url("/a/v1/auth")).json(&serde_json::json!({ "email": email, "code": code })).send().await.expect("auth");
+    assert_eq!(r.status(), reqwest::StatusCode::OK, "sign in {email}");
+    let body: serde_json::Value = r.json().await.expect("json");
+    body["key"].as_str().expect("key").to_owned()
+}
