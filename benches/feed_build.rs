@@ -45,7 +45,7 @@ async fn main() {
         MediaRules::default(),
     )
     .with_publishing(Publishing { public, feed_base_url: "http://127.0.0.1:8080".into(), rebuild_delay: 30 });
-    let caller = Caller { client: ClientId::parse("bench").unwrap(), scopes: Scopes::parse("admin").unwrap() };
+    let caller = Caller::new(ClientId::parse("bench").unwrap(), Scopes::parse("admin").unwrap());
     let production = podops
         .create_production(&caller, NewProduction { name: ProductionName::parse("ten_thousand").unwrap(), title: "T".into(), summary: String::new() })
         .await

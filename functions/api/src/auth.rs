@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use podops_core::{
     domain::{ApiKey, ClientId, Scopes},
-    service::Caller,
+    service::{Caller, RequestContext},
     Timestamp,
 };
 use serde::{Deserialize, Serialize};
@@ -95,7 +95,7 @@ impl TokenAuthority {
         let claims = self.verify(token)?;
         let client = ClientId::parse(&claims.sub).map_err(|e| TokenError::Invalid(e.to_string()))?;
         let scopes = Scopes::parse(&claims.scope).map_err(|e| TokenError::Invalid(e.to_string()))?;
-        Ok((Caller { client, scopes }, claims))
+        Ok((Caller::new(client, scopes), claims))
     }
 }
 
@@ -133,7 +133,8 @@ impl FromRequestParts<AppState> for Authenticated {
             ApiError::new(StatusCode::UNAUTHORIZED, "auth.missing_token", "send 'Authorization: Bearer <token or key>' or 'X-Api-Key: <key>'")
         })?;
         if token.starts_with("pok_") || token.starts_with("pot_") {
-            let (caller, key) = state.podops.resolve_key(token).await?;
+            let (mut caller, key) = state.podops.resolve_key(token).await?;
+            caller.context = request_context(parts, if key.kind == podops_core::domain::KeyKind::SignIn { "api_key" } else { "token" }, Some(key.email.to_string()), Some(&key.id));
             let claims = Claims {
                 sub: caller.client.to_string(),
                 scope: key.scopes.clone(),
@@ -150,10 +151,11 @@ impl FromRequestParts<AppState> for Authenticated {
             }
             return Ok(Self { caller, claims, key: Some(key) });
         }
-        let (caller, claims) = state.tokens.caller(token).map_err(|e| {
+        let (mut caller, claims) = state.tokens.caller(token).map_err(|e| {
             // The reason (expired, bad signature…) helps the client and reveals no secret.
             ApiError::new(StatusCode::UNAUTHORIZED, "auth.invalid_token", e.to_string())
         })?;
+        caller.context = request_context(parts, "jwt", None, Some(&claims.jti));
         if let Some(slot) = parts.extensions.get::<LoggedInAs>() {
             if let Ok(mut who) = slot.0.lock() {
                 *who = Some(claims.sub.clone());
@@ -162,6 +164,42 @@ impl FromRequestParts<AppState> for Authenticated {
         Ok(Self { caller, claims, key: None })
     }
 }
+
+/// What the audit log records of a request besides its caller.
+pub fn request_context(parts: &Parts, via: &'static str, user: Option<String>, token: Option<&str>) -> RequestContext {
+    RequestContext {
+        via,
+        user,
+        token: token.map(str::to_owned),
+        request_id: parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned),
+        ip: client_ip(parts).map(|ip| ip.to_string()),
+    }
+}
+
+/// The client's address: as the rate limiter decided it (which honours
+/// `--trust-proxy`), else the socket's, else the one the gateway saw (Lambda).
+pub fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
+    if let Some(ClientIp(ip)) = parts.extensions.get::<ClientIp>() {
+        return Some(*ip);
+    }
+    parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())
+}
+
+/// Where an unauthenticated request came from (sign-ins), for the audit log.
+pub struct Origin(pub RequestContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for Origin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(request_context(parts, "anonymous", None, None)))
+    }
+}
+
+/// The client address of a request, set by whoever knows it best (the rate
+/// limiter, the Lambda adapter from the gateway's request context).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub std::net::IpAddr);
 
 /// Adds `X-PodOps-Logged-In-As` to every authenticated answer (seed 002's `teal-logged-in-as`).
 pub async fn logged_in_as(mut request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {

@@ -180,7 +180,7 @@ pub fn apply(router: Router, config: &RateLimitConfig) -> Router {
     router.layer(axum::middleware::from_fn_with_state(Limiters::new(config), limit))
 }
 
-async fn limit(State(limiters): State<Arc<Limiters>>, request: Request, next: Next) -> Response {
+async fn limit(State(limiters): State<Arc<Limiters>>, mut request: Request, next: Next) -> Response {
     // Public delivery (feeds, media ranges, live HLS) is what podcast apps and
     // players poll all day; on AWS the CDN serves it. The limits guard the API.
     let path = request.uri().path();
@@ -193,7 +193,11 @@ async fn limit(State(limiters): State<Arc<Limiters>>, request: Request, next: Ne
             b.limiter.retain_recent();
         }
     }
-    let ip = limiters.client_ip(&request).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let client = limiters.client_ip(&request);
+    if let Some(found) = client {
+        request.extensions_mut().insert(crate::auth::ClientIp(found));
+    }
+    let ip = client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     let mut checks: Vec<(&Bucket, String)> = Vec::with_capacity(3);
     match credential(request.headers()) {
         Some(cred) => {

@@ -48,6 +48,8 @@ const PROMISED: &[(&str, &str)] = &[
     ("post", "/a/v1/auth"),
     ("post", "/a/v1/auth/confirm"),
     ("get", "/a/v1/whoami"),
+    ("get", "/a/v1/audit"),
+    ("get", "/a/v1/audit/{prod}"),
     ("get", "/a/v1/auth/me"),
     ("post", "/a/v1/auth/refresh"),
     ("post", "/a/v1/auth/logout"),

@@ -19,7 +19,7 @@ use podops_core::{
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{auth::Authenticated, error::ApiError, extract::bad, openapi::ErrorBody, state::AppState};
+use crate::{auth::{Authenticated, Origin}, error::ApiError, extract::bad, openapi::ErrorBody, state::AppState};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -88,7 +88,7 @@ fn escape(s: &str) -> String {
 /// consumes nothing); an API client gets the key at once.
 #[utoipa::path(get, path = "/a/v1/auth", tag = "accounts", params(("token" = String, Query)),
     responses((status = 200, body = SignedIn, description = "JSON for API clients; an HTML confirm page for browsers"), (status = 400, body = ErrorBody)))]
-async fn auth_link(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<LinkQuery>) -> Result<Response, ApiError> {
+async fn auth_link(State(state): State<AppState>, Origin(origin): Origin, headers: HeaderMap, Query(q): Query<LinkQuery>) -> Result<Response, ApiError> {
     let token = q.token.filter(|t| !t.is_empty()).ok_or_else(|| {
         ApiError::new(StatusCode::BAD_REQUEST, "field.required", "the sign-in link's token is missing").with_params(serde_json::json!({ "field": "token" }))
     })?;
@@ -104,7 +104,7 @@ async fn auth_link(State(state): State<AppState>, headers: HeaderMap, Query(q): 
         resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
         return Ok(resp);
     }
-    Ok(Json(state.podops.sign_in_with_link(&token, q.totp.as_deref()).await?).into_response())
+    Ok(Json(state.podops.sign_in_with_link(&token, q.totp.as_deref(), &origin).await?).into_response())
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -118,10 +118,10 @@ enum AuthRequest {
 /// (`{token}`): 200 with a new API key (shown once), revoking the previous sign-in key.
 #[utoipa::path(post, path = "/a/v1/auth", tag = "accounts", request_body = AuthRequest,
     responses((status = 200, body = SignedIn), (status = 400, body = ErrorBody), (status = 415, body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn auth(State(state): State<AppState>, crate::extract::ApiJson(req): crate::extract::ApiJson<AuthRequest>) -> Result<Json<SignedIn>, ApiError> {
+async fn auth(State(state): State<AppState>, Origin(origin): Origin, crate::extract::ApiJson(req): crate::extract::ApiJson<AuthRequest>) -> Result<Json<SignedIn>, ApiError> {
     let signed = match req {
-        AuthRequest::Code { email, code, totp } => state.podops.sign_in_with_code(&Email::parse(&email).map_err(bad)?, &code, totp.as_deref()).await?,
-        AuthRequest::Link { token, totp } => state.podops.sign_in_with_link(&token, totp.as_deref()).await?,
+        AuthRequest::Code { email, code, totp } => state.podops.sign_in_with_code(&Email::parse(&email).map_err(bad)?, &code, totp.as_deref(), &origin).await?,
+        AuthRequest::Link { token, totp } => state.podops.sign_in_with_link(&token, totp.as_deref(), &origin).await?,
     };
     Ok(Json(signed))
 }
@@ -136,9 +136,9 @@ struct ConfirmForm {
 /// The confirm page's button: signs in and shows the key once.
 #[utoipa::path(post, path = "/a/v1/auth/confirm", tag = "accounts", request_body(content = ConfirmForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "an HTML page with the key"), (status = 400, body = ErrorBody)))]
-async fn confirm(State(state): State<AppState>, form: Result<Form<ConfirmForm>, axum::extract::rejection::FormRejection>) -> Result<Response, ApiError> {
+async fn confirm(State(state): State<AppState>, Origin(origin): Origin, form: Result<Form<ConfirmForm>, axum::extract::rejection::FormRejection>) -> Result<Response, ApiError> {
     let Form(form) = form.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "body.invalid_form", e.body_text()).with_params(serde_json::json!({ "field": "token" })))?;
-    let signed = state.podops.sign_in_with_link(&form.token, form.totp.as_deref().filter(|t| !t.is_empty())).await?;
+    let signed = state.podops.sign_in_with_link(&form.token, form.totp.as_deref().filter(|t| !t.is_empty()), &origin).await?;
     let page = format!(
         "<!doctype html><meta charset=utf-8><title>Signed in</title><p>Signed in as {}.</p>\
          <p>Your API key (shown once): <code>{}</code></p><p>Use it as <code>Authorization: Bearer &lt;key&gt;</code>, \
@@ -202,8 +202,8 @@ struct RefreshRequest {
 /// token works once; a second use revokes the whole session).
 #[utoipa::path(post, path = "/a/v1/auth/refresh", tag = "accounts", request_body = RefreshRequest,
     responses((status = 200, body = SignedIn), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 415, body = ErrorBody)))]
-async fn refresh(State(state): State<AppState>, crate::extract::ApiJson(req): crate::extract::ApiJson<RefreshRequest>) -> Result<Json<SignedIn>, ApiError> {
-    Ok(Json(state.podops.refresh_session(&req.refresh_token).await?))
+async fn refresh(State(state): State<AppState>, Origin(origin): Origin, crate::extract::ApiJson(req): crate::extract::ApiJson<RefreshRequest>) -> Result<Json<SignedIn>, ApiError> {
+    Ok(Json(state.podops.refresh_session(&req.refresh_token, &origin).await?))
 }
 
 /// Ends the session of the key used: the key and its refresh token stop working at once.
@@ -211,7 +211,7 @@ async fn refresh(State(state): State<AppState>, crate::extract::ApiJson(req): cr
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn logout(State(state): State<AppState>, auth: Authenticated) -> Result<StatusCode, ApiError> {
     let key = user_key(&auth)?;
-    state.podops.logout(key).await?;
+    state.podops.logout(&auth.caller, key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -219,7 +219,7 @@ async fn logout(State(state): State<AppState>, auth: Authenticated) -> Result<St
 #[utoipa::path(post, path = "/a/v1/auth/2fa/enroll", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = Enrolment), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn enroll_2fa(State(state): State<AppState>, auth: Authenticated) -> Result<Json<Enrolment>, ApiError> {
-    Ok(Json(state.podops.enroll_totp(user_key(&auth)?).await?))
+    Ok(Json(state.podops.enroll_totp(&auth.caller, user_key(&auth)?).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -232,7 +232,7 @@ struct VerifyRequest {
 #[utoipa::path(post, path = "/a/v1/auth/2fa/verify", tag = "accounts", request_body = VerifyRequest, security(("bearer" = [])),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn verify_2fa(State(state): State<AppState>, auth: Authenticated, crate::extract::ApiJson(req): crate::extract::ApiJson<VerifyRequest>) -> Result<StatusCode, ApiError> {
-    state.podops.verify_totp(user_key(&auth)?, &req.code).await?;
+    state.podops.verify_totp(&auth.caller, user_key(&auth)?, &req.code).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -262,7 +262,7 @@ struct CreatedToken {
     responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn create_token(State(state): State<AppState>, auth: Authenticated, crate::extract::ApiJson(req): crate::extract::ApiJson<NewToken>) -> Result<Response, ApiError> {
     let by = user_key(&auth)?;
-    let (token, key) = state.podops.create_token(by, &req.name, &Scopes::new(req.scopes), req.expires_in).await?;
+    let (token, key) = state.podops.create_token(&auth.caller, by, &req.name, &Scopes::new(req.scopes), req.expires_in).await?;
     Ok((StatusCode::CREATED, Json(CreatedToken { token, key })).into_response())
 }
 
@@ -284,6 +284,6 @@ async fn list_tokens(State(state): State<AppState>, auth: Authenticated) -> Resu
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn revoke_token(State(state): State<AppState>, auth: Authenticated, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let by = user_key(&auth)?;
-    state.podops.revoke_token(&by.user, &id).await?;
+    state.podops.revoke_token(&auth.caller, &by.user, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,6 +2,7 @@
 //! middleware (request ids, tracing, body limit, error-shaped fallback).
 
 pub mod accounts;
+pub mod audit;
 pub mod build;
 pub mod feeds;
 pub mod imports;
@@ -39,6 +40,7 @@ pub fn all_groups() -> OpenApiRouter<AppState> {
         .merge(tokens::routes())
         .merge(accounts::routes())
         .merge(users::routes())
+        .merge(audit::routes())
         .merge(public::routes())
         .merge(productions::routes())
         .merge(resources::routes())

@@ -14,6 +14,14 @@ use super::{keys, Podops, ServiceError};
 pub struct Caller {
     pub client: ClientId,
     pub scopes: Scopes,
+    /// How the request came: what the audit log records of it.
+    pub context: super::RequestContext,
+}
+
+impl Caller {
+    pub fn new(client: ClientId, scopes: Scopes) -> Self {
+        Self { client, scopes, context: super::RequestContext::default() }
+    }
 }
 
 impl Caller {

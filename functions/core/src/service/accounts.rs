@@ -14,8 +14,9 @@ use crate::ports::{Key, ListQuery, Mail, Record, StoreError, WriteOp};
 
 use super::{
     sessions::{api_key_key, user_key_entry, user_keys_partition},
-    Caller, Podops, ServiceError,
+    Caller, Podops, RequestContext, ServiceError,
 };
+use crate::domain::audit::{Actor, Target};
 
 /// A sign-in code and link live this long.
 pub const LOGIN_TTL: i64 = 8 * 60;
@@ -132,7 +133,13 @@ impl Podops {
 
     /// Signs in with the mailed code: right code → a new key; a wrong one
     /// counts, and the sixth attempt voids the sign-in.
-    pub async fn sign_in_with_code(&self, email: &Email, code: &str, totp: Option<&str>) -> Result<SignedIn, ServiceError> {
+    pub async fn sign_in_with_code(&self, email: &Email, code: &str, totp: Option<&str>, context: &RequestContext) -> Result<SignedIn, ServiceError> {
+        let result = self.code_sign_in(email, code, totp, context).await;
+        self.audit_failed_sign_in(Some(email), context, &result).await;
+        result
+    }
+
+    async fn code_sign_in(&self, email: &Email, code: &str, totp: Option<&str>, context: &RequestContext) -> Result<SignedIn, ServiceError> {
         self.rules()?;
         let Some(record) = self.records.get(&pending_key(email)).await? else { return Err(ServiceError::LoginInvalid) };
         let version = record.version;
@@ -154,15 +161,23 @@ impl Podops {
             }
             Err(e) => return Err(e),
         };
-        self.consume_and_sign_in(email, &pending, version, step).await
+        self.consume_and_sign_in(email, &pending, version, step, context).await
     }
 
     /// Signs in with the mailed link's token.
-    pub async fn sign_in_with_link(&self, token: &str, totp: Option<&str>) -> Result<SignedIn, ServiceError> {
+    pub async fn sign_in_with_link(&self, token: &str, totp: Option<&str>, context: &RequestContext) -> Result<SignedIn, ServiceError> {
+        let mut email = None;
+        let result = self.link_sign_in(token, totp, context, &mut email).await;
+        self.audit_failed_sign_in(email.as_ref(), context, &result).await;
+        result
+    }
+
+    async fn link_sign_in(&self, token: &str, totp: Option<&str>, context: &RequestContext, found: &mut Option<Email>) -> Result<SignedIn, ServiceError> {
         self.rules()?;
         let hash = key_hash(token.trim());
         let Some(link) = self.records.get(&link_key(&hash)).await? else { return Err(ServiceError::LoginInvalid) };
         let email = link.body.get("email").and_then(|e| e.as_str()).map(Email::parse).transpose()?.ok_or(ServiceError::LoginInvalid)?;
+        *found = Some(email.clone());
         let Some(record) = self.records.get(&pending_key(&email)).await? else { return Err(ServiceError::LoginInvalid) };
         let version = record.version;
         let pending: Pending = parse(record)?;
@@ -170,12 +185,27 @@ impl Podops {
             return Err(ServiceError::LoginInvalid);
         }
         let step = self.second_factor(&email, totp).await?;
-        self.consume_and_sign_in(&email, &pending, version, step).await
+        self.consume_and_sign_in(&email, &pending, version, step, context).await
+    }
+
+    /// A sign-in refused for a wrong, used or expired code or link, or a
+    /// missing or wrong authenticator code, goes to the log (changing nothing else).
+    async fn audit_failed_sign_in(&self, email: Option<&Email>, context: &RequestContext, result: &Result<SignedIn, ServiceError>) {
+        let code = match result {
+            Err(ServiceError::LoginInvalid) => "login.invalid_code",
+            Err(ServiceError::LoginTooManyAttempts) => "login.too_many_attempts",
+            Err(ServiceError::TotpRequired) => "login.totp_required",
+            Err(ServiceError::TotpInvalid) => "login.totp_invalid",
+            _ => return,
+        };
+        let actor = Actor { user: email.map(|e| e.to_string()), client: "-".into(), via: "email".into(), token: None };
+        let target = Target::new("user", email.map_or_else(|| "-".to_owned(), |e| e.to_string()));
+        self.audit_failure(actor, context, "auth.sign_in", target, code).await;
     }
 
     /// Deletes the pending sign-in (conditionally: only one consumer wins),
     /// then finds or creates the user and swaps their sign-in key.
-    async fn consume_and_sign_in(&self, email: &Email, pending: &Pending, version: Version, totp_step: Option<u64>) -> Result<SignedIn, ServiceError> {
+    async fn consume_and_sign_in(&self, email: &Email, pending: &Pending, version: Version, totp_step: Option<u64>, context: &RequestContext) -> Result<SignedIn, ServiceError> {
         let link = self.records.get(&link_key(&pending.link)).await?;
         let mut ops = vec![WriteOp::Delete { key: pending_key(email), expected: version }];
         if let Some(l) = link {
@@ -215,6 +245,8 @@ impl Podops {
             Some(v) => WriteOp::Replace { record: Record { key: user_key(email), version: v.next(), body: json(&user)?, expires_at: None }, expected: v },
             None => WriteOp::Create(Record { key: user_key(email), version: Version::FIRST, body: json(&user)?, expires_at: None }),
         });
+        let actor = Actor { user: Some(email.to_string()), client: user.user.client().to_string(), via: "email".into(), token: Some(issued.family.clone()) };
+        ops.extend(self.entry_ops(actor, context, "auth.sign_in", Target::new("user", &user.user.id), None, None, Default::default())?);
         match self.records.transact(&ops).await {
             Ok(()) => Ok(SignedIn { key: issued.key, refresh_token: issued.refresh, user: user.user }),
             Err(StoreError::Conflict) => Err(ServiceError::Contended),
@@ -277,7 +309,7 @@ impl Podops {
         if admin && api_key.kind == KeyKind::SignIn {
             scopes.push(Scope::Admin);
         }
-        Ok((Caller { client, scopes: Scopes::new(scopes) }, api_key))
+        Ok((Caller::new(client, Scopes::new(scopes)), api_key))
     }
 
     /// The stored role, raised to admin for an address named by `--admin-email`.
@@ -294,6 +326,7 @@ impl Podops {
         let record = self.records.get(&user_key(email)).await?.ok_or_else(|| ServiceError::UserNotFound(email.to_string()))?;
         let version = record.version;
         let mut stored: StoredUser = parse(record)?;
+        let before = self.instance_role(&stored);
         stored.role = role;
         if self.instance_role(&stored) != role {
             return Err(ServiceError::Unprocessable {
@@ -303,7 +336,10 @@ impl Podops {
             });
         }
         let record = Record { key: user_key(email), version: version.next(), body: json(&stored)?, expires_at: None };
-        match self.records.replace(&record, version).await {
+        let change = std::collections::BTreeMap::from([("role".to_owned(), [serde_json::json!(before), serde_json::json!(role)])]);
+        let mut ops = vec![WriteOp::Replace { record, expected: version }];
+        ops.extend(self.audit_ops(caller, "user.role", Target::new("user", &stored.user.id), None, change)?);
+        match self.records.transact(&ops).await {
             Ok(()) => Ok((stored.user, role)),
             Err(StoreError::Conflict) => Err(ServiceError::Contended),
             Err(e) => Err(e.into()),
@@ -319,7 +355,7 @@ impl Podops {
     }
 
     /// A personal token for the signed-in user, with at most the user's rights.
-    pub async fn create_token(&self, by: &ApiKey, name: &str, scopes: &Scopes, expires_in: Option<i64>) -> Result<(String, ApiKey), ServiceError> {
+    pub async fn create_token(&self, caller: &Caller, by: &ApiKey, name: &str, scopes: &Scopes, expires_in: Option<i64>) -> Result<(String, ApiKey), ServiceError> {
         crate::domain::resource::check_text("name", name, 1, 100)?;
         let admin = self.user_role(&by.email).await? == InstanceRole::Admin;
         let allowed = User::scopes();
@@ -353,6 +389,9 @@ impl Podops {
             WriteOp::Create(Record { key: api_key_key(&hash), version: Version::FIRST, body: json(&api_key)?, expires_at: Some(now + ttl) }),
             WriteOp::Create(Record { key: user_key_entry(&by.user, &api_key.id), version: Version::FIRST, body: serde_json::json!({ "hash": hash }), expires_at: Some(now + ttl) }),
         ];
+        let created = serde_json::json!({ "name": api_key.name, "scopes": api_key.scopes, "expires": api_key.expires });
+        let mut ops = ops.to_vec();
+        ops.extend(self.audit_ops(caller, "token.create", Target::new("token", &api_key.id), None, crate::domain::audit::changes(&serde_json::Value::Null, &created))?);
         self.records.transact(&ops).await?;
         Ok((key, api_key))
     }
@@ -371,7 +410,7 @@ impl Podops {
     }
 
     /// Revokes one of the user's keys or tokens by its id.
-    pub async fn revoke_token(&self, user: &str, id: &str) -> Result<(), ServiceError> {
+    pub async fn revoke_token(&self, caller: &Caller, user: &str, id: &str) -> Result<(), ServiceError> {
         let not_found = || ServiceError::TokenNotFound(id.to_owned());
         let entry = self.records.get(&user_key_entry(user, id)).await?.ok_or_else(not_found)?;
         let hash = entry.body.get("hash").and_then(|h| h.as_str()).ok_or_else(not_found)?.to_owned();
@@ -379,6 +418,7 @@ impl Podops {
         if let Some(r) = self.records.get(&api_key_key(&hash)).await? {
             ops.push(WriteOp::Delete { key: r.key, expected: r.version });
         }
+        ops.extend(self.audit_ops(caller, "token.revoke", Target::new("token", id), None, Default::default())?);
         match self.records.transact(&ops).await {
             Ok(()) => Ok(()),
             Err(StoreError::Conflict) => Err(not_found()),

@@ -9,9 +9,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::{
-    domain::{Asset, AssetState, Guid, Kind, Production, Resource, ResourceBody, Scope, Show, Timestamp, Version},
+    domain::{audit::Target, Asset, AssetState, Guid, Kind, Production, Resource, ResourceBody, Scope, Show, Timestamp, Version},
     feed::{self, rss, Problem},
-    ports::{BlobKey, ListQuery, Record, SignedMethod, StoreError},
+    ports::{BlobKey, ListQuery, Record, SignedMethod, StoreError, WriteOp},
 };
 
 use super::{keys, Caller, Need, Podops, ServiceError};
@@ -84,7 +84,13 @@ impl Podops {
     pub async fn build(&self, caller: &Caller, prod: &Guid, dry_run: bool) -> Result<BuildOutcome, ServiceError> {
         caller.require(Scope::ProductionBuild)?;
         self.authorize(caller, prod, Need::Operate).await?;
-        self.build_feed(prod, dry_run).await
+        let outcome = self.build_feed(prod, dry_run).await?;
+        if !dry_run {
+            // The build is a publish and a record, not one transaction: its entry follows it.
+            let ops = self.audit_ops(caller, "production.build", Target::new("production", prod), Some(prod), Default::default())?;
+            self.records.transact(&ops).await?;
+        }
+        Ok(outcome)
     }
 
     /// The build itself, also run by the scheduler (no caller).
@@ -203,7 +209,9 @@ impl Podops {
         let archived = publishing.public.get(&BlobKey::parse(&previous.archive)?, None).await?;
         let feed_key = BlobKey::parse(&format!("feeds/{}/feed.xml", production.name))?;
         publishing.public.put(&feed_key, RSS_TYPE, archived.body, u64::MAX).await?;
-        self.records.delete(&current_record.key, current_record.version).await?;
+        let mut ops = vec![WriteOp::Delete { key: current_record.key.clone(), expected: current_record.version }];
+        ops.extend(self.audit_ops(caller, "production.rollback", Target::new("build", &current.id), Some(prod), Default::default())?);
+        self.records.transact(&ops).await?;
         if let Err(e) = publishing.public.delete(&BlobKey::parse(&current.archive)?).await {
             tracing::warn!(archive = %current.archive, error = %e, "rolled back, but the dropped build's archive was not removed");
         }

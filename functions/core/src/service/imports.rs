@@ -31,7 +31,8 @@ impl Podops {
             version: Version::FIRST,
             body: ResourceBody::Asset(asset),
         };
-        self.create_import(resource, Vec::new()).await
+        let audit = self.audit_resource(caller, "import", &resource, None)?;
+        self.create_import(resource, audit).await
     }
 
     /// Records an import asset (with any other writes of the same request)

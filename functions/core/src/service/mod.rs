@@ -3,6 +3,7 @@
 
 mod access;
 mod accounts;
+mod audit;
 mod assets;
 mod build;
 mod cursor;
@@ -32,6 +33,7 @@ mod uploads;
 use std::sync::Arc;
 
 pub use access::{Caller, Need};
+pub use audit::{AuditFilter, AuditPage, RequestContext};
 pub use accounts::{AccountRules, SignedIn, CODE_ATTEMPTS, LOGIN_TTL};
 pub use sessions::REFRESH_TTL;
 pub use two_factor::Enrolment;

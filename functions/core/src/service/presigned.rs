@@ -10,13 +10,15 @@
 //! which parts the store holds and signs fresh URLs for the rest, so a client
 //! cut off half-way sends only what is missing.
 
+use std::collections::BTreeMap;
+
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    domain::{Asset, AssetRel, AssetState, Guid, Invalid, Job, JobKind, Kind, Resource, ResourceBody, Scope, Timestamp, Version},
+    domain::{audit::Target, Asset, AssetRel, AssetState, Guid, Invalid, Job, JobKind, Kind, Resource, ResourceBody, Scope, Timestamp, Version},
     ports::{BlobKey, Key, PartMeta, Record, SignedMethod, StoreError, WriteOp, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE},
 };
 
@@ -172,8 +174,13 @@ impl Podops {
             }),
             expires_at: Some(expires_at + COMPLETION_GRACE),
         };
-        let written = match resource_record(&resource) {
-            Ok(record) => self.records.transact(&[WriteOp::Create(record), WriteOp::Create(intent_record.clone())]).await.map_err(ServiceError::from),
+        let ops = (|| {
+            let mut ops = vec![WriteOp::Create(resource_record(&resource)?), WriteOp::Create(intent_record.clone())];
+            ops.extend(self.audit_resource(caller, "upload_start", &resource, None)?);
+            Ok::<_, ServiceError>(ops)
+        })();
+        let written = match ops {
+            Ok(ops) => self.records.transact(&ops).await.map_err(ServiceError::from),
             Err(e) => Err(e),
         };
         if let Err(e) = written {
@@ -212,14 +219,18 @@ impl Podops {
         let record = self.records.get(&intent_key(prod, asset)).await?.ok_or(ServiceError::UploadNotStarted)?;
         let intent = Intent::read(record, asset)?;
         let resource = self.load(prod, Kind::Asset, asset).await?;
-        self.discard(&intent, &resource).await
+        let audit = self.audit_ops(caller, "asset.upload_cancel", Target::new("asset", asset), Some(prod), Default::default())?;
+        self.discard(&intent, &resource, audit).await
     }
 
-    async fn discard(&self, intent: &Intent, resource: &Resource) -> Result<(), ServiceError> {
-        let ops = [
+    /// Removes a started upload: its records (with `audit`, if a person
+    /// asked for it), then its parts and object.
+    async fn discard(&self, intent: &Intent, resource: &Resource, audit: Vec<WriteOp>) -> Result<(), ServiceError> {
+        let mut ops = vec![
             WriteOp::Delete { key: intent.record.key.clone(), expected: intent.record.version },
             WriteOp::Delete { key: keys::resource(&resource.parent_guid, Kind::Asset, &resource.guid), expected: resource.version },
         ];
+        ops.extend(audit);
         self.records.transact(&ops).await?;
         if let Some((id, _)) = &intent.multipart {
             if let Err(e) = self.blobs.abort_multipart(&intent.key, id).await {
@@ -280,7 +291,7 @@ impl Podops {
             if let Err(e) = self.join_parts(&intent, id, *part_size).await {
                 if matches!(e, ServiceError::UploadMismatch { .. }) {
                     let resource = self.load(prod, Kind::Asset, asset).await?;
-                    self.discard(&intent, &resource).await?;
+                    self.discard(&intent, &resource, Vec::new()).await?;
                 }
                 return Err(e);
             }
@@ -303,7 +314,7 @@ impl Podops {
         });
         let mut resource = self.load(prod, Kind::Asset, asset).await?;
         if let Some((field, declared, received)) = mismatch {
-            self.discard(&intent, &resource).await?;
+            self.discard(&intent, &resource, Vec::new()).await?;
             return Err(ServiceError::UploadMismatch { field, declared, received });
         }
         let now = self.clock.now();
@@ -320,6 +331,8 @@ impl Podops {
             WriteOp::Replace { record: resource_record(&resource)?, expected },
             WriteOp::Delete { key: intent.record.key.clone(), expected: intent.record.version },
         ];
+        let change = BTreeMap::from([("size".to_owned(), [Value::Null, json!(meta.size)])]);
+        ops.extend(self.audit_ops(caller, "asset.upload_complete", Target::new("asset", asset), Some(prod), change)?);
         if let Some(job) = &probe {
             ops.extend(self.create_job_ops(job)?);
         }

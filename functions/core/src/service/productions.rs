@@ -1,11 +1,16 @@
 //! Productions: create one (the caller becomes its owner), list the caller's,
 //! read one, and manage its members.
 
+use std::collections::BTreeMap;
+
 use futures::future::try_join_all;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::{
-    domain::{ClientId, Guid, Member, NewProduction, Production, Role, Scope, Version},
+    domain::{
+        audit::{changes, Target},
+        ClientId, Guid, Member, NewProduction, Production, Role, Scope, Version,
+    },
     ports::{Record, StoreError, WriteOp},
 };
 
@@ -46,7 +51,9 @@ impl Podops {
             version: Version::FIRST,
         };
         let name_key = keys::production_name(&production.name);
-        let ops = [
+        let created = json!({ "name": production.name, "title": production.title, "summary": production.summary });
+        let audit = self.audit_ops(caller, "production.create", Target::new("production", &production.guid), Some(&production.guid), changes(&Value::Null, &created))?;
+        let mut ops = vec![
             WriteOp::Create(production_record(&production)?),
             WriteOp::Create(Record {
                 key: name_key.clone(),
@@ -56,6 +63,7 @@ impl Podops {
             }),
             WriteOp::Create(membership_record(&caller.client, &production.guid, Role::Owner, Version::FIRST)),
         ];
+        ops.extend(audit);
         match self.records.transact(&ops).await {
             Ok(()) => Ok(production),
             Err(StoreError::Conflict) if self.records.get(&name_key).await?.is_some() => {
@@ -120,9 +128,10 @@ impl Podops {
             return Err(crate::domain::Invalid::new("client", "member.is_owner", "the owner's role cannot change").into());
         }
         if matches!(role, Some(Role::Owner)) {
-            return Err(crate::domain::Invalid::new("role", "member.role", "role is viewer or editor").into());
+            return Err(crate::domain::Invalid::new("role", "member.role", "role is viewer, operator or editor").into());
         }
         let expected = production.version;
+        let before = production.role_of(client);
         production.members.retain(|m| &m.client != client);
         if let Some(role) = role {
             production.members.push(Member { client: client.clone(), role });
@@ -140,6 +149,9 @@ impl Podops {
             (None, Some(old)) => ops.push(WriteOp::Delete { key: old.key, expected: old.version }),
             (None, None) => {}
         }
+        let action = if role.is_some() { "member.set" } else { "member.remove" };
+        let change = BTreeMap::from([("role".to_owned(), [json!(before), json!(role)])]);
+        ops.extend(self.audit_ops(caller, action, Target::new("member", client), Some(prod), change)?);
         match self.records.transact(&ops).await {
             Ok(()) => Ok(production),
             Err(StoreError::Conflict) => Err(ServiceError::Contended),

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::{
     domain::{
+        audit::Target,
         import_url::check_import_url,
         resource::{client_fields, parse_client_body_with},
         Asset, AssetRel, Guid, Invalid, Kind, Production, Resource, ResourceBody, Scope, Version,
@@ -105,6 +106,8 @@ impl Podops {
                 check_import_url(asset.source.as_deref().unwrap_or(""))
                     .map_err(|r| ServiceError::ImportRefused { code: r.code, reason: r.reason })?;
                 let ids = asset.external_ids.clone();
+                let mut index = index;
+                index.extend(self.audit_resource(caller, "create", &resource, None)?);
                 return match self.create_import(resource, index).await {
                     Ok(created) => self.present(created).await,
                     Err(ServiceError::Store(StoreError::Conflict)) => Err(self.create_conflict(prod, kind, id, &ids).await?),
@@ -124,6 +127,7 @@ impl Podops {
                 expires_at: None,
             }));
         }
+        ops.extend(self.audit_resource(caller, "create", &resource, None)?);
         match self.records.transact(&ops).await {
             Ok(()) => {
                 self.feed_is_stale_after(prod, kind).await?;
@@ -138,6 +142,14 @@ impl Podops {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The audit entry of a resource's create or update, with the fields it changed.
+    pub(crate) fn audit_resource(&self, caller: &Caller, verb: &str, resource: &Resource, before: Option<&Resource>) -> Result<Vec<WriteOp>, ServiceError> {
+        let json = |r: Option<&Resource>| r.map_or(Ok(Value::Null), |r| serde_json::to_value(&r.body)).map_err(|e| StoreError::Corrupt(e.to_string()));
+        let changes = crate::domain::audit::changes(&json(before)?, &json(Some(resource))?);
+        let kind = resource.body.kind().as_str();
+        self.audit_ops(caller, &format!("{kind}.{verb}"), Target::new(kind, &resource.guid), Some(&resource.parent_guid), changes)
     }
 
     /// Why a create transaction's condition failed, from what is stored now.
@@ -185,13 +197,10 @@ impl Podops {
             _ => Vec::new(),
         };
         let updated = Resource { version: stored.version.next(), updated: self.clock.now(), body, ..stored.clone() };
-        let written = if index.is_empty() {
-            self.records.replace(&resource_record(&updated)?, stored.version).await
-        } else {
-            let mut ops = vec![WriteOp::Replace { record: resource_record(&updated)?, expected: stored.version }];
-            ops.extend(index);
-            self.records.transact(&ops).await
-        };
+        let mut ops = vec![WriteOp::Replace { record: resource_record(&updated)?, expected: stored.version }];
+        ops.extend(index);
+        ops.extend(self.audit_resource(caller, "update", &updated, Some(&stored))?);
+        let written = self.records.transact(&ops).await;
         match written {
             Ok(()) => {
                 self.feed_is_stale_after(prod, kind).await?;
@@ -237,6 +246,7 @@ impl Podops {
         if let ResourceBody::Asset(asset) = &stored.body {
             ops.extend(external_id_ops(prod, id, &asset.external_ids, &BTreeMap::new()));
         }
+        ops.extend(self.audit_ops(caller, &format!("{}.delete", kind.as_str()), Target::new(kind.as_str(), id), Some(prod), BTreeMap::new())?);
         match self.records.transact(&ops).await {
             Ok(()) => self.feed_is_stale_after(prod, kind).await?,
             Err(StoreError::Conflict) => return Err(self.lost_race(prod, kind, id, if_match).await),

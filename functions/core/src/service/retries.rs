@@ -6,6 +6,7 @@
 
 use crate::{
     domain::{
+        audit::Target,
         rendition::Matched, AssetRel, AssetState, Guid, Job, JobKind, Kind, RenditionRequest, Resource, ResourceBody, Scope,
     },
     ports::{StoreError, WriteOp},
@@ -57,6 +58,7 @@ impl Podops {
         if self.records.get(&open.key).await?.is_none() {
             ops.push(WriteOp::Create(open));
         }
+        ops.extend(self.audit_ops(caller, "asset.retry", Target::new("asset", id), Some(prod), Default::default())?);
         match self.records.transact(&ops).await {
             Ok(()) => {}
             // The asset or the job changed meanwhile: the client asks again.

@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{
     account::{key_hash, new_key},
+    audit::{Actor, Target},
     ApiKey, Email, KeyKind, User, Version,
 };
 use crate::ports::{Key, Record, StoreError, WriteOp};
 
-use super::{Podops, ServiceError, SignedIn};
+use super::{Caller, Podops, RequestContext, ServiceError, SignedIn};
 
 /// A refresh token lives this long unused.
 pub const REFRESH_TTL: i64 = 30 * 24 * 3600;
@@ -127,7 +128,7 @@ impl Podops {
 
     /// Swaps a refresh token for a new key and refresh token. A token used
     /// before means it was copied: the whole family is revoked.
-    pub async fn refresh_session(&self, token: &str) -> Result<SignedIn, ServiceError> {
+    pub async fn refresh_session(&self, token: &str, context: &RequestContext) -> Result<SignedIn, ServiceError> {
         let hash = key_hash(token.trim());
         let Some(record) = self.records.get(&refresh_key(&hash)).await? else { return Err(ServiceError::RefreshInvalid) };
         let refresh: Refresh = serde_json::from_value(record.body.clone()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -137,6 +138,8 @@ impl Podops {
                 self.records.transact(&ops).await?;
             }
             tracing::warn!(family = %refresh.family, "a refresh token was used twice: its family is revoked");
+            let actor = Actor { user: None, client: "-".into(), via: "refresh_token".into(), token: Some(refresh.family.clone()) };
+            self.audit_failure(actor, context, "auth.refresh", Target::new("session", &refresh.family), "auth.refresh_reused").await;
             return Err(ServiceError::RefreshReused);
         }
         let Some(family_record) = self.records.get(&family_key(&refresh.family)).await? else { return Err(ServiceError::RefreshInvalid) };
@@ -157,6 +160,8 @@ impl Podops {
             ops.push(WriteOp::Delete { key: e.key, expected: e.version });
         }
         ops.push(self.family_op(&issued, &user, Some(family_record.version))?);
+        let actor = Actor { user: Some(family.email.to_string()), client: user.client().to_string(), via: "refresh_token".into(), token: Some(refresh.family.clone()) };
+        ops.extend(self.entry_ops(actor, context, "auth.refresh", Target::new("session", &refresh.family), None, None, Default::default())?);
         match self.records.transact(&ops).await {
             Ok(()) => {}
             // A concurrent refresh of the same token won: this one is the second use.
@@ -169,17 +174,18 @@ impl Podops {
 
     /// Ends the caller's session: its family (key and refresh token), or just
     /// the key when it has none (a personal token).
-    pub async fn logout(&self, key: &ApiKey) -> Result<(), ServiceError> {
-        let ops = match &key.family {
+    pub async fn logout(&self, caller: &Caller, key: &ApiKey) -> Result<(), ServiceError> {
+        let mut ops = match &key.family {
             Some(family) => self.revoke_family_ops(family).await?,
             None => Vec::new(),
         };
         if !ops.is_empty() {
+            ops.extend(self.audit_ops(caller, "auth.logout", Target::new("user", &key.user), None, Default::default())?);
             return match self.records.transact(&ops).await {
                 Ok(()) | Err(StoreError::Conflict) => Ok(()),
                 Err(e) => Err(e.into()),
             };
         }
-        self.revoke_token(&key.user, &key.id).await
+        self.revoke_token(caller, &key.user, &key.id).await
     }
 }

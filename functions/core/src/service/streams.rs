@@ -3,9 +3,13 @@
 //! Control writes `desired`/`generation` into the run record; the worker's
 //! heartbeat reads them back (see `stream_runs`).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
+use serde_json::json;
 
 use crate::domain::{
+    audit::Target,
     live::{Desired, Live, LiveError, LiveState, OutputStatus},
     AssetState, Guid, Kind, Production, Resource, ResourceBody, Scope, Stream, StreamInput, StreamOutput, Timestamp,
     Version,
@@ -33,6 +37,16 @@ impl StreamAction {
             "resume" => Self::Resume,
             _ => return None,
         })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Stop => "stop",
+            Self::Restart => "restart",
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+        }
     }
 }
 
@@ -230,6 +244,8 @@ impl Podops {
                 (Some(r), false) => ops.push(WriteOp::Delete { key: r.key.clone(), expected: r.version }),
                 _ => {}
             }
+            let change = BTreeMap::from([("desired".to_owned(), [json!(stored.as_ref().map(|(l, _)| l.desired)), json!(live.desired)])]);
+            ops.extend(self.audit_ops(caller, &format!("stream.{}", action.as_str()), Target::new("stream", id), Some(prod), change)?);
             match self.records.transact(&ops).await {
                 Ok(()) => {
                     done = true;
@@ -336,7 +352,9 @@ impl Podops {
             let copy_id = Guid::parse(&format!("{:012x}", rand::random::<u64>() >> 16)).map_err(ServiceError::Invalid)?;
             let now = self.clock.now();
             let copy = Resource { guid: copy_id, parent_guid: prod.clone(), created: now, updated: now, version: Version::FIRST, body: ResourceBody::Stream(stream.clone()) };
-            match self.records.create(&resource_record(&copy)?).await {
+            let mut ops = vec![WriteOp::Create(resource_record(&copy)?)];
+            ops.extend(self.audit_resource(caller, "duplicate", &copy, None)?);
+            match self.records.transact(&ops).await {
                 Ok(()) => return self.present(copy).await,
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),

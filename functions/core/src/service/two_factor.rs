@@ -7,12 +7,12 @@ use serde::{Deserialize, Serialize};
 use totp_rs::{Builder, Secret, Totp};
 
 
-use crate::domain::{ApiKey, Email, Version};
-use crate::ports::Record;
+use crate::domain::{audit::Target, ApiKey, Email, Version};
+use crate::ports::{Record, WriteOp};
 
 use super::{
     accounts::{json, parse, user_key, StoredUser},
-    Podops, ServiceError,
+    Caller, Podops, ServiceError,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -50,9 +50,12 @@ impl Podops {
         Ok((parse::<StoredUser>(record)?, version))
     }
 
-    async fn save_user(&self, email: &Email, user: &StoredUser, version: Version) -> Result<(), ServiceError> {
+    /// Writes the user back with the audit entry of why.
+    async fn save_user(&self, caller: &Caller, action: &str, email: &Email, user: &StoredUser, version: Version) -> Result<(), ServiceError> {
         let record = Record { key: user_key(email), version: version.next(), body: json(user)?, expires_at: None };
-        match self.records.replace(&record, version).await {
+        let mut ops = vec![WriteOp::Replace { record, expected: version }];
+        ops.extend(self.audit_ops(caller, action, Target::new("user", &user.user.id), None, Default::default())?);
+        match self.records.transact(&ops).await {
             Ok(()) => Ok(()),
             Err(crate::ports::StoreError::Conflict) => Err(ServiceError::Contended),
             Err(e) => Err(e.into()),
@@ -60,7 +63,7 @@ impl Podops {
     }
 
     /// Starts (or restarts, while not yet on) TOTP for the signed-in user.
-    pub async fn enroll_totp(&self, by: &ApiKey) -> Result<Enrolment, ServiceError> {
+    pub async fn enroll_totp(&self, caller: &Caller, by: &ApiKey) -> Result<Enrolment, ServiceError> {
         let (mut user, version) = self.stored_user(&by.email).await?;
         if user.totp.as_ref().is_some_and(|t| t.enabled) {
             return Err(ServiceError::TotpAlreadyOn);
@@ -70,19 +73,19 @@ impl Podops {
         let secret = Secret::from(bytes.to_vec()).to_base32();
         let uri = totp(&secret, &by.email)?.to_url().map_err(|e| crate::ports::StoreError::Corrupt(format!("{e:?}")))?;
         user.totp = Some(TotpState { secret: secret.clone(), enabled: false, last_step: 0 });
-        self.save_user(&by.email, &user, version).await?;
+        self.save_user(caller, "auth.2fa_enroll", &by.email, &user, version).await?;
         Ok(Enrolment { otpauth_uri: uri, secret })
     }
 
     /// Turns TOTP on once the user shows a current code from their app.
-    pub async fn verify_totp(&self, by: &ApiKey, code: &str) -> Result<(), ServiceError> {
+    pub async fn verify_totp(&self, caller: &Caller, by: &ApiKey, code: &str) -> Result<(), ServiceError> {
         let (mut user, version) = self.stored_user(&by.email).await?;
         let state = user.totp.as_mut().ok_or(ServiceError::TotpNotEnrolled)?;
         let now = self.clock.now().max(0) as u64;
         let step = totp(&state.secret, &by.email)?.check(code.trim(), now).ok_or(ServiceError::TotpInvalid)?;
         state.enabled = true;
         state.last_step = step;
-        self.save_user(&by.email, &user, version).await
+        self.save_user(caller, "auth.2fa_on", &by.email, &user, version).await
     }
 
     /// The second factor of a sign-in, when the user has it on: the accepted

@@ -49,12 +49,17 @@ impl Podops {
             }),
         };
         let probe = probed.then(|| Job::new(JobKind::Probe, prod.clone(), guid.clone(), None, now));
-        let written = match (resource_record(&resource), probe.as_ref().map(|job| self.create_job_ops(job)).transpose()) {
-            (Ok(record), Ok(job)) => {
-                let ops: Vec<WriteOp> = std::iter::once(WriteOp::Create(record)).chain(job.into_iter().flatten()).collect();
-                self.records.transact(&ops).await.map_err(ServiceError::from)
+        let ops = (|| {
+            let mut ops = vec![WriteOp::Create(resource_record(&resource)?)];
+            if let Some(job) = &probe {
+                ops.extend(self.create_job_ops(job)?);
             }
-            (Err(e), _) | (_, Err(e)) => Err(e),
+            ops.extend(self.audit_resource(caller, "upload", &resource, None)?);
+            Ok::<_, ServiceError>(ops)
+        })();
+        let written = match ops {
+            Ok(ops) => self.records.transact(&ops).await.map_err(ServiceError::from),
+            Err(e) => Err(e),
         };
         if let Err(e) = written {
             if let Err(cleanup) = self.blobs.delete(&key).await {
