@@ -75,6 +75,10 @@ pub struct ServeArgs {
     /// Whether a first sign-in by email creates the user (`closed`: only existing users sign in).
     #[arg(long, env = "PODOPS_SIGNUP", value_enum, default_value_t = Signup::Open)]
     pub signup: Signup,
+    /// How sign-in mail goes: `auto` is SMTP with --smtp-url, else SES on `--backend aws`,
+    /// else the outbox directory.
+    #[arg(long, env = "PODOPS_MAILER", value_enum, default_value_t = MailVia::Auto)]
+    pub mailer: MailVia,
     /// Send sign-in mail by SMTP (`smtp://host:port`, `smtps://user:pass@host:465`); unset:
     /// each message is written as an .eml file under <data-dir>/outbox/.
     #[arg(long, env = "PODOPS_SMTP_URL", hide_env_values = true)]
@@ -258,6 +262,16 @@ mod tests {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MailVia {
+    Auto,
+    /// `.eml` files under <data-dir>/outbox/.
+    Outbox,
+    Smtp,
+    /// Amazon SES (v2); the sender (--mail-from) must be a verified identity.
+    Ses,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Signup {
     Open,
     Closed,

@@ -12,7 +12,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use support::{aws::provision_fresh, call, mail::sign_in, Server};
 
-const FLAGS: [&str; 5] = ["--workers", "0", "--no-rate-limits", "--admin-email", "root@example.com"];
+const FLAGS: [&str; 7] = ["--workers", "0", "--no-rate-limits", "--admin-email", "root@example.com", "--mailer", "outbox"];
 
 /// Every entry of a log, newest first, following `next` with pages of `limit`.
 async fn read_all(server: &Server, key: &str, path: &str, limit: usize) -> Vec<Value> {

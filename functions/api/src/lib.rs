@@ -11,7 +11,7 @@ pub mod routes;
 mod state;
 mod xml;
 
-pub use auth::{Claims, TokenAuthority, TokenError, AUDIENCE, ISSUER};
+pub use auth::{Claims, ClientIp, TokenAuthority, TokenError, AUDIENCE, ISSUER};
 pub use error::ApiError;
 pub use openapi::ApiDoc;
 pub use routes::router;

@@ -4,11 +4,14 @@
 
 use std::sync::Arc;
 
-use podops_adapters::aws::{ConnectError, ConnectOptions, connect_with, read_master_secret};
+use podops_adapters::{
+    aws::{ConnectError, ConnectOptions, connect_with, read_master_secret},
+    mail::SesMailer,
+};
 use podops_api::{AppState, Limits, TokenAuthority};
 use podops_core::{
-    ports::SystemClock,
-    service::{Podops, Publishing},
+    ports::{Mailer, SystemClock},
+    service::{AccountRules, Podops, Publishing},
     signing::{Signer, derive_key},
 };
 use secrecy::{ExposeSecret, SecretBox};
@@ -48,6 +51,11 @@ pub async fn state(function: Function, mut config: Config) -> Result<AppState, I
         let value = read_parameter(&config, &name).await?;
         config.apply_cdn_url(&value)?;
     }
+    let api_url = match (&config.accounts.api_url, &config.accounts.api_url_parameter) {
+        (Some(url), _) => url.clone(),
+        (None, Some(name)) if function.mails() => read_parameter(&config, name).await?.trim().trim_end_matches('/').to_owned(),
+        _ => String::new(),
+    };
     let config = &config;
     let options = ConnectOptions { needs: function.needs(), public_media_url: config.public_media_url.clone() };
     // The parameter and the backend checks are independent round trips: on a
@@ -55,15 +63,25 @@ pub async fn state(function: Function, mut config: Config) -> Result<AppState, I
     let (secret, ports) = tokio::join!(secret(function, config), connect_with(&config.aws, &options));
     let (secret, ports) = (secret?, ports?);
     let secret = secret.expose_secret();
-    let podops = Podops::new(ports.records, ports.blobs, ports.jobs, Arc::new(SystemClock), secret, config.media.clone()).with_publishing(
-        Publishing { public: ports.public, feed_base_url: config.feed_base_url.clone(), rebuild_delay: config.rebuild_delay },
-    );
+    let podops = Podops::new(ports.records, ports.blobs, ports.jobs, Arc::new(SystemClock), secret, config.media.clone())
+        .with_publishing(Publishing { public: ports.public, feed_base_url: config.feed_base_url.clone(), rebuild_delay: config.rebuild_delay })
+        .with_accounts(account_rules(config, api_url), mailer(function, config).await);
     Ok(AppState {
         podops,
         tokens: Arc::new(TokenAuthority::new(&derive_key(secret, "jwt"), ISSUER, AUDIENCE)),
         media_signer: Signer::derive(secret, "media"),
         limits: Limits { json_body: config.max_json_body },
     })
+}
+
+fn account_rules(config: &Config, api_url: String) -> AccountRules {
+    AccountRules { signup_open: config.accounts.signup_open, base_url: api_url, admins: config.accounts.admins.clone() }
+}
+
+/// SES for the function that sends sign-in mail, when a sender is set.
+async fn mailer(function: Function, config: &Config) -> Option<Arc<dyn Mailer>> {
+    let from = config.accounts.mail_from.clone().filter(|_| function.mails())?;
+    Some(Arc::new(SesMailer::new(&config.aws, from).await))
 }
 
 async fn secret(function: Function, config: &Config) -> Result<SecretBox<Vec<u8>>, InitError> {

@@ -3,7 +3,7 @@
 //! function with its name, before anything else runs.
 
 use podops_adapters::aws::{AwsConfig, DEFAULT_MAX_RECEIVES, SdkTuning, dlq_name};
-use podops_core::{service::MediaRules, signing::parse_master_secret};
+use podops_core::{domain::Email, service::MediaRules, signing::parse_master_secret};
 use secrecy::SecretBox;
 
 /// Seconds after an edit of a published production before its feed rebuilds
@@ -28,6 +28,24 @@ pub struct Config {
     pub media: MediaRules,
     pub rebuild_delay: i64,
     pub max_json_body: usize,
+    pub accounts: AccountSettings,
+}
+
+/// Sign-in by email on AWS. Every function knows the admins (a key's
+/// rights depend on them); the auth function also mails, through SES.
+pub struct AccountSettings {
+    /// `PODOPS_MAIL_FROM`: the sender, a verified SES identity. Unset: no
+    /// sign-in mail (`POST /a/v1/login` answers 503 `login.unavailable`).
+    pub mail_from: Option<String>,
+    /// `PODOPS_SIGNUP`: `open` (default) or `closed`.
+    pub signup_open: bool,
+    /// `PODOPS_ADMIN_EMAILS`: comma-separated instance admins.
+    pub admins: Vec<Email>,
+    /// `PODOPS_API_URL`: where sign-in links point; or `PODOPS_API_URL_PARAMETER`,
+    /// an SSM parameter holding it (the template's way: naming the API in a
+    /// function's environment would close a cycle).
+    pub api_url: Option<String>,
+    pub api_url_parameter: Option<String>,
 }
 
 /// Where the master secret comes from.
@@ -103,6 +121,26 @@ impl Config {
             },
             rebuild_delay: number("PODOPS_REBUILD_DELAY", get("PODOPS_REBUILD_DELAY"), DEFAULT_REBUILD_DELAY)?,
             max_json_body: number("PODOPS_MAX_JSON_BODY", get("PODOPS_MAX_JSON_BODY"), podops_api::Limits::default().json_body)?,
+            accounts: AccountSettings {
+                mail_from: get("PODOPS_MAIL_FROM"),
+                signup_open: match get("PODOPS_SIGNUP").as_deref() {
+                    None | Some("open") => true,
+                    Some("closed") => false,
+                    Some(other) => return Err(ConfigError::Invalid { var: "PODOPS_SIGNUP", reason: format!("{other:?} is neither open nor closed") }),
+                },
+                admins: get("PODOPS_ADMIN_EMAILS")
+                    .map(|list| {
+                        list.split(',')
+                            .map(str::trim)
+                            .filter(|a| !a.is_empty())
+                            .map(|a| Email::parse(a).map_err(|e| ConfigError::Invalid { var: "PODOPS_ADMIN_EMAILS", reason: e.to_string() }))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .transpose()?
+                    .unwrap_or_default(),
+                api_url: get("PODOPS_API_URL").map(|v| url("PODOPS_API_URL", v)).transpose()?,
+                api_url_parameter: get("PODOPS_API_URL_PARAMETER"),
+            },
         })
     }
 }

@@ -24,7 +24,8 @@ pub use events::{DueBuilds, RUN_DUE_BUILDS, SWEEP_JOBS, Swept};
 /// One Lambda function: a set of route groups, and what it may touch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
-    /// `/`, `/openapi.json`, `/_a/token`.
+    /// `/`, `/openapi.json`, `/_a/token`; accounts (sign-in, sessions,
+    /// tokens, 2FA, instance roles), the audit log and public reads.
     Auth,
     Productions,
     Resources,
@@ -75,7 +76,12 @@ impl Function {
     /// The route groups this function serves.
     pub fn routes(self) -> OpenApiRouter<AppState> {
         match self {
-            Function::Auth => routes::meta::routes().merge(routes::tokens::routes()),
+            Function::Auth => routes::meta::routes()
+                .merge(routes::tokens::routes())
+                .merge(routes::accounts::routes())
+                .merge(routes::users::routes())
+                .merge(routes::audit::routes())
+                .merge(routes::public::routes()),
             Function::Productions => routes::productions::routes(),
             Function::Resources => routes::resources::routes(),
             Function::Upload => routes::upload::routes(),
@@ -93,7 +99,8 @@ impl Function {
     pub fn needs(self) -> Needs {
         let table = Needs { table: true, ..Needs::NONE };
         match self {
-            Function::Auth => Needs::NONE,
+            // Users, keys and the audit log in the table; public reads show artwork from media.
+            Function::Auth => Needs { media: true, ..table },
             Function::Productions => table,
             Function::Resources | Function::Upload | Function::Tasks => Needs { media: true, ..table },
             Function::Build => Needs { media: true, public: true, ..table },
@@ -102,6 +109,11 @@ impl Function {
             Function::Streams => Needs { media: true, ..table },
             Function::StreamEvents => table,
         }
+    }
+
+    /// Whether the function sends sign-in mail (SES).
+    pub fn mails(self) -> bool {
+        self == Function::Auth
     }
 
     /// Whether the function checks tokens or hands out signed values, and so
@@ -149,9 +161,9 @@ pub async fn run(function: Function) -> ExitCode {
     let result = if matches!(function, Function::Build | Function::Tasks) {
         events::run(function, state, settings).await
     } else if function == Function::StreamEvents {
-        lambda_http::run_with_streaming_response(routes::finish(function.routes(), state)).await
+        lambda_http::run_with_streaming_response(with_client_ip(routes::finish(function.routes(), state))).await
     } else {
-        lambda_http::run(routes::finish(function.routes(), state)).await
+        lambda_http::run(with_client_ip(routes::finish(function.routes(), state))).await
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -160,6 +172,22 @@ pub async fn run(function: Function) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The client's address as API Gateway saw it (its request context), for
+/// the audit log: behind the gateway there is no socket to ask.
+fn with_client_ip(router: axum::Router) -> axum::Router {
+    router.layer(axum::middleware::from_fn(|mut request: axum::extract::Request, next: axum::middleware::Next| async move {
+        use lambda_http::{RequestExt, request::RequestContext};
+        let ip = match request.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
+            _ => None,
+        };
+        if let Some(ip) = ip {
+            request.extensions_mut().insert(podops_api::ClientIp(ip));
+        }
+        next.run(request).await
+    }))
 }
 
 /// JSON lines on stderr (CloudWatch keeps one event per line); the filter is

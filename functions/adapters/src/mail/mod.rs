@@ -1,11 +1,13 @@
 //! Mailer adapters: an outbox directory of `.eml` files (the embedded
-//! default: `podops serve` works on a laptop without a mail server) and SMTP
-//! (lettre), chosen by `--smtp-url`.
+//! default: `podops serve` works on a laptop without a mail server), SMTP
+//! (lettre, `--smtp-url`) and Amazon SES (the AWS deployment's).
 
 mod outbox;
+mod ses;
 mod smtp;
 
 pub use outbox::OutboxMailer;
+pub use ses::SesMailer;
 pub use smtp::SmtpMailer;
 
 use lettre::{message::header::ContentType, Message};

@@ -98,6 +98,9 @@ impl Podops {
     /// sign-up is closed — the answer and the stored state are the same).
     pub async fn request_login(&self, email: &Email) -> Result<Option<Mail>, ServiceError> {
         let rules = self.rules()?.clone();
+        if self.mailer.is_none() {
+            return Err(ServiceError::AccountsUnavailable);
+        }
         let now = self.clock.now();
         let code = format!("{:08}", rand::random::<u32>() % 100_000_000);
         let mut link_bytes = [0u8; 32];

@@ -88,9 +88,11 @@ impl Podops {
         Self { records, blobs, jobs, clock, cursors: Signer::derive(master_secret, "cursor"), media, publishing: None, accounts: None, mailer: None }
     }
 
-    pub fn with_accounts(mut self, rules: AccountRules, mailer: Arc<dyn Mailer>) -> Self {
+    /// Accounts: `rules` everywhere keys are checked (they name the
+    /// configured admins); a `mailer` where sign-in mail is sent.
+    pub fn with_accounts(mut self, rules: AccountRules, mailer: Option<Arc<dyn Mailer>>) -> Self {
         self.accounts = Some(rules);
-        self.mailer = Some(mailer);
+        self.mailer = mailer;
         self
     }
 
