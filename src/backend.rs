@@ -21,6 +21,8 @@ pub struct Ports {
     pub blobs: Arc<dyn Blobs>,
     pub public: Arc<dyn Blobs>,
     pub jobs: Arc<dyn Jobs>,
+    /// API rate budgets: this process's memory, or the table every process shares.
+    pub rate: Arc<dyn podops_core::ports::RateBudgets>,
 }
 
 /// The data directory's database, `media/` and `public/`; signed media URLs
@@ -35,6 +37,7 @@ pub fn embedded(data_dir: &Path, media_signer: &Signer, public_url: &str, max_re
         blobs: Arc::new(blobs),
         public: Arc::new(public),
         jobs: Arc::new(SqliteJobs::new(db, "jobs", max_receives)),
+        rate: Arc::new(podops_adapters::embedded::InProcessBudgets::new()),
     })
 }
 
@@ -44,5 +47,5 @@ pub fn embedded(data_dir: &Path, media_signer: &Signer, public_url: &str, max_re
 pub async fn aws(args: &AwsArgs, needs: Needs, max_receives: u32) -> Result<Ports> {
     let options = ConnectOptions { needs, public_media_url: args.public_media_url.clone() };
     let ports = connect_with(&args.config(max_receives), &options).await?;
-    Ok(Ports { records: ports.records, blobs: ports.blobs, public: ports.public, jobs: ports.jobs })
+    Ok(Ports { records: ports.records, blobs: ports.blobs, public: ports.public, jobs: ports.jobs, rate: ports.rate })
 }

@@ -36,6 +36,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         Backend::Embedded => backend::embedded(&args.data_dir, &media_signer, &public_url, MAX_RECEIVES)?,
         Backend::Aws => backend::aws(&args.aws, Needs::ALL, MAX_RECEIVES).await?,
     };
+    let rate_budgets = Arc::clone(&ports.rate);
     let podops = Podops::new(
         ports.records,
         ports.blobs,
@@ -65,7 +66,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         login_per_ip: args.rate_login,
         trust_proxy: args.trust_proxy,
     };
-    let app = if args.no_rate_limits { podops_api::router(state) } else { podops_api::rate_limit::apply(podops_api::router(state), &limits) };
+    let app = if args.no_rate_limits { podops_api::router(state) } else { podops_api::rate_limit::apply(podops_api::router(state), &limits, rate_budgets) };
     let backend = match args.backend {
         Backend::Embedded => "embedded",
         Backend::Aws => "aws",

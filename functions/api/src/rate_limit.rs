@@ -1,5 +1,7 @@
 //! Rate limits with bursts (seed 002: "around 3 requests/sec per IP", with
-//! bursting), by GCRA token buckets (`governor`), in process (`podops serve`).
+//! bursting), by GCRA token buckets behind the `RateBudgets` port: in
+//! process on the embedded backend, in DynamoDB where many processes serve
+//! one deployment (the Lambda functions, `podops serve --backend aws`).
 //! - Anonymous requests are charged to the client IP.
 //! - Requests with credentials are charged to the credential (a hash of it),
 //!   and also to a generous per-IP ceiling, so minting junk credentials does
@@ -12,11 +14,7 @@
 
 use std::{
     net::{IpAddr, SocketAddr},
-    num::NonZeroU32,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
-    },
+    sync::Arc,
     time::Duration,
 };
 
@@ -27,11 +25,7 @@ use axum::{
     response::{IntoResponse, Response},
     Router,
 };
-use governor::{
-    clock::{Clock, DefaultClock},
-    middleware::StateInformationMiddleware,
-    Quota, RateLimiter,
-};
+use podops_core::ports::{Budget, RateBudgets, Take};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
@@ -69,10 +63,8 @@ impl Rate {
         Ok(Self { requests, per, burst })
     }
 
-    fn quota(self) -> Quota {
-        let period = self.per / self.requests;
-        let quota = Quota::with_period(period.max(Duration::from_nanos(1))).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN));
-        quota.allow_burst(NonZeroU32::new(self.burst).unwrap_or(NonZeroU32::MIN))
+    fn budget(self) -> Budget {
+        Budget { interval: (self.per / self.requests).max(Duration::from_nanos(1)), burst: self.burst.max(1) }
     }
 
     /// The window (seconds) in which the burst refills: the policy's `w`.
@@ -105,55 +97,50 @@ impl Default for RateLimitConfig {
     }
 }
 
-type Keyed = RateLimiter<String, governor::state::keyed::DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
-
 struct Bucket {
     name: &'static str,
     rate: Rate,
-    limiter: Keyed,
-}
-
-impl Bucket {
-    fn new(name: &'static str, rate: Rate) -> Self {
-        Self { name, rate, limiter: RateLimiter::keyed(rate.quota()).with_middleware::<StateInformationMiddleware>() }
-    }
 }
 
 pub struct Limiters {
+    budgets: Arc<dyn RateBudgets>,
     anonymous: Bucket,
     signed_in: Bucket,
     ceiling: Bucket,
     login: Bucket,
     trust_proxy: bool,
-    seen: AtomicU64,
-}
-
-/// What one bucket said.
-enum Verdict {
-    Allowed { remaining: u32 },
-    Refused { wait: Duration },
 }
 
 impl Limiters {
-    pub fn new(config: &RateLimitConfig) -> Arc<Self> {
+    pub fn new(config: &RateLimitConfig, budgets: Arc<dyn RateBudgets>) -> Arc<Self> {
         Arc::new(Self {
-            anonymous: Bucket::new("anonymous", config.anonymous),
-            signed_in: Bucket::new("signed-in", config.signed_in),
-            ceiling: Bucket::new("per-ip", config.per_ip_ceiling),
-            login: Bucket::new("login", config.login_per_ip),
+            budgets,
+            anonymous: Bucket { name: "anonymous", rate: config.anonymous },
+            signed_in: Bucket { name: "signed-in", rate: config.signed_in },
+            ceiling: Bucket { name: "per-ip", rate: config.per_ip_ceiling },
+            login: Bucket { name: "login", rate: config.login_per_ip },
             trust_proxy: config.trust_proxy,
-            seen: AtomicU64::new(0),
         })
     }
 
-    fn check(bucket: &Bucket, key: &str) -> Verdict {
-        match bucket.limiter.check_key(&key.to_owned()) {
-            Ok(snapshot) => Verdict::Allowed { remaining: snapshot.remaining_burst_capacity() },
-            Err(not_until) => Verdict::Refused { wait: not_until.wait_time_from(DefaultClock::default().now()) },
+    /// One request from `key`'s budget. A store that cannot answer lets the
+    /// request through (logged): the limiter must not take the API down with it.
+    async fn check(&self, bucket: &Bucket, key: &str) -> Take {
+        match self.budgets.take(bucket.name, key, bucket.rate.budget()).await {
+            Ok(take) => take,
+            Err(e) => {
+                tracing::warn!(error = %e, bucket = bucket.name, "rate budget unavailable: request allowed");
+                Take::Allowed { remaining: bucket.rate.burst }
+            }
         }
     }
 
+    /// The client's address: one the gateway gave (Lambda), else the last
+    /// `X-Forwarded-For` entry with `--trust-proxy`, else the socket's.
     fn client_ip(&self, request: &Request) -> Option<IpAddr> {
+        if let Some(crate::auth::ClientIp(ip)) = request.extensions().get::<crate::auth::ClientIp>() {
+            return Some(*ip);
+        }
         if self.trust_proxy {
             let forwarded = request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
             if let Some(ip) = forwarded.and_then(|v| v.rsplit(',').next()).and_then(|v| v.trim().parse().ok()) {
@@ -174,10 +161,11 @@ fn credential(headers: &HeaderMap) -> Option<String> {
     Some(hex::encode(&Sha256::digest(raw.as_bytes())[..16]))
 }
 
-/// Mounts the limits on a router (`podops serve`; it must be served with
-/// `into_make_service_with_connect_info` for the socket's IP).
-pub fn apply(router: Router, config: &RateLimitConfig) -> Router {
-    router.layer(axum::middleware::from_fn_with_state(Limiters::new(config), limit))
+/// Mounts the limits on a router, with budgets kept in `budgets`
+/// (`podops serve` must be served with `into_make_service_with_connect_info`
+/// for the socket's IP).
+pub fn apply(router: Router, config: &RateLimitConfig, budgets: Arc<dyn RateBudgets>) -> Router {
+    router.layer(axum::middleware::from_fn_with_state(Limiters::new(config, budgets), limit))
 }
 
 async fn limit(State(limiters): State<Arc<Limiters>>, mut request: Request, next: Next) -> Response {
@@ -186,12 +174,6 @@ async fn limit(State(limiters): State<Arc<Limiters>>, mut request: Request, next
     let path = request.uri().path();
     if !(path.starts_with("/a/") || path.starts_with("/_")) {
         return next.run(request).await;
-    }
-    // Keyed maps grow with clients; forget idle ones now and then.
-    if limiters.seen.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
-        for b in [&limiters.anonymous, &limiters.signed_in, &limiters.ceiling, &limiters.login] {
-            b.limiter.retain_recent();
-        }
     }
     let client = limiters.client_ip(&request);
     if let Some(found) = client {
@@ -211,9 +193,9 @@ async fn limit(State(limiters): State<Arc<Limiters>>, mut request: Request, next
     }
     let mut reported: Option<(&Bucket, u32)> = None;
     for (bucket, key) in &checks {
-        match Limiters::check(bucket, key) {
-            Verdict::Refused { wait } => return refused(bucket, wait),
-            Verdict::Allowed { remaining } => {
+        match limiters.check(bucket, key).await {
+            Take::Refused { retry_after } => return refused(bucket, retry_after),
+            Take::Allowed { remaining } => {
                 if reported.is_none_or(|(_, r)| remaining < r) {
                     reported = Some((bucket, remaining));
                 }
@@ -258,18 +240,5 @@ mod tests {
         assert_eq!(Rate::parse("3/s:20"), Ok(Rate::per_second(3, 20)));
         assert_eq!(Rate::parse("5/h:5").map(|r| r.window()), Ok(3600));
         assert!(Rate::parse("0/s:1").is_err() && Rate::parse("3/d:1").is_err() && Rate::parse("3").is_err());
-    }
-
-    #[test]
-    fn a_burst_passes_then_the_next_request_waits() {
-        let b = Bucket::new("anonymous", Rate::per_second(3, 5));
-        for _ in 0..5 {
-            assert!(matches!(Limiters::check(&b, "1.2.3.4"), Verdict::Allowed { .. }));
-        }
-        match Limiters::check(&b, "1.2.3.4") {
-            Verdict::Refused { wait } => assert!(wait <= Duration::from_millis(334), "{wait:?}"),
-            Verdict::Allowed { .. } => panic!("the 6th request of a burst of 5 passed"),
-        }
-        assert!(matches!(Limiters::check(&b, "5.6.7.8"), Verdict::Allowed { remaining: 4 }), "another client has its own budget");
     }
 }

@@ -10,7 +10,7 @@ use podops_adapters::{
 };
 use podops_api::{AppState, Limits, TokenAuthority};
 use podops_core::{
-    ports::{Mailer, SystemClock},
+    ports::{Mailer, RateBudgets, SystemClock},
     service::{AccountRules, Podops, Publishing},
     signing::{Signer, derive_key},
 };
@@ -45,8 +45,15 @@ impl InitError {
     }
 }
 
+/// What a function serves with: the handlers' state, and the rate budgets
+/// (in the table) its limits draw on.
+pub struct Started {
+    pub state: AppState,
+    pub rate: Arc<dyn RateBudgets>,
+}
+
 /// The state every handler of `function` gets.
-pub async fn state(function: Function, mut config: Config) -> Result<AppState, InitError> {
+pub async fn state(function: Function, mut config: Config) -> Result<Started, InitError> {
     if let Some(name) = config.cdn_url_parameter.clone() {
         let value = read_parameter(&config, &name).await?;
         config.apply_cdn_url(&value)?;
@@ -66,12 +73,13 @@ pub async fn state(function: Function, mut config: Config) -> Result<AppState, I
     let podops = Podops::new(ports.records, ports.blobs, ports.jobs, Arc::new(SystemClock), secret, config.media.clone())
         .with_publishing(Publishing { public: ports.public, feed_base_url: config.feed_base_url.clone(), rebuild_delay: config.rebuild_delay })
         .with_accounts(account_rules(config, api_url), mailer(function, config).await);
-    Ok(AppState {
+    let state = AppState {
         podops,
         tokens: Arc::new(TokenAuthority::new(&derive_key(secret, "jwt"), ISSUER, AUDIENCE)),
         media_signer: Signer::derive(secret, "media"),
         limits: Limits { json_body: config.max_json_body },
-    })
+    };
+    Ok(Started { state, rate: ports.rate })
 }
 
 fn account_rules(config: &Config, api_url: String) -> AccountRules {

@@ -3,6 +3,7 @@
 //! function with its name, before anything else runs.
 
 use podops_adapters::aws::{AwsConfig, DEFAULT_MAX_RECEIVES, SdkTuning, dlq_name};
+use podops_api::rate_limit::{Rate, RateLimitConfig};
 use podops_core::{domain::Email, service::MediaRules, signing::parse_master_secret};
 use secrecy::SecretBox;
 
@@ -29,6 +30,10 @@ pub struct Config {
     pub rebuild_delay: i64,
     pub max_json_body: usize,
     pub accounts: AccountSettings,
+    /// `PODOPS_RATE_ANONYMOUS`, `…_SIGNED_IN`, `…_PER_IP`, `…_LOGIN` (as
+    /// `podops serve`'s flags); `PODOPS_NO_RATE_LIMITS=1` turns them off
+    /// (behind a gateway that limits already).
+    pub rate_limits: Option<RateLimitConfig>,
 }
 
 /// Sign-in by email on AWS. Every function knows the admins (a key's
@@ -121,6 +126,23 @@ impl Config {
             },
             rebuild_delay: number("PODOPS_REBUILD_DELAY", get("PODOPS_REBUILD_DELAY"), DEFAULT_REBUILD_DELAY)?,
             max_json_body: number("PODOPS_MAX_JSON_BODY", get("PODOPS_MAX_JSON_BODY"), podops_api::Limits::default().json_body)?,
+            rate_limits: if get("PODOPS_NO_RATE_LIMITS").is_some_and(|v| v != "0" && v != "false") {
+                None
+            } else {
+                let defaults = RateLimitConfig::default();
+                let rate = |var: &'static str, default: Rate| match get(var) {
+                    Some(v) => Rate::parse(&v).map_err(|reason| ConfigError::Invalid { var, reason }),
+                    None => Ok(default),
+                };
+                Some(RateLimitConfig {
+                    anonymous: rate("PODOPS_RATE_ANONYMOUS", defaults.anonymous)?,
+                    signed_in: rate("PODOPS_RATE_SIGNED_IN", defaults.signed_in)?,
+                    per_ip_ceiling: rate("PODOPS_RATE_PER_IP", defaults.per_ip_ceiling)?,
+                    login_per_ip: rate("PODOPS_RATE_LOGIN", defaults.login_per_ip)?,
+                    // The client IP comes from the gateway's request context.
+                    trust_proxy: false,
+                })
+            },
             accounts: AccountSettings {
                 mail_from: get("PODOPS_MAIL_FROM"),
                 signup_open: match get("PODOPS_SIGNUP").as_deref() {

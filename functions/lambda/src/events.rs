@@ -10,7 +10,6 @@
 use axum::Router;
 use lambda_http::{Adapter, request::LambdaRequest};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use podops_api::{AppState, routes};
 use podops_core::service::{InboxOutcome, Podops, ServiceError, SweepPolicy, SweepReport};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json, value::RawValue};
@@ -84,9 +83,9 @@ pub struct Failed {
     pub error: String,
 }
 
-pub async fn run(function: Function, state: AppState, settings: EventSettings) -> Result<(), Error> {
-    let podops = state.podops.clone();
-    let router = routes::finish(function.routes(), state);
+/// Serves `router` (the function's HTTP routes, limits and all) and the
+/// function's other events.
+pub async fn run(function: Function, router: Router, podops: Podops, settings: EventSettings) -> Result<(), Error> {
     let handler = service_fn(move |event: LambdaEvent<Box<RawValue>>| handle(function, router.clone(), podops.clone(), settings.clone(), event));
     lambda_runtime::run(handler).await
 }

@@ -148,9 +148,10 @@ pub async fn run(function: Function) -> ExitCode {
             media_bucket: config.aws.media_bucket.clone(),
             sweep: SweepPolicy { max_receives: config.aws.max_receives, ..SweepPolicy::default() },
         };
-        Ok::<_, InitError>((app::state(function, config).await?, settings))
+        let limits = config.rate_limits.clone();
+        Ok::<_, InitError>((app::state(function, config).await?, settings, limits))
     };
-    let (state, settings) = match started.await {
+    let (app::Started { state, rate }, settings, limits) = match started.await {
         Ok(started) => started,
         Err(e) => {
             tracing::error!(function = function.binary(), error = %e, "cannot start");
@@ -158,12 +159,19 @@ pub async fn run(function: Function) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let podops = state.podops.clone();
+    // Every instance of every function draws on the same budgets (in the table).
+    let router = routes::finish(function.routes(), state);
+    let router = with_client_ip(match &limits {
+        Some(limits) => podops_api::rate_limit::apply(router, limits, rate),
+        None => router,
+    });
     let result = if matches!(function, Function::Build | Function::Tasks) {
-        events::run(function, state, settings).await
+        events::run(function, router, podops, settings).await
     } else if function == Function::StreamEvents {
-        lambda_http::run_with_streaming_response(with_client_ip(routes::finish(function.routes(), state))).await
+        lambda_http::run_with_streaming_response(router).await
     } else {
-        lambda_http::run(with_client_ip(routes::finish(function.routes(), state))).await
+        lambda_http::run(router).await
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

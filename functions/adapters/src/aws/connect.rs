@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::error::DisplayErrorContext;
-use podops_core::ports::{Blobs, Jobs, QueueError, Received, Records};
+use podops_core::ports::{Blobs, Jobs, QueueError, RateBudgets, Received, Records};
 use tokio::sync::OnceCell;
 
 use super::config::{AwsClients, AwsConfig};
@@ -22,6 +22,8 @@ pub struct AwsPorts {
     pub blobs: Arc<dyn Blobs>,
     pub public: Arc<dyn Blobs>,
     pub jobs: Arc<dyn Jobs>,
+    /// Rate budgets in the table, shared by every process of the deployment.
+    pub rate: Arc<dyn RateBudgets>,
 }
 
 /// Which resources a process uses, and so which ones `connect_with` checks.
@@ -103,6 +105,7 @@ pub async fn connect_with(config: &AwsConfig, options: &ConnectOptions) -> Resul
         blobs: Arc::new(media),
         public: Arc::new(S3Blobs::new(clients.s3.clone(), &config.public_bucket)),
         jobs,
+        rate: Arc::new(super::DynamoRateBudgets::new(clients.dynamodb.clone(), &config.table)),
     })
 }
 

@@ -4,6 +4,7 @@
 
 mod config;
 mod connect;
+mod dynamo_rate;
 mod dynamo_records;
 pub mod parameters;
 pub mod provision;
@@ -14,6 +15,7 @@ mod sqs_jobs;
 
 pub use connect::{AwsPorts, ConnectError, ConnectOptions, Needs, connect, connect_with};
 pub use config::{AwsCallCounter, AwsCalls, AwsClients, AwsConfig, DEFAULT_MAX_RECEIVES, SdkTuning, Service, dlq_name};
+pub use dynamo_rate::DynamoRateBudgets;
 pub use dynamo_records::DynamoRecords;
 pub use parameters::{ParameterError, read_master_secret, read_parameter};
 pub use s3_blobs::{S3Blobs, SHA256_METADATA};

@@ -4,4 +4,5 @@
 
 pub mod blobs;
 pub mod jobs;
+pub mod rate;
 pub mod records;

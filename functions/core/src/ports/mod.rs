@@ -7,6 +7,7 @@ mod clock;
 mod jobs;
 mod mailer;
 mod media;
+mod rate;
 mod records;
 
 pub use blobs::{BlobError, BlobKey, BlobMeta, Blobs, ByteStream, GetBlob, PartMeta, SignedMethod, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
@@ -14,4 +15,5 @@ pub use clock::{Clock, SystemClock};
 pub use jobs::{Jobs, QueueError, Received};
 pub use mailer::{Mail, MailError, Mailer};
 pub use media::{EncodePlan, MediaError, MediaTool};
+pub use rate::{Budget, RateBudgets, Take};
 pub use records::{check_transaction, Key, ListQuery, Page, Record, Records, StoreError, WriteOp, MAX_TRANSACT_OPS};
