@@ -299,3 +299,40 @@ async fn login_by_email_reads_the_code_from_stdin_and_personal_tokens_are_made_l
     assert_eq!(listed["items"].as_array().map(Vec::len), Some(1), "{listed}");
     assert_eq!(listed["items"][0]["kind"], "sign_in");
 }
+
+#[tokio::test]
+async fn login_asks_for_the_authenticator_code_when_two_factor_sign_in_is_on() {
+    use std::io::Write;
+    use support::mail::{sign_in, totp_code, wait_for_mail};
+    let server = Server::start(&["--workers", "0"]).await;
+    let outbox = server.data_dir.path().join("outbox");
+    let key = sign_in(&server, "tia@example.com").await;
+    let (_, enrol) = support::call(&server, &key, reqwest::Method::POST, "/a/v1/auth/2fa/enroll", None).await;
+    let secret = enrol["secret"].as_str().expect("secret").to_owned();
+    let (s, _) = support::call(&server, &key, reqwest::Method::POST, "/a/v1/auth/2fa/verify", Some(serde_json::json!({"code": totp_code(&secret, 0)}))).await;
+    assert_eq!(s, reqwest::StatusCode::NO_CONTENT);
+    server.http.post(server.url("/a/v1/login")).json(&serde_json::json!({"email": "tia@example.com"})).send().await.expect("login");
+    let (_, code, _) = wait_for_mail(&outbox, 2).await;
+    let cli = Client::new();
+
+    // A wrong authenticator code given with --totp: refused, said plainly.
+    let wrong = if totp_code(&secret, 1) == "000000" { "111111" } else { "000000" };
+    let out = cli.command(&["login", "--api", &server.base, "--email", "tia@example.com", "--code", &code, "--totp", wrong]).output().expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("authenticator code"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Without --totp, podops login asks for it (the mailed code still works: nothing was consumed).
+    let mut login = cli
+        .command(&["login", "--api", &server.base, "--email", "tia@example.com", "--code", &code])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn podops login");
+    login.stdin.take().expect("stdin").write_all(format!("{}\n", totp_code(&secret, 1)).as_bytes()).unwrap();
+    let out = login.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("Code from your authenticator app") && stderr.contains("Signed in as tia@example.com"), "{stderr}");
+    cli.ok(&["production", "list"]);
+}

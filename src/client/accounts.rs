@@ -19,7 +19,7 @@ const TOKEN_COLUMNS: &[&str] = &["id", "kind", "name", "scopes", "masked", "expi
 
 /// `POST /a/v1/login` mails a code; the code (`--code`, or asked for on the terminal)
 /// goes to `POST /a/v1/auth` for a key, saved as the profile's token like `login --token`.
-pub async fn login_by_email(opts: &ClientOpts, email: &str, code: Option<String>) -> Result<(), ClientError> {
+pub async fn login_by_email(opts: &ClientOpts, email: &str, code: Option<String>, totp: Option<String>) -> Result<(), ClientError> {
     if opts.token.is_some() {
         return Err(ClientError::usage("podops login: --email and --token (or PODOPS_TOKEN) are exclusive: sign in by one or the other"));
     }
@@ -35,7 +35,7 @@ pub async fn login_by_email(opts: &ClientOpts, email: &str, code: Option<String>
         Some(code) => code,
         None => {
             api.post("/a/v1/login", &json!({ "email": email })).await.map_err(|e| pending(e, email))?;
-            ask_for_code(email).await?
+            ask(&format!("Code from the mail to {email}: "), "--code CODE").await?
         }
     };
     let code: String = code.split_whitespace().collect();
@@ -43,7 +43,19 @@ pub async fn login_by_email(opts: &ClientOpts, email: &str, code: Option<String>
         return Err(ClientError::usage("podops login: no code given"));
     }
 
-    let signed = api.post("/a/v1/auth", &json!({ "email": email, "code": code })).await?;
+    let mut body = json!({ "email": email, "code": code });
+    if let Some(totp) = &totp {
+        body["totp"] = json!(totp.trim());
+    }
+    let signed = match api.post("/a/v1/auth", &body).await {
+        // Two-factor sign-in is on: ask for the authenticator's code and send both again
+        // (a missing code neither uses up the mailed one nor counts as an attempt).
+        Err(ClientError::Refused { code, .. }) if code == "login.totp_required" && totp.is_none() => {
+            body["totp"] = json!(ask("Code from your authenticator app: ", "--totp CODE").await?.trim());
+            api.post("/a/v1/auth", &body).await?
+        }
+        other => other?,
+    };
     let key = signed["key"]
         .as_str()
         .filter(|k| !k.is_empty())
@@ -70,9 +82,10 @@ fn pending(error: ClientError, email: &str) -> ClientError {
     }
 }
 
-/// Asks on the terminal (stderr) and reads one line of stdin, which may be a pipe.
-async fn ask_for_code(email: &str) -> Result<String, ClientError> {
-    eprint!("Code from the mail to {email}: ");
+/// Asks on the terminal (stderr) and reads one line of stdin, which may be a
+/// pipe; `flag` is how to pass the answer instead.
+async fn ask(prompt: &str, flag: &'static str) -> Result<String, ClientError> {
+    eprint!("{prompt}");
     let _ = std::io::stderr().flush();
     let read = tokio::task::spawn_blocking(|| {
         let mut line = String::new();
@@ -81,7 +94,7 @@ async fn ask_for_code(email: &str) -> Result<String, ClientError> {
     .await
     .map_err(|e| ClientError::Failed(format!("reading the code: {e}")))?;
     match read {
-        Ok((0, _)) => Err(ClientError::usage("podops login: no code read (stdin is closed); pass it with --code CODE")),
+        Ok((0, _)) => Err(ClientError::usage(format!("podops login: no code read (stdin is closed); pass it with {flag}"))),
         Ok((_, line)) => Ok(line),
         Err(e) => Err(ClientError::usage(format!("podops login: cannot read the code: {e}"))),
     }

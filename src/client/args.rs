@@ -121,6 +121,10 @@ pub struct LoginArgs {
     /// prompting (e.g. after `login.pending`).
     #[arg(long, requires = "email")]
     pub code: Option<String>,
+    /// The code from your authenticator app, for an account with two-factor sign-in on
+    /// (asked for when needed and not given).
+    #[arg(long, requires = "email", value_name = "CODE")]
+    pub totp: Option<String>,
 }
 
 // `podops token create|list|revoke`: a signed-in user's personal tokens. Without a

@@ -25,7 +25,7 @@ pub async fn run(opts: ClientOpts, command: ClientCommand) -> Result<(), ClientE
     match command {
         ClientCommand::Login(args) => {
             return match args.email {
-                Some(email) => super::accounts::login_by_email(&opts, &email, args.code).await,
+                Some(email) => super::accounts::login_by_email(&opts, &email, args.code, args.totp).await,
                 None => login(&opts).await,
             };
         }

@@ -50,3 +50,14 @@ pub async fn sign_in(server: &super::Server, email: &str) -> String {
     let body: serde_json::Value = r.json().await.expect("json");
     body["key"].as_str().expect("key").to_owned()
 }
+
+/// The RFC 6238 code (SHA-1, 6 digits, 30 s) of base32 `secret`, `offset` steps from now,
+/// computed by Python's standard library: an implementation apart from the server's.
+pub fn totp_code(secret: &str, offset: i64) -> String {
+    let script = "import base64,hmac,hashlib,struct,time,sys\n\
+        s=sys.argv[1]; k=base64.b32decode(s+'='*(-len(s)%8)); c=int(time.time())//30+int(sys.argv[2])\n\
+        h=hmac.new(k,struct.pack('>Q',c),hashlib.sha1).digest(); o=h[-1]&15\n\
+        print('%06d'%((struct.unpack('>I',h[o:o+4])[0]&0x7fffffff)%1000000))";
+    let out = std::process::Command::new("python3").args(["-c", script, secret, &offset.to_string()]).output().expect("python3");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}

@@ -82,8 +82,13 @@ pub async fn state(function: Function, mut config: Config) -> Result<Started, In
     Ok(Started { state, rate: ports.rate })
 }
 
+/// Every `POST /a/v1/login` on Lambda answers this long after it began: an
+/// SES send plus a DynamoDB read fit well within it.
+const SIGN_IN_ANSWER_AFTER: std::time::Duration = std::time::Duration::from_millis(600);
+
 fn account_rules(config: &Config, api_url: String) -> AccountRules {
-    AccountRules { signup_open: config.accounts.signup_open, base_url: api_url, admins: config.accounts.admins.clone() }
+    // A Lambda is frozen once it answers: mail goes first, answers are padded.
+    AccountRules { signup_open: config.accounts.signup_open, base_url: api_url, admins: config.accounts.admins.clone(), answer_after: Some(SIGN_IN_ANSWER_AFTER) }
 }
 
 /// SES for the function that sends sign-in mail, when a sender is set.

@@ -54,18 +54,48 @@ struct LoginAccepted {
 #[utoipa::path(post, path = "/a/v1/login", tag = "accounts", params(LoginRequest), request_body(content = Object, description = "{\"email\": …} (or ?email=)"),
     responses((status = 202, body = LoginAccepted), (status = 400, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64))), (status = 503, body = ErrorBody)))]
 async fn login(State(state): State<AppState>, Query(q): Query<LoginRequest>, body: Option<Json<LoginRequest>>) -> Result<Response, ApiError> {
+    let started = tokio::time::Instant::now();
     let raw = body.and_then(|Json(b)| b.email).or(q.email).unwrap_or_default();
     let email = Email::parse(&raw).map_err(bad)?;
     let mail = state.podops.request_login(&email).await?;
-    if let (Some(mail), Some(mailer)) = (mail, state.podops.mailer.clone()) {
-        // Sent off the request path, so the answer's timing says nothing about the address.
-        tokio::spawn(async move {
-            if let Err(e) = mailer.send(&mail).await {
-                tracing::error!(error = %e, "sign-in mail not sent");
+    let answer_after = state.podops.accounts.as_ref().and_then(|r| r.answer_after);
+    if let Some(mailer) = state.podops.mailer.clone() {
+        let podops = state.podops.clone();
+        match answer_after {
+            // Whether the address is known is asked only off the request path,
+            // after a random pause: the answer, its timing and the work around
+            // it are the same for every address.
+            None => {
+                let pause = std::time::Duration::from_millis(rand::random_range(20..200));
+                tokio::spawn(async move {
+                    tokio::time::sleep(pause).await;
+                    deliver(&podops, &*mailer, &email, &mail).await;
+                });
             }
-        });
+            Some(pad) => {
+                deliver(&podops, &*mailer, &email, &mail).await;
+                if started.elapsed() > pad {
+                    tracing::warn!(pad_ms = pad.as_millis() as u64, took_ms = started.elapsed().as_millis() as u64, "sign-in answer later than its padding");
+                }
+                tokio::time::sleep_until(started + pad).await;
+            }
+        }
     }
     Ok((StatusCode::ACCEPTED, Json(LoginAccepted { status: "mail_sent_if_allowed", expires_in: LOGIN_TTL })).into_response())
+}
+
+/// Sends the sign-in mail if the address may get one; failures are logged
+/// (the answer was, or will be, the same either way).
+async fn deliver(podops: &podops_core::service::Podops, mailer: &dyn podops_core::ports::Mailer, email: &Email, mail: &podops_core::ports::Mail) {
+    match podops.may_mail(email).await {
+        Ok(true) => {
+            if let Err(e) = mailer.send(mail).await {
+                tracing::error!(error = %e, "sign-in mail not sent");
+            }
+        }
+        Ok(false) => {}
+        Err(e) => tracing::error!(error = %e, "sign-in mail not sent"),
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

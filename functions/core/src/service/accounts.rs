@@ -35,6 +35,11 @@ pub struct AccountRules {
     /// Addresses that are instance admins whatever their stored role
     /// (`--admin-email`): how a fresh instance gets its first admin.
     pub admins: Vec<Email>,
+    /// `None`: sign-in mail leaves after the answer (a long-running server).
+    /// `Some(pad)`: where nothing may run after the answer (a Lambda is
+    /// frozen), the mail is sent first and every answer waits until `pad`
+    /// after the request began, so its timing still says nothing.
+    pub answer_after: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -94,9 +99,10 @@ impl Podops {
         self.accounts.as_ref().ok_or(ServiceError::AccountsUnavailable)
     }
 
-    /// Starts a sign-in: the mail to send (none for an unknown address while
-    /// sign-up is closed — the answer and the stored state are the same).
-    pub async fn request_login(&self, email: &Email) -> Result<Option<Mail>, ServiceError> {
+    /// Starts a sign-in: the mail to send if `may_mail` agrees. The same work
+    /// for every address, known or not — whether it is known is asked only
+    /// later, off the request path (no enumeration by the answer or its timing).
+    pub async fn request_login(&self, email: &Email) -> Result<Mail, ServiceError> {
         let rules = self.rules()?.clone();
         if self.mailer.is_none() {
             return Err(ServiceError::AccountsUnavailable);
@@ -108,7 +114,6 @@ impl Podops {
         let link = hex::encode(link_bytes);
         let pending = Pending { code: code_hash(email, &code), link: key_hash(&link), attempts: 0, created: now };
         let expires_at = Some(now + LOGIN_TTL);
-        let known = self.records.get(&user_key(email)).await?.is_some();
         let ops = [
             WriteOp::Create(Record { key: pending_key(email), version: Version::FIRST, body: json(&pending)?, expires_at }),
             WriteOp::Create(Record { key: link_key(&pending.link), version: Version::FIRST, body: serde_json::json!({ "email": email }), expires_at }),
@@ -124,14 +129,17 @@ impl Podops {
             }
             Err(e) => return Err(e.into()),
         }
-        if !known && !rules.signup_open {
-            return Ok(None);
-        }
         let url = format!("{}/a/v1/auth?token={link}", rules.base_url.trim_end_matches('/'));
         let text = format!(
             "Your PodOps sign-in code is {code}.\n\nOr open this link to sign in:\n{url}\n\nBoth work once and for 8 minutes. If you did not ask to sign in, ignore this message.\n"
         );
-        Ok(Some(Mail { to: email.to_string(), subject: format!("PodOps sign-in code: {code}"), text }))
+        Ok(Mail { to: email.to_string(), subject: format!("PodOps sign-in code: {code}"), text })
+    }
+
+    /// Whether a sign-in mail goes to `email`: always while sign-up is open,
+    /// else only to a known user (an unknown one gets the same answer and no mail).
+    pub async fn may_mail(&self, email: &Email) -> Result<bool, ServiceError> {
+        Ok(self.rules()?.signup_open || self.records.get(&user_key(email)).await?.is_some())
     }
 
     /// Signs in with the mailed code: right code → a new key; a wrong one
