@@ -152,7 +152,7 @@ impl Podops {
 
     async fn code_sign_in(&self, email: &Email, code: &str, totp: Option<&str>, context: &RequestContext) -> Result<SignedIn, ServiceError> {
         self.rules()?;
-        let Some(record) = self.records.get(&pending_key(email)).await? else { return Err(ServiceError::LoginInvalid) };
+        let Some(record) = self.live(&pending_key(email)).await? else { return Err(ServiceError::LoginInvalid) };
         let version = record.version;
         let expires_at = record.expires_at;
         let mut pending: Pending = parse(record)?;
@@ -186,10 +186,10 @@ impl Podops {
     async fn link_sign_in(&self, token: &str, totp: Option<&str>, context: &RequestContext, found: &mut Option<Email>) -> Result<SignedIn, ServiceError> {
         self.rules()?;
         let hash = key_hash(token.trim());
-        let Some(link) = self.records.get(&link_key(&hash)).await? else { return Err(ServiceError::LoginInvalid) };
+        let Some(link) = self.live(&link_key(&hash)).await? else { return Err(ServiceError::LoginInvalid) };
         let email = link.body.get("email").and_then(|e| e.as_str()).map(Email::parse).transpose()?.ok_or(ServiceError::LoginInvalid)?;
         *found = Some(email.clone());
-        let Some(record) = self.records.get(&pending_key(&email)).await? else { return Err(ServiceError::LoginInvalid) };
+        let Some(record) = self.live(&pending_key(&email)).await? else { return Err(ServiceError::LoginInvalid) };
         let version = record.version;
         let pending: Pending = parse(record)?;
         if pending.link != hash {
@@ -197,6 +197,13 @@ impl Podops {
         }
         let step = self.second_factor(&email, totp).await?;
         self.consume_and_sign_in(&email, &pending, version, step, context).await
+    }
+
+    /// A record that has not expired by this service's clock (the store drops
+    /// expired records by its own; a code's 8 minutes are the service's rule).
+    async fn live(&self, key: &Key) -> Result<Option<Record>, ServiceError> {
+        let now = self.clock.now();
+        Ok(self.records.get(key).await?.filter(|r| r.expires_at.is_none_or(|e| e > now)))
     }
 
     /// A sign-in refused for a wrong, used or expired code or link, or a
