@@ -105,6 +105,10 @@ pub struct ServeArgs {
     /// Take the client IP from X-Forwarded-For (behind a reverse proxy you run), not the socket.
     #[arg(long, env = "PODOPS_TRUST_PROXY")]
     pub trust_proxy: bool,
+    /// A token a Prometheus scraper sends (`Authorization: Bearer …`) for `GET /metrics`,
+    /// instead of an admin's credentials.
+    #[arg(long, env = "PODOPS_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// No API rate limits at all (benchmarks, a server behind a limiting gateway).
     #[arg(long, env = "PODOPS_NO_RATE_LIMITS")]
     pub no_rate_limits: bool,

@@ -66,7 +66,11 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         login_per_ip: args.rate_login,
         trust_proxy: args.trust_proxy,
     };
-    let app = if args.no_rate_limits { podops_api::router(state) } else { podops_api::rate_limit::apply(podops_api::router(state), &limits, rate_budgets) };
+    let mut app = podops_api::router(state);
+    if let Some(token) = &args.metrics_token {
+        app = app.layer(axum::Extension(podops_api::MetricsToken(token.clone())));
+    }
+    let app = if args.no_rate_limits { app } else { podops_api::rate_limit::apply(app, &limits, rate_budgets) };
     let backend = match args.backend {
         Backend::Embedded => "embedded",
         Backend::Aws => "aws",

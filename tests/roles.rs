@@ -159,7 +159,9 @@ async fn every_route_answers_every_role_as_the_readme_table_says() {
         let method = Method::from_bytes(method.as_bytes()).expect("method");
         for (role, cell) in cells.iter().enumerate() {
             let (status, code) = call(&server, &world, &method, template, role).await;
-            assert!(!status.is_server_error(), "{route} as {}: {status} {code}", ROLES[role]);
+            // (Health is 503 here by design: this server runs no worker.)
+            let expected_503 = route == "GET /system/health" && status == StatusCode::SERVICE_UNAVAILABLE;
+            assert!(!status.is_server_error() || expected_503, "{route} as {}: {status} {code}", ROLES[role]);
             let refused = REFUSALS.contains(&code.as_str());
             let ok = match cell.as_str() {
                 "✓" => !refused,

@@ -33,6 +33,37 @@ enum Ended {
 
 impl Worker {
     /// Runs until `shutdown` resolves, then drains as described above.
+    /// Announces this worker every `WORKER_BEAT` until it quits (see
+    /// `service::workers`): its job and stream slots, and its FFmpeg.
+    async fn beat(self: Arc<Self>, slots: Arc<Semaphore>, mut quit: watch::Receiver<bool>) {
+        let ffmpeg = ffmpeg_version().await;
+        let started = podops_core::ports::Clock::now(&*self.podops.clock);
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
+        loop {
+            let (stream_slots, streams_running) = self.streams.as_ref().map_or((0, 0), |f| f.capacity());
+            let job_slots = self.config.concurrency.max(1);
+            let beat = podops_core::service::WorkerBeat {
+                id: self.config.worker_id.clone(),
+                host: host.clone(),
+                pid: std::process::id(),
+                started,
+                seen: self.podops.clock.now(),
+                job_slots,
+                jobs_running: job_slots.saturating_sub(slots.available_permits()),
+                stream_slots,
+                streams_running,
+                ffmpeg: ffmpeg.clone(),
+            };
+            if let Err(e) = self.podops.worker_beat(&beat).await {
+                tracing::warn!(error = %e, "the worker's beat was not recorded");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(podops_core::service::WORKER_BEAT) => {}
+                _ = quit.changed() => return,
+            }
+        }
+    }
+
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()> + Send + 'static) {
         let (stop_tx, stop_rx) = watch::channel(false);
         let (quit_tx, quit_rx) = watch::channel(false);
@@ -46,6 +77,7 @@ impl Worker {
         if let Some(fleet) = &self.streams {
             tokio::spawn(fleet.clone().scan());
         }
+        tokio::spawn(self.clone().beat(Arc::clone(&slots), quit_rx.clone()));
         while !*quit_rx.borrow() {
             while running.try_join_next().is_some() {}
             let Ok(first) = slots.clone().acquire_owned().await else { break };
@@ -247,4 +279,11 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
             return std::future::pending().await;
         }
     }
+}
+
+/// `ffmpeg -version`'s first line, or `None` when FFmpeg cannot run here.
+pub(crate) async fn ffmpeg_version() -> Option<String> {
+    let out = tokio::process::Command::new("ffmpeg").arg("-version").kill_on_drop(true).output().await.ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    out.status.success().then(|| text.lines().next().unwrap_or_default().to_owned())
 }

@@ -35,6 +35,9 @@ impl Jobs for InTempDir {
     async fn receive_dead(&self, max: usize) -> Result<Vec<Received>, QueueError> {
         self.jobs.receive_dead(max).await
     }
+    async fn depth(&self) -> Result<u64, QueueError> {
+        self.jobs.depth().await
+    }
 }
 
 async fn fresh_queue() -> Arc<dyn Jobs> {

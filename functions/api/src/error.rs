@@ -35,7 +35,7 @@ impl ApiError {
         self
     }
 
-    fn internal(status: StatusCode, code: &'static str, cause: String) -> Self {
+    pub(crate) fn internal(status: StatusCode, code: &'static str, cause: String) -> Self {
         let message = if status == StatusCode::SERVICE_UNAVAILABLE {
             "a backing service is unavailable; retry later"
         } else {

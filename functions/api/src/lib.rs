@@ -4,6 +4,7 @@
 mod auth;
 mod error;
 mod extract;
+pub mod metrics;
 mod negotiate;
 mod openapi;
 pub mod rate_limit;
@@ -14,5 +15,5 @@ mod xml;
 pub use auth::{Claims, ClientIp, TokenAuthority, TokenError, AUDIENCE, ISSUER};
 pub use error::ApiError;
 pub use openapi::ApiDoc;
-pub use routes::router;
+pub use routes::{router, system::MetricsToken};
 pub use state::{AppState, Limits};

@@ -10,6 +10,7 @@ use support::app;
 const PROMISED: &[(&str, &str)] = &[
     ("get", "/"),
     ("get", "/openapi.json"),
+    ("get", "/system/health"),
     ("get", "/_a/token"),
     ("post", "/_a/token"),
     ("get", "/a/v1/productions"),
@@ -25,6 +26,7 @@ const PROMISED: &[(&str, &str)] = &[
     ("delete", "/a/v1/resource/{prod}/{kind}/{id}"),
     ("post", "/a/v1/upload/{prod}"),
     ("get", "/media/{key}"),
+    ("get", "/metrics"),
     ("head", "/media/{key}"),
     ("put", "/media/{key}"),
     ("post", "/a/v1/upload/{prod}/{asset}/complete"),

@@ -79,6 +79,11 @@ impl StreamFleet {
         Arc::new(Self { podops, fetcher, lookup, policy, config, worker_id, slots, quit: watch::channel(false).0, running: Default::default() })
     }
 
+    /// Streams this worker may run, and runs now.
+    pub fn capacity(&self) -> (usize, usize) {
+        (self.config.max_streams, self.config.max_streams - self.slots.available_permits())
+    }
+
     pub async fn offer(self: &Arc<Self>, prod: &Guid, id: &Guid) -> Offer {
         if *self.quit.borrow() {
             return Offer::AtCapacity;

@@ -179,4 +179,8 @@ impl Jobs for LazySqsJobs {
     async fn receive_dead(&self, max: usize) -> Result<Vec<Received>, QueueError> {
         self.get().await?.receive_dead(max).await
     }
+
+    async fn depth(&self) -> Result<u64, QueueError> {
+        self.get().await?.depth().await
+    }
 }

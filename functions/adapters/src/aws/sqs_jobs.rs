@@ -150,6 +150,19 @@ impl Jobs for SqsJobs {
 
     /// Receives from the dead-letter queue and deletes what it received. The
     /// receipts returned no longer name anything.
+    async fn depth(&self) -> Result<u64, QueueError> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map_err(|e| unavailable("GetQueueAttributes", e))?;
+        let n = out.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages));
+        Ok(n.and_then(|n| n.parse().ok()).unwrap_or(0))
+    }
+
     async fn receive_dead(&self, max: usize) -> Result<Vec<Received>, QueueError> {
         let mut dead = Vec::new();
         while dead.len() < max {

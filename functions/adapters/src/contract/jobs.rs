@@ -30,6 +30,7 @@ macro_rules! jobs_contract_tests {
             an_empty_long_poll_waits_before_returning_nothing,
             receive_returns_at_most_max,
             concurrent_receivers_get_every_message,
+            depth_counts_the_messages_waiting,
         );
     };
     (@rules $factory:expr; $($rule:ident),* $(,)?) => {
@@ -237,4 +238,26 @@ pub async fn concurrent_receivers_get_every_message(jobs: Arc<dyn Jobs>) -> usiz
         let _ = jobs.delete(&message.receipt).await;
     }
     seen.len()
+}
+
+/// Polls `depth` until it reads `n` (SQS's count is approximate and may lag).
+async fn depth_reaches(jobs: &dyn Jobs, n: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let depth = jobs.depth().await.expect("depth");
+        if depth == n || Instant::now() > deadline {
+            return depth;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn depth_counts_the_messages_waiting(jobs: Arc<dyn Jobs>) {
+    assert_eq!(jobs.depth().await.expect("depth"), 0, "a fresh queue is empty");
+    jobs.send("one").await.expect("send");
+    jobs.send("two").await.expect("send");
+    assert_eq!(depth_reaches(&*jobs, 2).await, 2);
+    let got = receive_n(&*jobs, 1, LONG).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(depth_reaches(&*jobs, 1).await, 1, "a message in flight is not waiting");
 }

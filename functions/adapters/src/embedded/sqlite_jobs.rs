@@ -96,6 +96,18 @@ fn receipt_id(receipt: &str) -> Result<&str, QueueError> {
 
 #[async_trait]
 impl Jobs for SqliteJobs {
+    async fn depth(&self) -> Result<u64, QueueError> {
+        let queue = Arc::clone(&self.queue);
+        self.db
+            .read(move |conn| {
+                let n: i64 = conn
+                    .prepare_cached("SELECT count(*) FROM messages WHERE queue = ?1 AND dead = 0 AND visible_at <= ?2")?
+                    .query_row(params![queue, unix_millis()], |row| row.get(0))?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            })
+            .await
+    }
+
     async fn send(&self, body: &str) -> Result<String, QueueError> {
         let id = format!("{:032x}", rand::random::<u128>());
         let (queue, body, row_id) = (Arc::clone(&self.queue), body.to_owned(), id.clone());

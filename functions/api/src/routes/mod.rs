@@ -14,6 +14,7 @@ pub mod public;
 pub mod renditions;
 pub mod resources;
 pub mod streams;
+pub mod system;
 pub mod tokens;
 pub mod upload;
 pub mod users;
@@ -53,6 +54,7 @@ pub fn all_groups() -> OpenApiRouter<AppState> {
         .merge(streams::routes())
         .merge(streams::event_routes())
         .merge(live::routes())
+        .merge(system::routes())
 }
 
 /// The OpenAPI document of `all_groups`.
@@ -77,6 +79,8 @@ pub fn finish(groups: OpenApiRouter<AppState>, state: AppState) -> Router {
             ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "route.method_not_allowed", "method not allowed here")
                 .into_response()
         })
+        // Per matched route (its pattern is the label), so only after routing.
+        .route_layer(axum::middleware::from_fn(crate::metrics::record))
         .layer(DefaultBodyLimit::max(json_limit))
         .layer(axum::middleware::from_fn(crate::auth::logged_in_as))
         .with_state(state)

@@ -43,4 +43,7 @@ pub trait Jobs: Send + Sync {
     async fn delete(&self, receipt: &str) -> Result<(), QueueError>;
     /// Takes up to `max` messages off the dead-letter queue (for inspection and redrive).
     async fn receive_dead(&self, max: usize) -> Result<Vec<Received>, QueueError>;
+    /// Messages waiting to be received (approximate on SQS): the backlog, and
+    /// the cheapest proof that the queue answers (health, metrics).
+    async fn depth(&self) -> Result<u64, QueueError>;
 }

@@ -9,6 +9,7 @@ mod build;
 mod cursor;
 mod error;
 mod external_ids;
+mod fleet_stats;
 mod imports;
 mod inbox;
 mod job_sweep;
@@ -29,10 +30,13 @@ mod stream_preview;
 mod streams;
 mod two_factor;
 mod uploads;
+mod workers;
 
 use std::sync::Arc;
 
 pub use access::{Caller, Need};
+pub use fleet_stats::FleetStats;
+pub use workers::{WorkerBeat, WORKER_BEAT, WORKER_GONE};
 pub use audit::{AuditFilter, AuditPage, RequestContext};
 pub use accounts::{AccountRules, SignedIn, CODE_ATTEMPTS, LOGIN_TTL};
 pub use sessions::REFRESH_TTL;
