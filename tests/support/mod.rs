@@ -118,3 +118,8 @@ pub async fn call(server: &Server, token: &str, method: reqwest::Method, path: &
     let status = r.status();
     (status, r.json().await.unwrap_or(serde_json::Value::Null))
 }
+
+/// UNIX seconds now.
+pub fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}

@@ -189,6 +189,22 @@ impl Fetcher {
     }
 }
 
+impl Fetcher {
+    /// POSTs `body` to `url` through the same address checks as a download
+    /// (no redirect followed: a webhook's URL is where it is delivered) and
+    /// returns the status.
+    pub async fn post(&self, url: &str, headers: &[(&str, String)], body: String) -> Result<StatusCode, FetchError> {
+        let target = self.policy.check_url(url).map_err(FetchError::refused)?;
+        // A receiver has 10 s to answer, not a download's hour.
+        let mut request = self.client.post(target).timeout(Duration::from_secs(10)).header(header::CONTENT_TYPE, "application/json").body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = request.send().await.map_err(classify)?;
+        Ok(response.status())
+    }
+}
+
 /// Bytes handed to the blob store at once: socket reads arrive in ~16 KiB
 /// pieces, and the store hashes and queues each piece it gets.
 const COALESCE: usize = 1 << 20;

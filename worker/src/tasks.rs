@@ -64,6 +64,39 @@ impl Worker {
             JobKind::Import => self.import(job).await,
             JobKind::Probe => self.probe(job).await,
             JobKind::Transcode => self.transcode(job).await,
+            JobKind::Deliver => self.deliver(job).await,
+        }
+    }
+
+    /// One webhook delivery, signed per Standard Webhooks. A 2xx answer
+    /// delivers it; anything else is an attempt to retry later (the job's
+    /// backoff), until the queue's deliveries run out.
+    async fn deliver(&self, job: &Job) -> Result<(), Failure> {
+        let Some((delivery, hook)) = self.podops.delivery_of(job).await? else { return Ok(()) };
+        if delivery.status != "pending" {
+            return Ok(());
+        }
+        let timestamp = podops_core::ports::Clock::now(&*self.podops.clock);
+        let headers = [
+            ("webhook-id", delivery.id.clone()),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", hook.signature(&delivery.id, timestamp, &delivery.payload)),
+            ("user-agent", concat!("PodOps-Webhooks/", env!("CARGO_PKG_VERSION")).to_owned()),
+        ];
+        match self.fetcher.post(&hook.url, &headers, delivery.payload.clone()).await {
+            Ok(status) if status.is_success() => {
+                self.podops.record_attempt(&job.production, &delivery, Some(status.as_u16()), None, "delivered").await?;
+                Ok(())
+            }
+            Ok(status) => {
+                self.podops.record_attempt(&job.production, &delivery, Some(status.as_u16()), None, "pending").await?;
+                Err(Failure { code: "webhook.http_status".into(), detail: format!("{} answered {status}", hook.url), transient: true })
+            }
+            Err(e) => {
+                self.podops.record_attempt(&job.production, &delivery, None, Some(e.code.to_owned()), "pending").await?;
+                // An address the guard refuses never becomes deliverable: no retries.
+                Err(Failure { code: e.code.to_owned(), detail: e.detail, transient: e.transient })
+            }
         }
     }
 

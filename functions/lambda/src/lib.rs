@@ -83,7 +83,7 @@ impl Function {
                 .merge(routes::audit::routes())
                 .merge(routes::public::routes()),
             Function::Productions => routes::productions::routes(),
-            Function::Resources => routes::resources::routes(),
+            Function::Resources => routes::resources::routes().merge(routes::webhooks::routes()),
             Function::Upload => routes::upload::routes(),
             Function::Build => routes::build::routes(),
             Function::Feeds => routes::feeds::routes(),

@@ -18,6 +18,7 @@ pub mod system;
 pub mod tokens;
 pub mod upload;
 pub mod users;
+pub mod webhooks;
 
 use axum::{
     extract::DefaultBodyLimit,
@@ -55,6 +56,7 @@ pub fn all_groups() -> OpenApiRouter<AppState> {
         .merge(streams::event_routes())
         .merge(live::routes())
         .merge(system::routes())
+        .merge(webhooks::routes())
 }
 
 /// The OpenAPI document of `all_groups`.

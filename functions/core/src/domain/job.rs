@@ -15,6 +15,8 @@ pub enum JobKind {
     Probe,
     /// Make one rendition of an asset.
     Transcode,
+    /// POST one webhook delivery (`asset` is the webhook; the delivery is in the id).
+    Deliver,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -70,6 +72,8 @@ impl Job {
             (None, JobKind::Import) => format!("import-{asset}"),
             (None, JobKind::Probe) => format!("probe-{asset}"),
             (None, JobKind::Transcode) => format!("transcode-{asset}"),
+            // A delivery's job is made with `Job::delivery`, which sets its own id.
+            (None, JobKind::Deliver) => format!("deliver-{asset}"),
         };
         Self { id, kind, production, asset, rendition, state: JobState::Queued, attempts: 0, created: now, updated: now, sent_at: now, resends: 0, version: Version::FIRST }
     }

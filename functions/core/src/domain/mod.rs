@@ -12,6 +12,7 @@ mod production;
 pub mod rendition;
 pub mod resource;
 pub mod stream;
+pub mod webhook;
 
 pub use access::{Role, Scope, Scopes};
 pub use account::{ApiKey, Email, InstanceRole, KeyKind, User};

@@ -102,10 +102,11 @@ pub enum Kind {
     Profile,
     Playlist,
     Stream,
+    Webhook,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [Kind::Show, Kind::Episode, Kind::Asset, Kind::Profile, Kind::Playlist, Kind::Stream];
+    pub const ALL: [Kind; 7] = [Kind::Show, Kind::Episode, Kind::Asset, Kind::Profile, Kind::Playlist, Kind::Stream, Kind::Webhook];
 
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         match s {
@@ -115,7 +116,8 @@ impl Kind {
             "profile" => Ok(Kind::Profile),
             "playlist" => Ok(Kind::Playlist),
             "stream" => Ok(Kind::Stream),
-            _ => Err(Invalid::new("kind", "kind.unknown", "kind is one of show, episode, asset, profile, playlist, stream")),
+            "webhook" => Ok(Kind::Webhook),
+            _ => Err(Invalid::new("kind", "kind.unknown", "kind is one of show, episode, asset, profile, playlist, stream, webhook")),
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -126,6 +128,7 @@ impl Kind {
             Kind::Profile => "profile",
             Kind::Playlist => "playlist",
             Kind::Stream => "stream",
+            Kind::Webhook => "webhook",
         }
     }
 }

@@ -36,6 +36,7 @@ pub enum ResourceBody {
     Profile(Profile),
     Playlist(Playlist),
     Stream(Stream),
+    Webhook(super::webhook::Webhook),
 }
 
 impl ResourceBody {
@@ -47,6 +48,7 @@ impl ResourceBody {
             ResourceBody::Profile(_) => Kind::Profile,
             ResourceBody::Playlist(_) => Kind::Playlist,
             ResourceBody::Stream(_) => Kind::Stream,
+            ResourceBody::Webhook(_) => Kind::Webhook,
         }
     }
 }
@@ -72,6 +74,7 @@ impl Resource {
             Kind::Profile => ResourceBody::Profile(serde_json::from_value(rest).map_err(|e| e.to_string())?),
             Kind::Playlist => ResourceBody::Playlist(serde_json::from_value(rest).map_err(|e| e.to_string())?),
             Kind::Stream => ResourceBody::Stream(serde_json::from_value(rest).map_err(|e| e.to_string())?),
+            Kind::Webhook => ResourceBody::Webhook(serde_json::from_value(rest).map_err(|e| e.to_string())?),
         };
         Ok(Resource { guid, parent_guid, created, updated, version, body })
     }
@@ -104,7 +107,7 @@ pub fn parse_client_body_with(kind: Kind, mut value: Value, allowed: &[std::net:
         }
     }
     let server_fields = match kind {
-        Kind::Show | Kind::Profile | Kind::Playlist => &[][..],
+        Kind::Show | Kind::Profile | Kind::Playlist | Kind::Webhook => &[][..],
         Kind::Episode => EPISODE_SERVER_FIELDS,
         Kind::Asset => ASSET_SERVER_FIELDS,
         Kind::Stream => STREAM_SERVER_FIELDS,
@@ -119,6 +122,7 @@ pub fn parse_client_body_with(kind: Kind, mut value: Value, allowed: &[std::net:
         Kind::Profile => ResourceBody::Profile(from_value::<Profile>(value)?),
         Kind::Playlist => ResourceBody::Playlist(from_value::<Playlist>(value)?),
         Kind::Stream => ResourceBody::Stream(from_value::<Stream>(value)?),
+        Kind::Webhook => ResourceBody::Webhook(from_value::<super::webhook::Webhook>(value)?),
     };
     body.validate(allowed)?;
     Ok(body)
@@ -130,7 +134,12 @@ pub fn client_fields(body: &ResourceBody) -> Map<String, Value> {
     let mut value = serde_json::to_value(body).unwrap_or(Value::Null);
     let Some(obj) = value.as_object_mut() else { return Map::new() };
     obj.remove("kind");
-    for f in EPISODE_SERVER_FIELDS.iter().chain(ASSET_SERVER_FIELDS) {
+    let server_fields = match body.kind() {
+        Kind::Episode => EPISODE_SERVER_FIELDS,
+        Kind::Asset => ASSET_SERVER_FIELDS,
+        _ => &[][..],
+    };
+    for f in server_fields {
         obj.remove(*f);
     }
     std::mem::take(obj)
@@ -154,6 +163,7 @@ impl ResourceBody {
             ResourceBody::Profile(p) => p.validate(),
             ResourceBody::Playlist(p) => p.validate(),
             ResourceBody::Stream(s) => s.validate(allowed),
+            ResourceBody::Webhook(w) => w.validate(allowed),
         }
     }
 }

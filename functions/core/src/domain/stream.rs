@@ -371,7 +371,7 @@ fn mount_char(b: u8) -> bool {
 
 /// An IP literal must be public (or allowed by the operator); names are
 /// checked by the worker when it resolves them, right before connecting.
-fn check_host(u: &url::Url, allowed: &[IpAddr]) -> Result<(), Invalid> {
+pub(crate) fn check_host(u: &url::Url, allowed: &[IpAddr]) -> Result<(), Invalid> {
     let ip = match u.host() {
         None => return Err(Invalid::new("", "stream.url_host", "the url names a host")),
         Some(url::Host::Domain(d)) => {

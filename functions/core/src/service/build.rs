@@ -191,7 +191,9 @@ impl Podops {
             self.schedule_build(prod, due).await?;
         }
         outcome.published = true;
-        outcome.build_id = Some(id);
+        outcome.build_id = Some(id.clone());
+        let told = serde_json::json!({ "build": id, "feed_url": outcome.feed_url, "episodes": outcome.episodes, "sha256": outcome.sha256 });
+        self.emit(prod, "build.published", told).await;
         Ok(outcome)
     }
 

@@ -179,6 +179,7 @@ impl Podops {
     /// meanwhile has nothing to show it on.
     pub async fn record_job_failure(&self, job: &Job, code: &str) -> Result<(), ServiceError> {
         match (&job.kind, &job.rendition) {
+            (JobKind::Deliver, _) => self.fail_delivery(job).await,
             (JobKind::Transcode, Some(spec)) => self.record_rendition(&job.production, &job.asset, spec, Err(code)).await.map(|_| ()),
             _ => match self.fail_asset(&job.production, &job.asset, code).await {
                 Err(ServiceError::ResourceNotFound { .. }) => Ok(()),

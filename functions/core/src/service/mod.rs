@@ -30,12 +30,14 @@ mod stream_preview;
 mod streams;
 mod two_factor;
 mod uploads;
+mod webhooks;
 mod workers;
 
 use std::sync::Arc;
 
 pub use access::{Caller, Need};
 pub use fleet_stats::FleetStats;
+pub use webhooks::Delivery;
 pub use workers::{WorkerBeat, WORKER_BEAT, WORKER_GONE};
 pub use audit::{AuditFilter, AuditPage, RequestContext};
 pub use accounts::{AccountRules, SignedIn, CODE_ATTEMPTS, LOGIN_TTL};

@@ -26,21 +26,26 @@ impl Podops {
         self.set_episode_durations(prod, id, probe.duration).await?;
         if update.written {
             self.feed_is_stale(prod).await?;
+            self.emit(prod, "asset.ready", serde_json::json!({ "asset": id, "duration": probe.duration, "codec": probe.codec })).await;
         }
         Ok(update.resource)
     }
 
     /// The asset could not be fetched or read: failed, with a code clients can act on.
     pub async fn fail_asset(&self, prod: &Guid, id: &Guid, code: &str) -> Result<(), ServiceError> {
-        self.update_asset(prod, id, |a| {
-            if a.state == AssetState::Failed && a.error.as_deref() == Some(code) {
-                return false;
-            }
-            a.state = AssetState::Failed;
-            a.error = Some(code.to_owned());
-            true
-        })
-        .await?;
+        let update = self
+            .update_asset(prod, id, |a| {
+                if a.state == AssetState::Failed && a.error.as_deref() == Some(code) {
+                    return false;
+                }
+                a.state = AssetState::Failed;
+                a.error = Some(code.to_owned());
+                true
+            })
+            .await?;
+        if update.written {
+            self.emit(prod, "asset.failed", serde_json::json!({ "asset": id, "error": code })).await;
+        }
         Ok(())
     }
 

@@ -186,6 +186,12 @@ impl Podops {
         };
         let mut merged = client_fields(&stored.body);
         merged.extend(changes);
+        if let ResourceBody::Webhook(old) = &stored.body {
+            // What a GET showed stands for the stored secret.
+            if merged.get("secret").and_then(Value::as_str) == Some(crate::domain::stream::mask(&old.secret).as_str()) {
+                merged.insert("secret".into(), Value::String(old.secret.clone()));
+            }
+        }
         let mut body = parse_client_body_with(kind, Value::Object(merged), &self.media.allow_addresses)?;
         keep_server_fields(&mut body, &stored.body)?;
         if let (ResourceBody::Stream(new), ResourceBody::Stream(old)) = (&mut body, &stored.body) {
@@ -293,6 +299,9 @@ impl Podops {
         if let ResourceBody::Stream(stream) = &mut resource.body {
             self.present_stream(&resource.parent_guid, &resource.guid, stream).await?;
         }
+        if let ResourceBody::Webhook(hook) = &mut resource.body {
+            *hook = hook.masked();
+        }
         if let ResourceBody::Asset(asset) = &mut resource.body {
             asset.url = match self.media_key(&resource.parent_guid, &resource.guid, asset)? {
                 Some(key) => {
@@ -329,7 +338,7 @@ impl Podops {
     async fn feed_is_stale_after(&self, prod: &Guid, kind: Kind) -> Result<(), ServiceError> {
         match kind {
             Kind::Show | Kind::Episode | Kind::Asset => self.feed_is_stale(prod).await,
-            Kind::Profile | Kind::Playlist | Kind::Stream => Ok(()),
+            Kind::Profile | Kind::Playlist | Kind::Stream | Kind::Webhook => Ok(()),
         }
     }
 

@@ -134,10 +134,21 @@ impl Podops {
                 Some(lease) if lease.fence == fence => lease.until = now + lease_secs,
                 _ => return Err(ServiceError::LeaseLost),
             }
+            let before = live.state;
             apply(&mut live);
             live.updated = now;
             match self.records.replace(&Self::live_record(prod, id, &live, version.next())?, version).await {
-                Ok(()) => return Ok(live),
+                Ok(()) => {
+                    let event = match live.state {
+                        LiveState::Running if before != LiveState::Running && before != LiveState::Paused => Some("stream.started"),
+                        LiveState::Reconnecting if before != LiveState::Reconnecting => Some("stream.reconnecting"),
+                        _ => None,
+                    };
+                    if let Some(event) = event {
+                        self.emit(prod, event, serde_json::json!({ "stream": id, "state": live.state })).await;
+                    }
+                    return Ok(live);
+                }
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -172,7 +183,18 @@ impl Podops {
                 }
             }
             match self.records.transact(&ops).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    let event = match live.state {
+                        LiveState::Failed => Some("stream.failed"),
+                        LiveState::Stopped => Some("stream.stopped"),
+                        _ => None,
+                    };
+                    if let Some(event) = event {
+                        let error = live.last_error.as_ref().map(|e| serde_json::json!({ "code": e.code }));
+                        self.emit(prod, event, serde_json::json!({ "stream": id, "state": live.state, "error": error })).await;
+                    }
+                    return Ok(());
+                }
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
