@@ -10,6 +10,9 @@ use podops_core::service::{Podops, SweepPolicy};
 /// How often pending builds are checked. A scheduled episode appears at most
 /// this long after its time.
 const TICK: Duration = Duration::from_secs(1);
+/// Ticks between two runs of the stream schedules: a slot starts at most
+/// this many seconds late.
+const SCHEDULE_EVERY: u32 = 2;
 /// Ticks between two sweeps of the open jobs.
 const SWEEP_EVERY: u32 = 60;
 
@@ -30,6 +33,16 @@ pub async fn run(podops: Podops, sweep: SweepPolicy) {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "could not read pending builds"),
+        }
+        if ticks % SCHEDULE_EVERY == 0 {
+            match podops.run_schedules().await {
+                Ok(tick) => {
+                    for slot in tick.started.iter().chain(&tick.stopped) {
+                        tracing::debug!(slot, "schedule slot handled");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not run the stream schedules"),
+            }
         }
         if ticks % SWEEP_EVERY == 0 {
             // Each job re-sent or failed is logged by the sweep itself.

@@ -13,7 +13,7 @@ use std::{
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
 use support::{
-    mail::{parse_mail, totp_code, wait_for_mail},
+    mail::{parse_mail, totp_code, wait_for_mail, wait_for_mail_to},
     Server,
 };
 
@@ -82,7 +82,7 @@ async fn sign_in_by_code_and_link_issues_keys_and_revokes_the_previous_one() {
     // Second sign-in, by link: a mail scanner's GET (a browser's Accept) consumes nothing…
     let (s, _, _) = send(&server, post.clone(), "/a/v1/login", None, Some(json!({"email": "ann@example.com"}))).await;
     assert_eq!(s, StatusCode::ACCEPTED);
-    let (_, _, token2) = wait_for_mail(&outbox, 3).await;
+    let (_, _, token2) = wait_for_mail_to(&outbox, "ann@example.com", 2).await;
     let page = server.http.get(server.url(&format!("/a/v1/auth?token={token2}"))).header(header::ACCEPT, "text/html,application/xhtml+xml").send().await.expect("page");
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.expect("html").contains("<form method=post action=\"/a/v1/auth/confirm\">"));

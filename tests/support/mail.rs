@@ -38,13 +38,32 @@ pub async fn wait_for_mail(dir: &Path, count: usize) -> (String, String, String)
 }
 
 
+/// The newest message to `to`, once there are at least `count` of them
+/// (mail leaves after a random pause, so messages to others may land later
+/// than a newer one to `to`).
+pub async fn wait_for_mail_to(dir: &Path, to: &str, count: usize) -> (String, String, String) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut files: Vec<_> = std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "eml")).collect()).unwrap_or_default();
+        files.sort();
+        let mine: Vec<_> = files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).map(|t| parse_mail(&t)).filter(|m| m.0 == to).collect();
+        if mine.len() >= count {
+            return mine.last().cloned().expect("one");
+        }
+        assert!(Instant::now() < deadline, "no mail {count} to {to} in {}", dir.display());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Signs `email` in by its mailed code (the server's outbox): the new `pok_` key.
 pub async fn sign_in(server: &super::Server, email: &str) -> String {
     let outbox = server.data_dir.path().join("outbox");
-    let before = std::fs::read_dir(&outbox).map(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "eml")).count()).unwrap_or(0);
+    let before = std::fs::read_dir(&outbox)
+        .map(|d| d.flatten().filter_map(|e| std::fs::read_to_string(e.path()).ok()).filter(|t| parse_mail(t).0 == email).count())
+        .unwrap_or(0);
     let r = server.http.post(server.url("/a/v1/login")).json(&serde_json::json!({ "email": email })).send().await.expect("login");
     assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED, "login {email}");
-    let (_, code, _) = wait_for_mail(&outbox, before + 1).await;
+    let (_, code, _) = wait_for_mail_to(&outbox, email, before + 1).await;
     let r = server.http.post(server.url("/a/v1/auth")).json(&serde_json::json!({ "email": email, "code": code })).send().await.expect("auth");
     assert_eq!(r.status(), reqwest::StatusCode::OK, "sign in {email}");
     let body: serde_json::Value = r.json().await.expect("json");

@@ -106,6 +106,7 @@ impl From<ServiceError> for ApiError {
             E::ImportRefused { code, .. } => (StatusCode::BAD_REQUEST, code, json!({ "field": "url" })),
             E::Unprocessable { code, field, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code, json!({ "field": field })),
             E::StreamRunning => (StatusCode::CONFLICT, "stream.running", json!({})),
+            E::ScheduleOverlap { other, start } => (StatusCode::CONFLICT, "schedule.overlap", json!({ "field": "start", "other": other, "start": start })),
             E::StreamNotRunning => (StatusCode::CONFLICT, "stream.not_running", json!({})),
             E::LoginPending { retry_after } => {
                 let mut err = Self::new(StatusCode::TOO_MANY_REQUESTS, "login.pending", message).with_params(json!({ "retry_after": retry_after }));

@@ -20,6 +20,7 @@ const PROMISED: &[(&str, &str)] = &[
     ("delete", "/a/v1/production/{prod}/member/{client}"),
     ("get", "/a/v1/resource/{prod}/{kind}"),
     ("get", "/a/v1/resource/{prod}/{kind}/{id}"),
+    ("get", "/a/v1/schedule/{prod}"),
     ("post", "/a/v1/resource/{prod}/{kind}/{id}"),
     ("put", "/a/v1/resource/{prod}/{kind}/{id}"),
     ("put", "/a/v1/users/{email}"),

@@ -20,6 +20,7 @@ use crate::Function;
 /// The schedule's task names (infra/template.yaml's `DueBuilds` and `SweepJobs` inputs).
 pub const RUN_DUE_BUILDS: &str = "run-due-builds";
 pub const SWEEP_JOBS: &str = "sweep-jobs";
+pub const RUN_SCHEDULES: &str = "run-schedules";
 
 /// The whole event a schedule sends; nothing else may be in it, so an API
 /// Gateway event can never be taken for it.
@@ -97,6 +98,7 @@ async fn handle(function: Function, router: Router, podops: Podops, settings: Ev
             (Function::Build, RUN_DUE_BUILDS) => Ok(serde_json::to_value(run_due_builds(&podops).await?)?),
             // Each job re-sent or failed is logged by the sweep itself.
             (Function::Tasks, SWEEP_JOBS) => Ok(serde_json::to_value::<Swept>(podops.sweep_jobs(&settings.sweep).await?)?),
+            (Function::Tasks, RUN_SCHEDULES) => Ok(serde_json::to_value(podops.run_schedules().await?)?),
             (_, other) => Err(format!("unknown scheduled task {other:?} for {}", function.binary()).into()),
         };
     }

@@ -19,7 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 pub use app::{AUDIENCE, ISSUER, InitError};
 pub use config::{Config, ConfigError, SigningKey};
-pub use events::{DueBuilds, RUN_DUE_BUILDS, SWEEP_JOBS, Swept};
+pub use events::{DueBuilds, RUN_DUE_BUILDS, RUN_SCHEDULES, SWEEP_JOBS, Swept};
 
 /// One Lambda function: a set of route groups, and what it may touch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +83,7 @@ impl Function {
                 .merge(routes::audit::routes())
                 .merge(routes::public::routes()),
             Function::Productions => routes::productions::routes(),
-            Function::Resources => routes::resources::routes().merge(routes::webhooks::routes()),
+            Function::Resources => routes::resources::routes().merge(routes::webhooks::routes()).merge(routes::schedules::routes()),
             Function::Upload => routes::upload::routes(),
             Function::Build => routes::build::routes(),
             Function::Feeds => routes::feeds::routes(),

@@ -13,6 +13,7 @@ pub mod productions;
 pub mod public;
 pub mod renditions;
 pub mod resources;
+pub mod schedules;
 pub mod streams;
 pub mod system;
 pub mod tokens;
@@ -57,6 +58,7 @@ pub fn all_groups() -> OpenApiRouter<AppState> {
         .merge(live::routes())
         .merge(system::routes())
         .merge(webhooks::routes())
+        .merge(schedules::routes())
 }
 
 /// The OpenAPI document of `all_groups`.

@@ -11,6 +11,7 @@ mod names;
 mod production;
 pub mod rendition;
 pub mod resource;
+pub mod schedule;
 pub mod stream;
 pub mod webhook;
 

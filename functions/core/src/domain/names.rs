@@ -103,10 +103,11 @@ pub enum Kind {
     Playlist,
     Stream,
     Webhook,
+    Schedule,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [Kind::Show, Kind::Episode, Kind::Asset, Kind::Profile, Kind::Playlist, Kind::Stream, Kind::Webhook];
+    pub const ALL: [Kind; 8] = [Kind::Show, Kind::Episode, Kind::Asset, Kind::Profile, Kind::Playlist, Kind::Stream, Kind::Webhook, Kind::Schedule];
 
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         match s {
@@ -117,7 +118,8 @@ impl Kind {
             "playlist" => Ok(Kind::Playlist),
             "stream" => Ok(Kind::Stream),
             "webhook" => Ok(Kind::Webhook),
-            _ => Err(Invalid::new("kind", "kind.unknown", "kind is one of show, episode, asset, profile, playlist, stream, webhook")),
+            "schedule" => Ok(Kind::Schedule),
+            _ => Err(Invalid::new("kind", "kind.unknown", "kind is one of show, episode, asset, profile, playlist, stream, webhook, schedule")),
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -129,6 +131,7 @@ impl Kind {
             Kind::Playlist => "playlist",
             Kind::Stream => "stream",
             Kind::Webhook => "webhook",
+            Kind::Schedule => "schedule",
         }
     }
 }

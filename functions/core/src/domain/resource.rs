@@ -37,6 +37,7 @@ pub enum ResourceBody {
     Playlist(Playlist),
     Stream(Stream),
     Webhook(super::webhook::Webhook),
+    Schedule(super::schedule::Schedule),
 }
 
 impl ResourceBody {
@@ -49,6 +50,7 @@ impl ResourceBody {
             ResourceBody::Playlist(_) => Kind::Playlist,
             ResourceBody::Stream(_) => Kind::Stream,
             ResourceBody::Webhook(_) => Kind::Webhook,
+            ResourceBody::Schedule(_) => Kind::Schedule,
         }
     }
 }
@@ -75,6 +77,7 @@ impl Resource {
             Kind::Playlist => ResourceBody::Playlist(serde_json::from_value(rest).map_err(|e| e.to_string())?),
             Kind::Stream => ResourceBody::Stream(serde_json::from_value(rest).map_err(|e| e.to_string())?),
             Kind::Webhook => ResourceBody::Webhook(serde_json::from_value(rest).map_err(|e| e.to_string())?),
+            Kind::Schedule => ResourceBody::Schedule(serde_json::from_value(rest).map_err(|e| e.to_string())?),
         };
         Ok(Resource { guid, parent_guid, created, updated, version, body })
     }
@@ -107,7 +110,7 @@ pub fn parse_client_body_with(kind: Kind, mut value: Value, allowed: &[std::net:
         }
     }
     let server_fields = match kind {
-        Kind::Show | Kind::Profile | Kind::Playlist | Kind::Webhook => &[][..],
+        Kind::Show | Kind::Profile | Kind::Playlist | Kind::Webhook | Kind::Schedule => &[][..],
         Kind::Episode => EPISODE_SERVER_FIELDS,
         Kind::Asset => ASSET_SERVER_FIELDS,
         Kind::Stream => STREAM_SERVER_FIELDS,
@@ -123,6 +126,7 @@ pub fn parse_client_body_with(kind: Kind, mut value: Value, allowed: &[std::net:
         Kind::Playlist => ResourceBody::Playlist(from_value::<Playlist>(value)?),
         Kind::Stream => ResourceBody::Stream(from_value::<Stream>(value)?),
         Kind::Webhook => ResourceBody::Webhook(from_value::<super::webhook::Webhook>(value)?),
+        Kind::Schedule => ResourceBody::Schedule(from_value::<super::schedule::Schedule>(value)?),
     };
     body.validate(allowed)?;
     Ok(body)
@@ -164,6 +168,7 @@ impl ResourceBody {
             ResourceBody::Playlist(p) => p.validate(),
             ResourceBody::Stream(s) => s.validate(allowed),
             ResourceBody::Webhook(w) => w.validate(allowed),
+            ResourceBody::Schedule(s) => s.validate(),
         }
     }
 }

@@ -73,6 +73,8 @@ pub enum ServiceError {
     /// A reference or state that makes the request impossible (422), with the code naming it.
     #[error("{message}")]
     Unprocessable { code: &'static str, field: String, message: String },
+    #[error("this slot overlaps schedule {other}'s, at {start}")]
+    ScheduleOverlap { other: crate::domain::Guid, start: crate::domain::Timestamp },
     #[error("the stream is running; stop it first")]
     StreamRunning,
     #[error("the stream is not running")]

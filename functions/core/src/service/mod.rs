@@ -23,6 +23,7 @@ mod public;
 mod renditions;
 mod resources;
 mod retries;
+mod schedules;
 mod schedule;
 mod sessions;
 mod stream_runs;
@@ -37,6 +38,7 @@ use std::sync::Arc;
 
 pub use access::{Caller, Need};
 pub use fleet_stats::FleetStats;
+pub use schedules::{ScheduleTick, TimetableSlot};
 pub use webhooks::Delivery;
 pub use workers::{WorkerBeat, WORKER_BEAT, WORKER_GONE};
 pub use audit::{AuditFilter, AuditPage, RequestContext};

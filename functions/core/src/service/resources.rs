@@ -97,6 +97,9 @@ impl Podops {
             }
         }
         self.check_references(&production, &mut body).await?;
+        if let ResourceBody::Schedule(s) = &body {
+            self.check_schedule(prod, id, s).await?;
+        }
         let now = self.clock.now();
         let resource =
             Resource { guid: id.clone(), parent_guid: prod.clone(), created: now, updated: now, version: Version::FIRST, body };
@@ -126,6 +129,9 @@ impl Podops {
                 body: serde_json::json!({ "guid": id }),
                 expires_at: None,
             }));
+        }
+        if kind == Kind::Schedule {
+            ops.push(WriteOp::Create(Record { key: super::schedules::schedule_index(prod, id), version: Version::FIRST, body: serde_json::json!({}), expires_at: None }));
         }
         ops.extend(self.audit_resource(caller, "create", &resource, None)?);
         match self.records.transact(&ops).await {
@@ -198,6 +204,9 @@ impl Podops {
             new.restore_secrets(old)?;
         }
         self.check_references(&production, &mut body).await?;
+        if let ResourceBody::Schedule(s) = &body {
+            self.check_schedule(prod, id, s).await?;
+        }
         let index = match (&stored.body, &body) {
             (ResourceBody::Asset(old), ResourceBody::Asset(new)) => external_id_ops(prod, id, &old.external_ids, &new.external_ids),
             _ => Vec::new(),
@@ -247,6 +256,11 @@ impl Podops {
         if kind == Kind::Show {
             if let Some(marker) = self.records.get(&keys::show_marker(prod)).await? {
                 ops.push(WriteOp::Delete { key: marker.key, expected: marker.version });
+            }
+        }
+        if kind == Kind::Schedule {
+            if let Some(entry) = self.records.get(&super::schedules::schedule_index(prod, id)).await? {
+                ops.push(WriteOp::Delete { key: entry.key, expected: entry.version });
             }
         }
         if let ResourceBody::Asset(asset) = &stored.body {
@@ -338,7 +352,7 @@ impl Podops {
     async fn feed_is_stale_after(&self, prod: &Guid, kind: Kind) -> Result<(), ServiceError> {
         match kind {
             Kind::Show | Kind::Episode | Kind::Asset => self.feed_is_stale(prod).await,
-            Kind::Profile | Kind::Playlist | Kind::Stream | Kind::Webhook => Ok(()),
+            Kind::Profile | Kind::Playlist | Kind::Stream | Kind::Webhook | Kind::Schedule => Ok(()),
         }
     }
 

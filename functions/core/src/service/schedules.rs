@@ -1,0 +1,174 @@
+//! Schedules fire: each tick (the embedded scheduler every few seconds; on
+//! AWS an EventBridge schedule every minute) starts the streams whose slot
+//! has begun and stops those whose slot has ended. A slot's marker
+//! (`SLOT#<schedule>#<start>`, created conditionally) makes it idempotent:
+//! two ticks, or two processes, never start one slot twice. The slot owns the
+//! stream: one still running when its slot ends is stopped.
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::{
+    domain::{
+        schedule::{first_overlap, Schedule},
+        ClientId, Guid, Kind, Resource, ResourceBody, Scope, Scopes, Timestamp, Version,
+    },
+    ports::{Key, ListQuery, Record, StoreError, WriteOp},
+};
+
+use super::{keys, streams::StreamAction, Caller, Need, Podops, RequestContext, ServiceError};
+
+/// Every schedule, `<prod>#<schedule>`: what a tick reads.
+pub(crate) const SCHEDULES: &str = "SCHEDULES";
+const DAY: Timestamp = 86_400;
+/// How far ahead overlaps are looked for.
+const OVERLAP_HORIZON: Timestamp = 366 * DAY;
+/// The longest timetable one request may ask for.
+pub const MAX_TIMETABLE: Timestamp = 31 * DAY;
+
+pub(crate) fn schedule_index(prod: &Guid, id: &Guid) -> Key {
+    Key::new(SCHEDULES, format!("{prod}#{id}"))
+}
+
+fn slot_marker(prod: &Guid, schedule: &Guid, start: Timestamp) -> Key {
+    Key::new(keys::production_partition(prod), format!("SLOT#{schedule}#{start:012}"))
+}
+
+/// One slot of a production's timetable.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TimetableSlot {
+    pub schedule: Guid,
+    pub stream: Guid,
+    pub title: String,
+    pub timezone: String,
+    /// UNIX seconds.
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+/// What a tick did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScheduleTick {
+    pub started: Vec<String>,
+    pub stopped: Vec<String>,
+}
+
+impl Podops {
+    /// A schedule's stream is in its production, and its slots overlap no
+    /// other schedule's of the same stream.
+    pub(crate) async fn check_schedule(&self, prod: &Guid, id: &Guid, schedule: &Schedule) -> Result<(), ServiceError> {
+        if self.records.get(&keys::resource(prod, Kind::Stream, &schedule.stream)).await?.is_none() {
+            return Err(ServiceError::Unprocessable { code: "schedule.stream_missing", field: "stream".into(), message: format!("stream {} is not in this production", schedule.stream) });
+        }
+        let now = self.clock.now();
+        let (from, to) = (now - DAY, now + OVERLAP_HORIZON);
+        let mine = schedule.slots(from, to);
+        for (other_id, other) in self.schedules_of(prod).await? {
+            if &other_id == id || other.stream != schedule.stream {
+                continue;
+            }
+            if let Some((_, theirs)) = first_overlap(&mine, &other.slots(from, to)) {
+                return Err(ServiceError::ScheduleOverlap { other: other_id, start: theirs.start });
+            }
+        }
+        Ok(())
+    }
+
+    async fn schedules_of(&self, prod: &Guid) -> Result<Vec<(Guid, Schedule)>, ServiceError> {
+        let records = self.list_all(prod, &keys::resource_prefix(Kind::Schedule)).await?;
+        Ok(records
+            .into_iter()
+            .filter_map(|r| match Resource::from_value(r.body) {
+                Ok(Resource { guid, body: ResourceBody::Schedule(s), .. }) => Some((guid, s)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// `GET /a/v1/schedule/{prod}?from=&to=`: every schedule's slots in the range, in order.
+    pub async fn timetable(&self, caller: &Caller, prod: &Guid, from: Option<Timestamp>, to: Option<Timestamp>) -> Result<Vec<TimetableSlot>, ServiceError> {
+        caller.require(Scope::ResourceRead)?;
+        self.authorize(caller, prod, Need::Read).await?;
+        let from = from.unwrap_or_else(|| self.clock.now());
+        let to = to.unwrap_or(from + 7 * DAY);
+        if to <= from || to - from > MAX_TIMETABLE {
+            return Err(crate::domain::Invalid::new("to", "schedule.range", "to is after from, at most 31 days later").into());
+        }
+        let mut slots: Vec<TimetableSlot> = self
+            .schedules_of(prod)
+            .await?
+            .into_iter()
+            .flat_map(|(id, s)| {
+                s.slots(from, to).into_iter().map(move |slot| TimetableSlot {
+                    schedule: id.clone(),
+                    stream: s.stream.clone(),
+                    title: s.title.clone(),
+                    timezone: s.timezone.clone(),
+                    start: slot.start,
+                    end: slot.end,
+                })
+            })
+            .collect();
+        slots.sort_by_key(|s| (s.start, s.schedule.to_string()));
+        Ok(slots)
+    }
+
+    /// One tick: starts the streams whose slot has begun, stops those whose
+    /// slot has ended.
+    pub async fn run_schedules(&self) -> Result<ScheduleTick, ServiceError> {
+        let now = self.clock.now();
+        let mut tick = ScheduleTick::default();
+        let mut after = None;
+        loop {
+            let page = self.records.list(&ListQuery { partition: SCHEDULES.into(), prefix: String::new(), after, limit: 1000 }).await?;
+            for entry in &page.records {
+                let Some((prod, id)) = entry.key.sort.split_once('#').and_then(|(p, i)| Some((Guid::parse(p).ok()?, Guid::parse(i).ok()?))) else { continue };
+                let Ok(Resource { body: ResourceBody::Schedule(schedule), .. }) = self.load(&prod, Kind::Schedule, &id).await else { continue };
+                for slot in schedule.slots(now - DAY, now + 1) {
+                    let label = format!("{prod}/{id}@{}", slot.start);
+                    let marker = slot_marker(&prod, &id, slot.start);
+                    if slot.start <= now && now < slot.end {
+                        let record = Record { key: marker, version: Version::FIRST, body: json!({ "state": "started" }), expires_at: Some(slot.end + 2 * DAY) };
+                        match self.records.create(&record).await {
+                            Ok(()) => {
+                                self.scheduled(&prod, &schedule.stream, StreamAction::Start).await;
+                                tick.started.push(label);
+                            }
+                            Err(StoreError::Conflict) => {}
+                            Err(e) => return Err(e.into()),
+                        }
+                    } else if slot.end <= now {
+                        let Some(stored) = self.records.get(&marker).await? else { continue };
+                        if stored.body["state"] != "started" {
+                            continue;
+                        }
+                        let ended = Record { key: marker, version: stored.version.next(), body: json!({ "state": "ended" }), expires_at: stored.expires_at };
+                        match self.records.transact(&[WriteOp::Replace { record: ended, expected: stored.version }]).await {
+                            Ok(()) => {
+                                self.scheduled(&prod, &schedule.stream, StreamAction::Stop).await;
+                                tick.stopped.push(label);
+                            }
+                            Err(StoreError::Conflict) => {}
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(tick),
+            }
+        }
+    }
+
+    /// Starts or stops a stream as the scheduler (audited as such). A stream
+    /// that cannot start is logged: the slot has passed its one chance.
+    async fn scheduled(&self, prod: &Guid, stream: &Guid, action: StreamAction) {
+        let Ok(client) = ClientId::parse("scheduler") else { return };
+        let caller = Caller { client, scopes: Scopes::new(vec![Scope::Admin]), context: RequestContext { via: "schedule", ..RequestContext::default() } };
+        match self.control_stream(&caller, prod, stream, action).await {
+            Ok(_) => tracing::info!(production = %prod, stream = %stream, action = action.as_str(), "scheduled slot"),
+            Err(e) => tracing::warn!(production = %prod, stream = %stream, action = action.as_str(), error = %e, "a scheduled slot could not start or stop its stream"),
+        }
+    }
+}
