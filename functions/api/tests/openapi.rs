@@ -36,6 +36,8 @@ const PROMISED: &[(&str, &str)] = &[
     ("delete", "/a/v1/upload/{prod}/{asset}"),
     ("post", "/a/v1/build"),
     ("post", "/a/v1/build/rollback"),
+    ("get", "/channels/{production}/{channel}/epg.xml"),
+    ("get", "/channels/{production}/{channel}/playlist.m3u"),
     ("get", "/feeds/{path}"),
     ("head", "/feeds/{path}"),
     ("get", "/a/v1/asset/{prod}/{id}/content"),

@@ -86,7 +86,7 @@ impl Function {
             Function::Resources => routes::resources::routes().merge(routes::webhooks::routes()).merge(routes::schedules::routes()),
             Function::Upload => routes::upload::routes(),
             Function::Build => routes::build::routes(),
-            Function::Feeds => routes::feeds::routes(),
+            Function::Feeds => routes::feeds::routes().merge(routes::channels::routes()),
             Function::Tasks => routes::imports::routes().merge(routes::renditions::routes()),
             Function::Streams => routes::streams::routes(),
             Function::StreamEvents => routes::streams::event_routes(),

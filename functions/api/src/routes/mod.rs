@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod build;
+pub mod channels;
 pub mod feeds;
 pub mod imports;
 pub mod live;
@@ -59,6 +60,7 @@ pub fn all_groups() -> OpenApiRouter<AppState> {
         .merge(system::routes())
         .merge(webhooks::routes())
         .merge(schedules::routes())
+        .merge(channels::routes())
 }
 
 /// The OpenAPI document of `all_groups`.

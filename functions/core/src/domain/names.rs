@@ -104,10 +104,11 @@ pub enum Kind {
     Stream,
     Webhook,
     Schedule,
+    Channel,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [Kind::Show, Kind::Episode, Kind::Asset, Kind::Profile, Kind::Playlist, Kind::Stream, Kind::Webhook, Kind::Schedule];
+    pub const ALL: [Kind; 9] = [Kind::Show, Kind::Episode, Kind::Asset, Kind::Profile, Kind::Playlist, Kind::Stream, Kind::Webhook, Kind::Schedule, Kind::Channel];
 
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         match s {
@@ -119,7 +120,8 @@ impl Kind {
             "stream" => Ok(Kind::Stream),
             "webhook" => Ok(Kind::Webhook),
             "schedule" => Ok(Kind::Schedule),
-            _ => Err(Invalid::new("kind", "kind.unknown", "kind is one of show, episode, asset, profile, playlist, stream, webhook, schedule")),
+            "channel" => Ok(Kind::Channel),
+            _ => Err(Invalid::new("kind", "kind.unknown", "kind is one of show, episode, asset, profile, playlist, stream, webhook, schedule, channel")),
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -132,6 +134,7 @@ impl Kind {
             Kind::Stream => "stream",
             Kind::Webhook => "webhook",
             Kind::Schedule => "schedule",
+            Kind::Channel => "channel",
         }
     }
 }

@@ -38,6 +38,7 @@ pub enum ResourceBody {
     Stream(Stream),
     Webhook(super::webhook::Webhook),
     Schedule(super::schedule::Schedule),
+    Channel(super::channel::Channel),
 }
 
 impl ResourceBody {
@@ -51,6 +52,7 @@ impl ResourceBody {
             ResourceBody::Stream(_) => Kind::Stream,
             ResourceBody::Webhook(_) => Kind::Webhook,
             ResourceBody::Schedule(_) => Kind::Schedule,
+            ResourceBody::Channel(_) => Kind::Channel,
         }
     }
 }
@@ -78,6 +80,7 @@ impl Resource {
             Kind::Stream => ResourceBody::Stream(serde_json::from_value(rest).map_err(|e| e.to_string())?),
             Kind::Webhook => ResourceBody::Webhook(serde_json::from_value(rest).map_err(|e| e.to_string())?),
             Kind::Schedule => ResourceBody::Schedule(serde_json::from_value(rest).map_err(|e| e.to_string())?),
+            Kind::Channel => ResourceBody::Channel(serde_json::from_value(rest).map_err(|e| e.to_string())?),
         };
         Ok(Resource { guid, parent_guid, created, updated, version, body })
     }
@@ -110,7 +113,7 @@ pub fn parse_client_body_with(kind: Kind, mut value: Value, allowed: &[std::net:
         }
     }
     let server_fields = match kind {
-        Kind::Show | Kind::Profile | Kind::Playlist | Kind::Webhook | Kind::Schedule => &[][..],
+        Kind::Show | Kind::Profile | Kind::Playlist | Kind::Webhook | Kind::Schedule | Kind::Channel => &[][..],
         Kind::Episode => EPISODE_SERVER_FIELDS,
         Kind::Asset => ASSET_SERVER_FIELDS,
         Kind::Stream => STREAM_SERVER_FIELDS,
@@ -127,6 +130,7 @@ pub fn parse_client_body_with(kind: Kind, mut value: Value, allowed: &[std::net:
         Kind::Stream => ResourceBody::Stream(from_value::<Stream>(value)?),
         Kind::Webhook => ResourceBody::Webhook(from_value::<super::webhook::Webhook>(value)?),
         Kind::Schedule => ResourceBody::Schedule(from_value::<super::schedule::Schedule>(value)?),
+        Kind::Channel => ResourceBody::Channel(from_value::<super::channel::Channel>(value)?),
     };
     body.validate(allowed)?;
     Ok(body)
@@ -169,6 +173,7 @@ impl ResourceBody {
             ResourceBody::Stream(s) => s.validate(allowed),
             ResourceBody::Webhook(w) => w.validate(allowed),
             ResourceBody::Schedule(s) => s.validate(),
+            ResourceBody::Channel(c) => c.validate(),
         }
     }
 }

@@ -6,6 +6,7 @@ mod accounts;
 mod audit;
 mod assets;
 mod build;
+mod channels;
 mod cursor;
 mod error;
 mod external_ids;

@@ -100,6 +100,9 @@ impl Podops {
         if let ResourceBody::Schedule(s) = &body {
             self.check_schedule(prod, id, s).await?;
         }
+        if let ResourceBody::Channel(c) = &body {
+            self.check_channel(prod, id, c).await?;
+        }
         let now = self.clock.now();
         let resource =
             Resource { guid: id.clone(), parent_guid: prod.clone(), created: now, updated: now, version: Version::FIRST, body };
@@ -148,6 +151,13 @@ impl Podops {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Every resource of `kind` in a production, as the body `pick` takes out
+    /// (the ones it does not recognise are skipped).
+    pub(crate) async fn bodies_of<T>(&self, prod: &Guid, kind: Kind, pick: impl Fn(ResourceBody) -> Option<T>) -> Result<Vec<(Guid, T)>, ServiceError> {
+        let records = self.list_all(prod, &keys::resource_prefix(kind)).await?;
+        Ok(records.into_iter().filter_map(|r| Resource::from_value(r.body).ok()).filter_map(|r| pick(r.body).map(|b| (r.guid, b))).collect())
     }
 
     /// The audit entry of a resource's create or update, with the fields it changed.
@@ -206,6 +216,9 @@ impl Podops {
         self.check_references(&production, &mut body).await?;
         if let ResourceBody::Schedule(s) = &body {
             self.check_schedule(prod, id, s).await?;
+        }
+        if let ResourceBody::Channel(c) = &body {
+            self.check_channel(prod, id, c).await?;
         }
         let index = match (&stored.body, &body) {
             (ResourceBody::Asset(old), ResourceBody::Asset(new)) => external_id_ops(prod, id, &old.external_ids, &new.external_ids),
@@ -352,7 +365,7 @@ impl Podops {
     async fn feed_is_stale_after(&self, prod: &Guid, kind: Kind) -> Result<(), ServiceError> {
         match kind {
             Kind::Show | Kind::Episode | Kind::Asset => self.feed_is_stale(prod).await,
-            Kind::Profile | Kind::Playlist | Kind::Stream | Kind::Webhook | Kind::Schedule => Ok(()),
+            Kind::Profile | Kind::Playlist | Kind::Stream | Kind::Webhook | Kind::Schedule | Kind::Channel => Ok(()),
         }
     }
 

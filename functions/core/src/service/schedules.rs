@@ -74,15 +74,13 @@ impl Podops {
         Ok(())
     }
 
+    /// The schedules of a production, for its public guide.
+    pub(crate) async fn schedules_of_public(&self, prod: &Guid) -> Result<Vec<Schedule>, ServiceError> {
+        Ok(self.schedules_of(prod).await?.into_iter().map(|(_, s)| s).collect())
+    }
+
     async fn schedules_of(&self, prod: &Guid) -> Result<Vec<(Guid, Schedule)>, ServiceError> {
-        let records = self.list_all(prod, &keys::resource_prefix(Kind::Schedule)).await?;
-        Ok(records
-            .into_iter()
-            .filter_map(|r| match Resource::from_value(r.body) {
-                Ok(Resource { guid, body: ResourceBody::Schedule(s), .. }) => Some((guid, s)),
-                _ => None,
-            })
-            .collect())
+        self.bodies_of(prod, Kind::Schedule, |b| if let ResourceBody::Schedule(s) = b { Some(s) } else { None }).await
     }
 
     /// `GET /a/v1/schedule/{prod}?from=&to=`: every schedule's slots in the range, in order.

@@ -62,8 +62,8 @@ impl Podops {
 
     async fn try_emit(&self, prod: &Guid, event: &str, data: Value, only: Option<&Guid>) -> Result<Vec<Delivery>, ServiceError> {
         let mut made = Vec::new();
-        for record in self.list_all(prod, &keys::resource_prefix(Kind::Webhook)).await? {
-            let Ok(Resource { guid, body: ResourceBody::Webhook(hook), .. }) = Resource::from_value(record.body) else { continue };
+        let hooks = self.bodies_of(prod, Kind::Webhook, |b| if let ResourceBody::Webhook(h) = b { Some(h) } else { None }).await?;
+        for (guid, hook) in hooks {
             if only.is_some_and(|o| o != &guid) || !hook.wants(event) {
                 continue;
             }
