@@ -5,7 +5,6 @@
 mod support;
 
 use std::{
-    path::Path,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };

@@ -106,7 +106,16 @@ pub struct Live {
     pub last_error: Option<LiveError>,
     #[serde(default)]
     pub outputs: Vec<OutputStatus>,
+    /// The last 3 runs that ended, newest last: the feed's ended live items.
+    #[serde(default)]
+    pub past_runs: Vec<PastRun>,
     pub updated: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PastRun {
+    pub start: Timestamp,
+    pub end: Timestamp,
 }
 
 /// The restart budget: this many failed restarts within `RESTART_WINDOW` fail the stream.

@@ -240,6 +240,9 @@ pub struct Stream {
     pub outputs: Vec<StreamOutput>,
     #[serde(default, rename = "loop")]
     pub looped: bool,
+    /// Listed in its show's feed as `podcast:liveItem` (scheduled, live, ended).
+    #[serde(default)]
+    pub show_feed: bool,
     /// Server-owned, shown on reads: what the user asked for last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desired: Option<super::live::Desired>,

@@ -18,6 +18,21 @@ pub struct Channel<'a> {
     pub feed_url: &'a str,
     pub image_url: Option<&'a str>,
     pub built_at: Timestamp,
+    /// Live shows (`podcast:liveItem`), before the episodes.
+    pub live: Vec<LiveItem>,
+}
+
+/// One occurrence of a live show: pending (scheduled), live, or ended.
+pub struct LiveItem {
+    pub status: &'static str,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    /// Stable per occurrence.
+    pub guid: String,
+    pub title: String,
+    /// Where to listen: the HLS playlist or the Icecast mount, with its type.
+    pub enclosure: Option<(String, String)>,
+    pub content_link: Option<String>,
 }
 
 pub struct Item<'a> {
@@ -104,11 +119,32 @@ pub fn render(channel: &Channel<'_>, items: &[Item<'_>]) -> String {
     } else {
         let _ = writeln!(w, "<podcast:locked owner=\"{}\">{locked}</podcast:locked>", attr(&show.owner.email));
     }
+    for live in &channel.live {
+        render_live(w, live);
+    }
     for item in items {
         render_item(w, item);
     }
     w.push_str("</channel>\n</rss>\n");
     out
+}
+
+fn render_live(w: &mut String, live: &LiveItem) {
+    let _ = writeln!(w, "<podcast:liveItem status=\"{}\" start=\"{}\" end=\"{}\">", live.status, iso8601(live.start), iso8601(live.end));
+    element(w, "title", &live.title);
+    let _ = writeln!(w, "<guid isPermaLink=\"false\">{}</guid>", text(&live.guid));
+    if let Some((url, content_type)) = &live.enclosure {
+        let _ = writeln!(w, "<enclosure url=\"{}\" type=\"{}\" length=\"0\"/>", attr(url), attr(content_type));
+    }
+    if let Some(link) = &live.content_link {
+        let _ = writeln!(w, "<podcast:contentLink href=\"{}\">Listen live</podcast:contentLink>", attr(link));
+    }
+    w.push_str("</podcast:liveItem>\n");
+}
+
+/// ISO 8601 in UTC, as `podcast:liveItem` wants its times.
+pub fn iso8601(t: Timestamp) -> String {
+    chrono::DateTime::from_timestamp(t, 0).map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
 }
 
 fn render_item(w: &mut String, item: &Item<'_>) {

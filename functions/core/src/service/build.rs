@@ -156,7 +156,8 @@ impl Podops {
                 chapters_url: chapters.as_deref(),
             })
             .collect();
-        let channel = rss::Channel { show: &show, feed_url: &feed_url, image_url: image_url.as_deref(), built_at: now };
+        let live = self.live_items(prod, name, now).await?;
+        let channel = rss::Channel { show: &show, feed_url: &feed_url, image_url: image_url.as_deref(), built_at: now, live };
         let xml = rss::render(&channel, &items);
         let sha256 = hex::encode(Sha256::digest(xml.as_bytes()));
         let mut outcome = BuildOutcome {

@@ -16,6 +16,7 @@ mod inbox;
 mod job_sweep;
 mod jobs;
 mod keys;
+mod live_items;
 mod media;
 mod probes;
 mod presigned;

@@ -365,7 +365,9 @@ impl Podops {
     async fn feed_is_stale_after(&self, prod: &Guid, kind: Kind) -> Result<(), ServiceError> {
         match kind {
             Kind::Show | Kind::Episode | Kind::Asset => self.feed_is_stale(prod).await,
-            Kind::Profile | Kind::Playlist | Kind::Stream | Kind::Webhook | Kind::Schedule | Kind::Channel => Ok(()),
+            // Streams and their schedules are the feed's live items.
+            Kind::Stream | Kind::Schedule => self.feed_is_stale(prod).await,
+            Kind::Profile | Kind::Playlist | Kind::Webhook | Kind::Channel => Ok(()),
         }
     }
 

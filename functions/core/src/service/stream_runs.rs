@@ -146,6 +146,10 @@ impl Podops {
                     };
                     if let Some(event) = event {
                         self.emit(prod, event, serde_json::json!({ "stream": id, "state": live.state })).await;
+                        if event == "stream.started" {
+                            // The feed's live item moves from pending to live.
+                            self.feed_is_stale(prod).await?;
+                        }
                     }
                     return Ok(live);
                 }
@@ -176,6 +180,13 @@ impl Podops {
             if error.is_some() {
                 live.last_error = error.clone();
             }
+            if live.desired == Desired::Stopped {
+                if let Some(start) = live.started_at {
+                    live.past_runs.push(crate::domain::live::PastRun { start, end: live.updated });
+                    let excess = live.past_runs.len().saturating_sub(3);
+                    live.past_runs.drain(..excess);
+                }
+            }
             let mut ops = vec![WriteOp::Replace { record: Self::live_record(prod, id, &live, version.next())?, expected: version }];
             if live.desired == Desired::Stopped {
                 if let Some(index) = self.records.get(&keys::live_index(prod, id)).await? {
@@ -192,6 +203,8 @@ impl Podops {
                     if let Some(event) = event {
                         let error = live.last_error.as_ref().map(|e| serde_json::json!({ "code": e.code }));
                         self.emit(prod, event, serde_json::json!({ "stream": id, "state": live.state, "error": error })).await;
+                        // The feed's live item moves from live to ended.
+                        self.feed_is_stale(prod).await?;
                     }
                     return Ok(());
                 }
