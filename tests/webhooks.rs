@@ -207,3 +207,38 @@ async fn a_stream_that_starts_and_stops_is_told_to_its_webhook() {
     let events: Vec<String> = receiver.got.lock().expect("lock").iter().map(event_of).collect();
     assert_eq!(events, ["stream.started", "stream.stopped"], "each once, nothing it did not ask for");
 }
+
+/// On DynamoDB, S3 and SQS (moto): the delivery record, its job and the
+/// message go through the AWS adapters, and the worker delivers it signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_aws_a_test_delivery_arrives_signed() {
+    let (receiver, addr) = start_receiver().await;
+    let (_, flags) = support::aws::provision_fresh();
+    let mut args: Vec<&str> = vec!["--backend", "aws", "--workers", "1", "--allow-address", "127.0.0.1"];
+    args.extend(flags.iter().map(String::as_str));
+    let log = tempfile::NamedTempFile::new().expect("log");
+    let server = Server::start_logging_to(&args, log.path()).await;
+    let admin = server.admin_token();
+    let name = format!("hooks_{:08x}", rand::random::<u32>());
+    let (s, prod) = call(&server, &admin, Method::POST, "/a/v1/production", Some(json!({"name": name, "title": "Hooks on AWS"}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{prod}");
+    let prod = prod["guid"].as_str().expect("guid").to_owned();
+    let secret = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 24]>()));
+    let (s, e) = call(&server, &admin, Method::POST, &format!("/a/v1/resource/{prod}/webhook/aaaaaaaaaaa1"), Some(json!({"url": format!("http://{addr}/hook"), "events": ["build.published"], "secret": secret}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    let (s, queued) = call(&server, &admin, Method::POST, &format!("/a/v1/webhook/{prod}/aaaaaaaaaaa1/test"), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{queued}");
+    let got = wait_for(&receiver, |g| event_of(g) == "webhook.test", Duration::from_secs(30)).await;
+    assert!(verified(&secret, &got));
+    assert_eq!(got.id, queued["id"].as_str().expect("id"));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, list) = call(&server, &admin, Method::GET, &format!("/a/v1/webhook/{prod}/aaaaaaaaaaa1/deliveries"), None).await;
+        if list["items"][0]["status"] == "delivered" {
+            assert_eq!(list["items"][0]["last_status"], 204);
+            break;
+        }
+        assert!(Instant::now() < deadline, "never marked delivered: {list}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
