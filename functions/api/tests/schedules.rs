@@ -105,3 +105,43 @@ async fn the_timetable_expands_slots_in_their_time_zone() {
     let body: Value = app.call(Method::GET, &format!("/a/v1/schedule/{prod}"), Some(&token), None).await.json();
     assert!(body["items"].as_array().is_some_and(Vec::is_empty), "nothing this week: {body}");
 }
+
+#[tokio::test]
+async fn back_to_back_slots_hand_over_and_a_deleted_schedule_still_ends_its_slot() {
+    let app = support::app();
+    let token = app.token("studio", SCOPES);
+    let prod = app.production(&token, "scheduled_show").await;
+    stream_in(&app, &token, &prod).await;
+    let now = podops_core::ports::Clock::now(&*app.clock);
+    let first = (now / 60 + 61) * 60;
+    let path = |id: &str| format!("/a/v1/resource/{prod}/schedule/{id}");
+    // Two schedules of one stream, the second starting as the first ends (ids sorted the other way).
+    let one = json!({"stream": "bbbbbbbbbbb1", "title": "First", "timezone": "UTC", "start": utc_local(first), "duration": 600});
+    let two = json!({"stream": "bbbbbbbbbbb1", "title": "Second", "timezone": "UTC", "start": utc_local(first + 600), "duration": 600});
+    assert_eq!(app.call(Method::POST, &path("fffffffffff1"), Some(&token), Some(one)).await.status, StatusCode::CREATED);
+    assert_eq!(app.call(Method::POST, &path("aaaaaaaaaaa9"), Some(&token), Some(two)).await.status, StatusCode::CREATED);
+    let podops = &app.state.podops;
+    app.clock.advance(first - now + 1);
+    assert_eq!(podops.run_schedules().await.expect("tick").started.len(), 1);
+    app.clock.advance(600);
+    let tick = podops.run_schedules().await.expect("tick");
+    assert_eq!((tick.stopped.len(), tick.started.len()), (1, 1), "{tick:?}");
+    assert_eq!(desired(&app, &token, &prod).await, "queued", "the second slot's stream runs: the first's end did not stop it");
+
+    // The second schedule is deleted mid-slot: its slot still ends.
+    assert_eq!(app.call(Method::DELETE, &path("aaaaaaaaaaa9"), Some(&token), None).await.status, StatusCode::NO_CONTENT);
+    app.clock.advance(600);
+    assert_eq!(podops.run_schedules().await.expect("tick").stopped.len(), 1);
+    assert_eq!(desired(&app, &token, &prod).await, "stopped");
+}
+
+#[tokio::test]
+async fn a_timetable_range_out_of_this_world_is_refused() {
+    let app = support::app();
+    let token = app.token("studio", SCOPES);
+    let prod = app.production(&token, "scheduled_show").await;
+    for q in ["from=-9223372036854775808&to=8000000000000", "from=9223372036854775000", "from=100&to=50"] {
+        let r = app.call(Method::GET, &format!("/a/v1/schedule/{prod}?{q}"), Some(&token), None).await;
+        assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "schedule.range"), "{q}");
+    }
+}

@@ -30,6 +30,13 @@ pub(crate) fn schedule_index(prod: &Guid, id: &Guid) -> Key {
     Key::new(SCHEDULES, format!("{prod}#{id}"))
 }
 
+/// Slots started and not yet stopped, everywhere: `<prod>#<schedule>#<start>` → `{stream, end}`.
+const OPEN_SLOTS: &str = "OPEN_SLOTS";
+
+fn open_slot(prod: &Guid, schedule: &Guid, start: Timestamp) -> Key {
+    Key::new(OPEN_SLOTS, format!("{prod}#{schedule}#{start:012}"))
+}
+
 fn slot_marker(prod: &Guid, schedule: &Guid, start: Timestamp) -> Key {
     Key::new(keys::production_partition(prod), format!("SLOT#{schedule}#{start:012}"))
 }
@@ -87,9 +94,11 @@ impl Podops {
     pub async fn timetable(&self, caller: &Caller, prod: &Guid, from: Option<Timestamp>, to: Option<Timestamp>) -> Result<Vec<TimetableSlot>, ServiceError> {
         caller.require(Scope::ResourceRead)?;
         self.authorize(caller, prod, Need::Read).await?;
+        // Years 1970 to 9999: what a guide can mean, and no arithmetic overflows.
+        const LAST: Timestamp = 253_402_300_799;
         let from = from.unwrap_or_else(|| self.clock.now());
-        let to = to.unwrap_or(from + 7 * DAY);
-        if to <= from || to - from > MAX_TIMETABLE {
+        let to = to.unwrap_or(from.saturating_add(7 * DAY));
+        if !(0..=LAST).contains(&from) || !(0..=LAST).contains(&to) || to <= from || to - from > MAX_TIMETABLE {
             return Err(crate::domain::Invalid::new("to", "schedule.range", "to is after from, at most 31 days later").into());
         }
         let mut slots: Vec<TimetableSlot> = self
@@ -111,50 +120,75 @@ impl Podops {
         Ok(slots)
     }
 
-    /// One tick: starts the streams whose slot has begun, stops those whose
-    /// slot has ended.
+    /// One tick: first stops the streams whose slot has ended, then starts
+    /// those whose slot has begun (so a slot ending as the next begins never
+    /// stops its successor).
     pub async fn run_schedules(&self) -> Result<ScheduleTick, ServiceError> {
         let now = self.clock.now();
         let mut tick = ScheduleTick::default();
+        self.stop_ended_slots(now, &mut tick).await?;
         let mut after = None;
         loop {
             let page = self.records.list(&ListQuery { partition: SCHEDULES.into(), prefix: String::new(), after, limit: 1000 }).await?;
             for entry in &page.records {
                 let Some((prod, id)) = entry.key.sort.split_once('#').and_then(|(p, i)| Some((Guid::parse(p).ok()?, Guid::parse(i).ok()?))) else { continue };
                 let Ok(Resource { body: ResourceBody::Schedule(schedule), .. }) = self.load(&prod, Kind::Schedule, &id).await else { continue };
-                for slot in schedule.slots(now - DAY, now + 1) {
-                    let label = format!("{prod}/{id}@{}", slot.start);
-                    let marker = slot_marker(&prod, &id, slot.start);
-                    if slot.start <= now && now < slot.end {
-                        let record = Record { key: marker, version: Version::FIRST, body: json!({ "state": "started" }), expires_at: Some(slot.end + 2 * DAY) };
-                        match self.records.create(&record).await {
-                            Ok(()) => {
-                                self.scheduled(&prod, &schedule.stream, StreamAction::Start).await;
-                                tick.started.push(label);
-                            }
-                            Err(StoreError::Conflict) => {}
-                            Err(e) => return Err(e.into()),
+                for slot in schedule.slots(now - DAY, now + 1).into_iter().filter(|s| s.start <= now && now < s.end) {
+                    // The marker makes the start happen once; the open entry
+                    // remembers what to stop, whatever becomes of the schedule.
+                    let expires_at = Some(slot.end + 2 * DAY);
+                    let ops = [
+                        WriteOp::Create(Record { key: slot_marker(&prod, &id, slot.start), version: Version::FIRST, body: json!({ "state": "started" }), expires_at }),
+                        WriteOp::Create(Record {
+                            key: open_slot(&prod, &id, slot.start),
+                            version: Version::FIRST,
+                            body: json!({ "stream": schedule.stream, "end": slot.end }),
+                            expires_at: None,
+                        }),
+                    ];
+                    match self.records.transact(&ops).await {
+                        Ok(()) => {
+                            self.scheduled(&prod, &schedule.stream, StreamAction::Start).await;
+                            tick.started.push(format!("{prod}/{id}@{}", slot.start));
                         }
-                    } else if slot.end <= now {
-                        let Some(stored) = self.records.get(&marker).await? else { continue };
-                        if stored.body["state"] != "started" {
-                            continue;
-                        }
-                        let ended = Record { key: marker, version: stored.version.next(), body: json!({ "state": "ended" }), expires_at: stored.expires_at };
-                        match self.records.transact(&[WriteOp::Replace { record: ended, expected: stored.version }]).await {
-                            Ok(()) => {
-                                self.scheduled(&prod, &schedule.stream, StreamAction::Stop).await;
-                                tick.stopped.push(label);
-                            }
-                            Err(StoreError::Conflict) => {}
-                            Err(e) => return Err(e.into()),
-                        }
+                        Err(StoreError::Conflict) => {}
+                        Err(e) => return Err(e.into()),
                     }
                 }
             }
             match page.next {
                 Some(next) => after = Some(next),
                 None => return Ok(tick),
+            }
+        }
+    }
+
+    /// Stops the stream of every started slot whose end has come, from what
+    /// was recorded when it started: a schedule deleted or moved meanwhile
+    /// still has its slot ended. Removing the entry first makes it once.
+    async fn stop_ended_slots(&self, now: Timestamp, tick: &mut ScheduleTick) -> Result<(), ServiceError> {
+        let mut after = None;
+        loop {
+            let page = self.records.list(&ListQuery { partition: OPEN_SLOTS.into(), prefix: String::new(), after, limit: 1000 }).await?;
+            for entry in &page.records {
+                let Some(end) = entry.body["end"].as_i64() else { continue };
+                if end > now {
+                    continue;
+                }
+                let Some(prod) = entry.key.sort.split('#').next().and_then(|p| Guid::parse(p).ok()) else { continue };
+                let Some(stream) = entry.body["stream"].as_str().and_then(|s| Guid::parse(s).ok()) else { continue };
+                match self.records.delete(&entry.key, entry.version).await {
+                    Ok(()) => {
+                        self.scheduled(&prod, &stream, StreamAction::Stop).await;
+                        tick.stopped.push(entry.key.sort.replacen('#', "/", 1));
+                    }
+                    Err(StoreError::Conflict) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(()),
             }
         }
     }

@@ -67,7 +67,13 @@ impl Podops {
             if only.is_some_and(|o| o != &guid) || !hook.wants(event) {
                 continue;
             }
-            made.push(self.queue_delivery(prod, &guid, event, &data).await?);
+            // One webhook's failure is logged; the others still get the event.
+            match self.queue_delivery(prod, &guid, event, &data).await {
+                Ok(delivery) => made.push(delivery),
+                // A test delivery to one webhook says why it was not queued.
+                Err(e) if only.is_some() => return Err(e),
+                Err(e) => tracing::warn!(production = %prod, webhook = %guid, event, error = %e, "a webhook delivery was not queued"),
+            }
         }
         Ok(made)
     }
@@ -124,7 +130,8 @@ impl Podops {
         for _ in 0..3 {
             let Some(record) = self.records.get(&key).await? else { return Ok(()) };
             let mut stored: Delivery = serde_json::from_value(record.body.clone()).map_err(|e| StoreError::Corrupt(format!("delivery: {e}")))?;
-            if outcome != "failed" || stored.status == "pending" {
+            // Only a pending delivery changes status: a late attempt never undoes `delivered`.
+            if stored.status == "pending" {
                 stored.status = outcome.to_owned();
             }
             if status.is_some() || error.is_some() {
