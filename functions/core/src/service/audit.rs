@@ -63,7 +63,7 @@ fn day_partition(day: Timestamp) -> String {
     format!("AUDIT#DAY#{day}")
 }
 /// Newest first in ascending order: each hex digit of the id complemented.
-fn sort_key(id: &str) -> String {
+pub(crate) fn sort_key(id: &str) -> String {
     id.chars().filter_map(|c| c.to_digit(16)).filter_map(|d| char::from_digit(15 - d, 16)).collect()
 }
 

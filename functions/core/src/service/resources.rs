@@ -97,12 +97,7 @@ impl Podops {
             }
         }
         self.check_references(&production, &mut body).await?;
-        if let ResourceBody::Schedule(s) = &body {
-            self.check_schedule(prod, id, s).await?;
-        }
-        if let ResourceBody::Channel(c) = &body {
-            self.check_channel(prod, id, c).await?;
-        }
+        self.check_placement(prod, id, &body).await?;
         let now = self.clock.now();
         let resource =
             Resource { guid: id.clone(), parent_guid: prod.clone(), created: now, updated: now, version: Version::FIRST, body };
@@ -150,6 +145,17 @@ impl Podops {
                 Err(self.create_conflict(prod, kind, id, &ids).await?)
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// What a resource's id and its production's other resources decide: a
+    /// schedule's slots overlap no other of its stream; a channel's name is
+    /// its production's only one.
+    async fn check_placement(&self, prod: &Guid, id: &Guid, body: &ResourceBody) -> Result<(), ServiceError> {
+        match body {
+            ResourceBody::Schedule(s) => self.check_schedule(prod, id, s).await,
+            ResourceBody::Channel(c) => self.check_channel(prod, id, c).await,
+            _ => Ok(()),
         }
     }
 
@@ -214,12 +220,7 @@ impl Podops {
             new.restore_secrets(old)?;
         }
         self.check_references(&production, &mut body).await?;
-        if let ResourceBody::Schedule(s) = &body {
-            self.check_schedule(prod, id, s).await?;
-        }
-        if let ResourceBody::Channel(c) = &body {
-            self.check_channel(prod, id, c).await?;
-        }
+        self.check_placement(prod, id, &body).await?;
         let index = match (&stored.body, &body) {
             (ResourceBody::Asset(old), ResourceBody::Asset(new)) => external_id_ops(prod, id, &old.external_ids, &new.external_ids),
             _ => Vec::new(),

@@ -45,9 +45,8 @@ fn delivery_prefix(webhook: &Guid) -> String {
 
 /// Newest first: the id's hex digits complemented (as the audit log's).
 fn delivery_key(prod: &Guid, webhook: &Guid, id: &str) -> Key {
-    let uuid = id.trim_start_matches("msg_");
-    let inverted: String = uuid.chars().filter_map(|c| c.to_digit(16)).filter_map(|d| char::from_digit(15 - d, 16)).collect();
-    Key::new(keys::production_partition(prod), format!("{}{inverted}", delivery_prefix(webhook)))
+    let newest_first = super::audit::sort_key(id.trim_start_matches("msg_"));
+    Key::new(keys::production_partition(prod), format!("{}{newest_first}", delivery_prefix(webhook)))
 }
 
 impl Podops {
