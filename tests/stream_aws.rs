@@ -104,3 +104,64 @@ async fn a_stream_on_aws_obeys_stop_pause_and_restart_within_five_seconds() {
     eprintln!("stop took {:?}", t.elapsed());
     assert!(support::terminate(worker).success(), "the worker exits cleanly on SIGTERM");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_on_aws_is_joined_from_s3_and_published_by_itself() {
+    let (_, flags) = provision_fresh();
+    let log = tempfile::NamedTempFile::new().expect("log");
+    let mut args = vec!["--backend", "aws", "--workers", "0"];
+    args.extend(flags.iter().map(String::as_str));
+    let server = Server::start_logging_to(&args, log.path()).await;
+    let worker_dir = tempfile::tempdir().expect("worker dir");
+    let worker = Command::new(support::binary())
+        .args(["worker", "--backend", "aws", "--grace", "5", "--log-format", "json"])
+        .args(&flags)
+        .arg("--data-dir")
+        .arg(worker_dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn podops worker");
+    let token = server.admin_token();
+    let (_, p) = call(&server, &token, reqwest::Method::POST, "/a/v1/production", Some(json!({"name": "recorded_on_aws", "title": "Live"}))).await;
+    let prod = p["guid"].as_str().expect("guid").to_owned();
+    let profile = json!({"format": "aac", "bitrate": 64000, "sample_rate": 44100, "channels": 2});
+    assert_eq!(call(&server, &token, reqwest::Method::POST, &format!("/a/v1/resource/{prod}/profile/aaaaaaaaaaa1"), Some(profile)).await.0, StatusCode::CREATED);
+    let stream = json!({"title": "Cloud Live", "profile": "aaaaaaaaaaa1", "input": {"tone": {"frequency": 550}}, "outputs": [{"kind": "hls"}], "record": true, "publish_recordings": true});
+    assert_eq!(call(&server, &token, reqwest::Method::POST, &format!("/a/v1/resource/{prod}/stream/abcdefabcde2"), Some(stream)).await.0, StatusCode::CREATED);
+    assert_eq!(call(&server, &token, reqwest::Method::POST, &format!("/a/v1/stream/{prod}/abcdefabcde2/start"), None).await.0, StatusCode::ACCEPTED);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while call(&server, &token, reqwest::Method::GET, &format!("/a/v1/stream/{prod}/abcdefabcde2/status"), None).await.1["state"] != "running" {
+        assert!(Instant::now() < deadline, "never running");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(call(&server, &token, reqwest::Method::POST, &format!("/a/v1/stream/{prod}/abcdefabcde2/stop"), None).await.0, StatusCode::ACCEPTED);
+    let played = started.elapsed().as_secs_f64();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let recording = loop {
+        let (_, list) = call(&server, &token, reqwest::Method::GET, &format!("/a/v1/recordings/{prod}"), None).await;
+        if let Some(r) = list["recordings"].as_array().and_then(|l| l.first()).filter(|r| r["state"] == "ready" || r["state"] == "failed") {
+            break r.clone();
+        }
+        assert!(Instant::now() < deadline, "no settled recording: {list}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(recording["state"], "ready", "{recording}");
+    let duration = recording["duration"].as_f64().expect("duration");
+    assert!(duration >= played - 1.0 && duration <= played + 6.0, "recorded {duration} s of about {played} s");
+    let (_, asset) = call(&server, &token, reqwest::Method::GET, &format!("/a/v1/resource/{prod}/asset/{}", recording["asset"].as_str().expect("asset")), None).await;
+    assert_eq!((asset["probe"]["codec"].as_str(), asset["probe"]["channels"].as_u64()), (Some("aac"), Some(2)), "{asset}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, page) = call(&server, &token, reqwest::Method::GET, &format!("/a/v1/resource/{prod}/episode"), None).await;
+        if let Some(e) = page["items"].as_array().into_iter().flatten().find(|e| e["enclosure"] == recording["asset"]) {
+            assert!(e["title"].as_str().expect("title").starts_with("Cloud Live — "), "{e}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not published by itself: {page}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    support::terminate(worker);
+}

@@ -169,6 +169,28 @@ impl MediaTool for Ffmpeg {
             Err(MediaError::input("media.transcode_failed", out.stderr_tail.join(" | ")))
         }
     }
+
+    async fn join(&self, inputs: &[PathBuf], output: &Path) -> Result<(), MediaError> {
+        let list = output.with_extension("list.txt");
+        // The concat demuxer's list: each path quoted, its quotes escaped.
+        let body: String = inputs.iter().map(|p| format!("file '{}'\n", p.display().to_string().replace('\'', "'\\''"))).collect();
+        tokio::fs::write(&list, body).await.map_err(|e| MediaError::transient("media.io", e.to_string()))?;
+        let a: Vec<OsString> = ["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "concat", "-safe", "0", "-protocol_whitelist", "file", "-i"]
+            .iter()
+            .map(OsString::from)
+            .chain([list.clone().into_os_string()])
+            .chain(["-map", "0:a", "-c", "copy"].iter().map(OsString::from))
+            .chain([output.as_os_str().to_owned()])
+            .collect();
+        let out = process::run(&self.ffmpeg, &a, self.time_limit, false).await;
+        let _ = tokio::fs::remove_file(&list).await;
+        let out = out?;
+        if out.success {
+            Ok(())
+        } else {
+            Err(MediaError::input("media.join_failed", out.stderr_tail.join(" | ")))
+        }
+    }
 }
 
 async fn read_head(path: &Path) -> Result<Vec<u8>, MediaError> {

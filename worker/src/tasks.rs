@@ -65,6 +65,46 @@ impl Worker {
             JobKind::Probe => self.probe(job).await,
             JobKind::Transcode => self.transcode(job).await,
             JobKind::Deliver => self.deliver(job).await,
+            JobKind::Record => self.record(job).await,
+        }
+    }
+
+    /// Joins a stopped stream's recorded segments into its recording asset,
+    /// which is then probed like an upload; the segments are removed after.
+    async fn record(&self, job: &Job) -> Result<(), Failure> {
+        let (asset, folder) = self.podops.recording_of(job).await?;
+        let segments = self.podops.blobs.list(&folder).await.map_err(Failure::store)?;
+        if asset.state != AssetState::Importing {
+            // A previous run stored the recording and crashed before cleaning up.
+            self.remove_segments(&segments).await;
+            return Ok(());
+        }
+        if segments.is_empty() {
+            return Err(Failure::input("recording.empty", "no recorded segment was stored (the stream played for less than a segment?)"));
+        }
+        let dir = self.scratch()?;
+        let mut files = Vec::with_capacity(segments.len());
+        for (i, key) in segments.iter().enumerate() {
+            let ext = key.as_str().rsplit_once('.').map_or("bin", |(_, e)| e);
+            let file = dir.path().join(format!("{i:06}.{ext}"));
+            self.download(key, &file).await?;
+            files.push(file);
+        }
+        let ext = asset.content_type.as_str();
+        let joined = dir.path().join(format!("recording.{}", self.podops.media.extension_of(ext).unwrap_or("bin")));
+        self.tool.join(&files, &joined).await?;
+        let media_type = self.podops.media.audio_type(&asset.content_type, "").ok_or_else(|| Failure::input("media.unsupported", asset.content_type.clone()))?;
+        let file = tokio::fs::File::open(&joined).await.map_err(|e| Failure { code: "job.scratch".into(), detail: e.to_string(), transient: true })?;
+        self.store_import(job, media_type, Box::pin(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20))).await?;
+        self.remove_segments(&segments).await;
+        Ok(())
+    }
+
+    async fn remove_segments(&self, segments: &[BlobKey]) {
+        for key in segments {
+            if let Err(e) = self.podops.blobs.delete(key).await {
+                tracing::warn!(key = %key, error = %e, "a recorded segment was not removed");
+            }
         }
     }
 

@@ -31,6 +31,9 @@ impl MediaTool for FlakyTranscodes {
         }
         Err(MediaError::transient("media.tool_unavailable", "the encoder is out of licences today"))
     }
+    async fn join(&self, inputs: &[std::path::PathBuf], output: &Path) -> Result<(), MediaError> {
+        Ffmpeg::default().join(inputs, output).await
+    }
 }
 
 /// A probed asset and its rendition's job, with the worker stopped.

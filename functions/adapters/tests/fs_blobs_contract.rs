@@ -48,6 +48,9 @@ impl Blobs for InTempDir {
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {
         self.blobs.delete(key).await
     }
+    async fn list(&self, prefix: &BlobKey) -> Result<Vec<BlobKey>, BlobError> {
+        self.blobs.list(prefix).await
+    }
     async fn signed_url(&self, key: &BlobKey, method: SignedMethod, expires_at: Timestamp) -> Result<String, BlobError> {
         self.blobs.signed_url(key, method, expires_at).await
     }

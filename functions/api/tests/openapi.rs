@@ -49,6 +49,8 @@ const PROMISED: &[(&str, &str)] = &[
     ("get", "/a/v1/stream/{prod}/{id}/logs"),
     ("get", "/a/v1/stream/{prod}/{id}/events"),
     ("post", "/a/v1/ffmpeg/preview"),
+    ("get", "/a/v1/recordings/{prod}"),
+    ("post", "/a/v1/recordings/{prod}/{asset}/publish"),
     ("post", "/a/v1/login"),
     ("get", "/a/v1/auth"),
     ("post", "/a/v1/auth"),

@@ -88,7 +88,7 @@ impl Function {
             Function::Build => routes::build::routes(),
             Function::Feeds => routes::feeds::routes().merge(routes::channels::routes()),
             Function::Tasks => routes::imports::routes().merge(routes::renditions::routes()),
-            Function::Streams => routes::streams::routes(),
+            Function::Streams => routes::streams::routes().merge(routes::recordings::routes()),
             Function::StreamEvents => routes::streams::event_routes(),
         }
     }

@@ -12,6 +12,7 @@ mod hls_source;
 mod logsink;
 mod output;
 mod pump;
+mod record;
 mod run;
 mod shared;
 mod source;

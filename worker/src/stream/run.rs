@@ -12,7 +12,7 @@ use podops_core::{
     },
     live::{command::pcm_bytes_per_second, redact::Redactor},
     ports::{BlobKey, Blobs},
-    service::{ServiceError, StreamClaim},
+    service::{recording_folder, ServiceError, StreamClaim},
 };
 use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -22,6 +22,7 @@ use super::{
     logsink::LogSink,
     output::run_output,
     pump::{Pump, PumpState},
+    record::Recorder,
     shared::{unix_now, RunShared},
     source::{run_source, Input, SourceEnd},
     StreamFleet,
@@ -254,6 +255,14 @@ impl Run {
             let (tx, rx) = mpsc::channel(50);
             senders.push(tx);
             outputs.push(tokio::spawn(run_output(shared.clone(), i, o.clone(), hls_dir.clone(), rx)));
+        }
+        if claim.stream.record {
+            let (tx, rx) = mpsc::channel(50);
+            senders.push(tx);
+            let started_at = claim.live.started_at.unwrap_or_else(unix_now);
+            let folder = recording_folder(&claim.production, &claim.id, started_at).map_err(|e| LiveError { code: "stream.recording".into(), hint: e.to_string() })?;
+            let recorder = Recorder { shared: shared.clone(), blobs: fleet.podops.blobs.clone(), folder, dir: dir.join("rec") };
+            outputs.push(tokio::spawn(recorder.run(rx)));
         }
         let cancel = CancellationToken::new();
         let hls_cancel = CancellationToken::new();

@@ -172,6 +172,18 @@ impl Blobs for S3Blobs {
             .map_err(|e| s3_error("DeleteObject", e))
     }
 
+    async fn list(&self, prefix: &BlobKey) -> Result<Vec<BlobKey>, BlobError> {
+        let folder = format!("{prefix}/");
+        let mut keys = Vec::new();
+        let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(&folder).delimiter("/").into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| s3_error("ListObjectsV2", e))?;
+            keys.extend(page.contents().iter().filter_map(|o| o.key()).filter_map(|k| BlobKey::parse(k).ok()));
+        }
+        keys.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(keys)
+    }
+
     /// Signed locally (no request is sent). The lifetime is clamped to what
     /// S3 accepts: at least a second, at most a week.
     async fn signed_url(&self, key: &BlobKey, method: SignedMethod, expires_at: Timestamp) -> Result<String, BlobError> {

@@ -99,6 +99,21 @@ pub async fn delete_removes_and_is_idempotent(blobs: Arc<dyn Blobs>) {
     blobs.delete(&unique_key("never-stored")).await.expect("deleting an absent key succeeds");
 }
 
+pub async fn list_names_the_objects_of_a_folder_in_order(blobs: Arc<dyn Blobs>) {
+    let folder = BlobKey::parse(&format!("contract/{:016x}/list", rand::random::<u64>())).expect("valid");
+    assert!(blobs.list(&folder).await.expect("listing an empty folder succeeds").is_empty());
+    for name in ["b.mp3", "a.mp3", "c.mp3"] {
+        let key = BlobKey::parse(&format!("{folder}/{name}")).expect("valid");
+        put(&blobs, &key, "audio/mpeg", name.as_bytes()).await;
+    }
+    put(&blobs, &BlobKey::parse(&format!("{folder}/deeper/d.mp3")).expect("valid"), "audio/mpeg", b"d").await;
+    put(&blobs, &BlobKey::parse(&format!("{folder}-sibling")).expect("valid"), "audio/mpeg", b"s").await;
+    let listed: Vec<String> = blobs.list(&folder).await.expect("list succeeds").iter().map(|k| k.as_str().to_owned()).collect();
+    assert_eq!(listed, ["a.mp3", "b.mp3", "c.mp3"].map(|n| format!("{folder}/{n}")));
+    blobs.delete(&BlobKey::parse(&format!("{folder}/b.mp3")).expect("valid")).await.expect("delete");
+    assert_eq!(blobs.list(&folder).await.expect("list succeeds").len(), 2);
+}
+
 pub async fn put_over_max_size_fails_with_too_large_and_leaves_nothing(blobs: Arc<dyn Blobs>) {
     let exact = unique_key("limit-exact");
     let meta = blobs.put(&exact, "audio/mpeg", chunked(&pattern(1_000), 300), 1_000).await.expect("exactly the limit fits");
@@ -302,6 +317,7 @@ macro_rules! blobs_contract_tests {
             head_of_missing_is_none,
             get_of_missing_is_not_found,
             delete_removes_and_is_idempotent,
+            list_names_the_objects_of_a_folder_in_order,
             put_over_max_size_fails_with_too_large_and_leaves_nothing,
             body_error_midway_fails_with_body_and_leaves_nothing,
             failed_put_keeps_the_existing_object,

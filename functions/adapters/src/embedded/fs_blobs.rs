@@ -230,6 +230,34 @@ impl Blobs for FsBlobs {
         .await
     }
 
+    async fn list(&self, prefix: &BlobKey) -> Result<Vec<BlobKey>, BlobError> {
+        let dir = self.data_path(prefix);
+        let prefix = prefix.as_str().to_owned();
+        blocking("list objects", move || {
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if is_absent(&e) => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            };
+            let mut keys = Vec::new();
+            for entry in entries {
+                let entry = entry?;
+                // Sidecars carry a `~`, which no key has; folders hold deeper keys.
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                if !entry.file_type()?.is_file() || name.contains('~') {
+                    continue;
+                }
+                if let Ok(key) = BlobKey::parse(&format!("{prefix}/{name}")) {
+                    keys.push(key);
+                }
+            }
+            keys.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+            Ok(keys)
+        })
+        .await
+    }
+
     async fn signed_url(&self, key: &BlobKey, method: SignedMethod, expires_at: Timestamp) -> Result<String, BlobError> {
         let query = media_query(&self.signer, method.as_str(), key.as_str(), expires_at);
         Ok(format!("{}/media/{key}?{query}", self.base_url))

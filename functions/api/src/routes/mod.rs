@@ -12,6 +12,7 @@ pub mod media;
 pub mod meta;
 pub mod productions;
 pub mod public;
+pub mod recordings;
 pub mod renditions;
 pub mod resources;
 pub mod schedules;
@@ -55,6 +56,7 @@ pub fn all_groups() -> OpenApiRouter<AppState> {
         .merge(renditions::routes())
         .merge(imports::routes())
         .merge(streams::routes())
+        .merge(recordings::routes())
         .merge(streams::event_routes())
         .merge(live::routes())
         .merge(system::routes())

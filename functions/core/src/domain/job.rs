@@ -17,6 +17,8 @@ pub enum JobKind {
     Transcode,
     /// POST one webhook delivery (`asset` is the webhook; the delivery is in the id).
     Deliver,
+    /// Join a stream's recorded segments into its recording asset.
+    Record,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -74,6 +76,7 @@ impl Job {
             (None, JobKind::Transcode) => format!("transcode-{asset}"),
             // A delivery's job is made with `Job::delivery`, which sets its own id.
             (None, JobKind::Deliver) => format!("deliver-{asset}"),
+            (None, JobKind::Record) => format!("record-{asset}"),
         };
         Self { id, kind, production, asset, rendition, state: JobState::Queued, attempts: 0, created: now, updated: now, sent_at: now, resends: 0, version: Version::FIRST }
     }

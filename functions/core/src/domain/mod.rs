@@ -25,7 +25,7 @@ pub use rendition::{Matched, RenditionFormat, RenditionRequest, RenditionSpec};
 pub use live::{Desired, Lease, Live, LiveError, LiveState, OutputState, OutputStatus};
 pub use stream::{AudioFormat, OutputKind, Playlist, PlaylistItem, Profile, Stream, StreamInput, StreamOutput, Tone};
 pub use resource::{
-    Asset, AssetRel, AssetState, Episode, EpisodeType, Owner, Probe, Rendition, Resource,
+    Asset, AssetRel, Recorded, AssetState, Episode, EpisodeType, Owner, Probe, Rendition, Resource,
     ResourceBody, Show, ShowType, Track,
 };
 

@@ -90,7 +90,7 @@ impl Resource {
 const ENVELOPE_FIELDS: &[&str] = &["guid", "parent_guid", "kind", "created", "updated", "version"];
 /// Per-kind fields the server measures or manages.
 const EPISODE_SERVER_FIELDS: &[&str] = &["duration"];
-const ASSET_SERVER_FIELDS: &[&str] = &["size", "sha256", "state", "error", "probe", "renditions", "url", "object"];
+const ASSET_SERVER_FIELDS: &[&str] = &["size", "sha256", "state", "error", "probe", "renditions", "url", "object", "recorded"];
 /// A stream's run state, shown with it but kept in its own record.
 pub const STREAM_SERVER_FIELDS: &[&str] = &["desired", "state"];
 
@@ -371,6 +371,17 @@ pub enum AssetRel {
     External,
     /// Bytes to be fetched from `source` by the worker.
     Import,
+    /// A stream's recording (`source: stream:<id>`), made by the worker.
+    Recording,
+}
+
+/// Which run of which stream a recording holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Recorded {
+    pub stream: Guid,
+    /// When the stream started and stopped (UNIX seconds).
+    pub start: Timestamp,
+    pub end: Timestamp,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -437,6 +448,7 @@ input_and_output! {
         renditions: Vec<Rendition>,
         url: Option<String>,
         object: Option<String>,
+        recorded: Option<Recorded>,
     }
 }
 
@@ -447,7 +459,11 @@ impl Asset {
         if !self.content_type.is_empty() && !self.content_type.contains('/') {
             return Err(Invalid::new("content_type", "field.content_type", "content_type is a media type such as audio/mpeg"));
         }
-        check_url("source", &self.source)?;
+        match (self.rel, self.source.as_deref().and_then(|s| s.strip_prefix("stream:"))) {
+            (AssetRel::Recording, Some(stream)) if Guid::parse(stream).is_ok() => {}
+            (AssetRel::Recording, _) => return Err(Invalid::new("source", "field.source", "a recording's source is stream:<stream id>")),
+            _ => check_url("source", &self.source)?,
+        }
         if self.rel != AssetRel::Local && self.source.is_none() {
             return Err(Invalid::new("source", "field.required", "an external or imported asset needs a source URL"));
         }

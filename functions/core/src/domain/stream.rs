@@ -243,6 +243,13 @@ pub struct Stream {
     /// Listed in its show's feed as `podcast:liveItem` (scheduled, live, ended).
     #[serde(default)]
     pub show_feed: bool,
+    /// Also writes a recording, in segments kept as they close: when the
+    /// stream stops it becomes an asset (`rel: recording`).
+    #[serde(default)]
+    pub record: bool,
+    /// Publishes each finished recording as an episode (needs `record`).
+    #[serde(default)]
+    pub publish_recordings: bool,
     /// Server-owned, shown on reads: what the user asked for last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desired: Option<super::live::Desired>,
@@ -273,6 +280,9 @@ impl Stream {
                 return Err(Invalid::new("input.tone.frequency", "stream.tone", "a tone's frequency is 20 to 20000 Hz"));
             }
             _ => {}
+        }
+        if self.publish_recordings && !self.record {
+            return Err(Invalid::new("publish_recordings", "stream.publish_without_record", "only a stream with record: true has recordings to publish"));
         }
         if self.outputs.is_empty() || self.outputs.len() > MAX_OUTPUTS {
             return Err(Invalid::new("outputs", "stream.outputs", format!("a stream has 1 to {MAX_OUTPUTS} outputs")));

@@ -42,6 +42,9 @@ pub enum Target<'a> {
     Icecast { host: &'a str, mount: &'a str, password: &'a str },
     /// `url` is `rtmp://ip:port/app` (hostname kept for rtmps, for TLS).
     Rtmp { url: &'a str, stream_key: &'a str },
+    /// The recording: closed segments of `segment_seconds` in `dir`, named
+    /// `<prefix>-NNNNNN.<ext>` so they sort in the order they were recorded.
+    Segments { dir: &'a Path, prefix: &'a str, segment_seconds: u32 },
 }
 
 fn common() -> Vec<String> {
@@ -127,6 +130,12 @@ pub fn encoder_args(profile: &Profile, target: &Target<'_>) -> Vec<String> {
             a.extend(["-f", "flv"].map(String::from));
             a.push(format!("{}/{stream_key}", url.trim_end_matches('/')));
         }
+        Target::Segments { dir, prefix, segment_seconds } => {
+            let (_, ext, muxer) = crate::service::recording_format(profile.format);
+            a.extend(["-f", "segment", "-segment_format", muxer, "-reset_timestamps", "1", "-segment_time"].map(String::from));
+            a.push(segment_seconds.to_string());
+            a.push(format!("{}/{prefix}-%06d.{ext}", dir.display()));
+        }
     }
     a
 }
@@ -147,6 +156,14 @@ mod tests {
         let at = a.iter().position(|x| x == "-password").unwrap();
         assert_eq!(a[at + 1], "p%2F%25w");
         assert!(a.windows(2).any(|w| w[0] == "-b:a" && w[1] == "64000"));
+    }
+
+    #[test]
+    fn recordings_are_cut_into_closed_segments() {
+        let a = encoder_args(&mp3(), &Target::Segments { dir: Path::new("/scratch/rec"), prefix: "1700000000", segment_seconds: 10 });
+        assert!(a.windows(2).any(|w| w[0] == "-segment_format" && w[1] == "mp3"));
+        assert!(a.windows(2).any(|w| w[0] == "-segment_time" && w[1] == "10"));
+        assert_eq!(a.last().unwrap(), "/scratch/rec/1700000000-%06d.mp3");
     }
 
     #[test]

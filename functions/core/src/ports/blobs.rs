@@ -108,6 +108,9 @@ pub trait Blobs: Send + Sync {
     async fn head(&self, key: &BlobKey) -> Result<Option<BlobMeta>, BlobError>;
     /// Idempotent: deleting an absent object succeeds.
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError>;
+    /// The objects directly inside the folder `prefix` (keys `prefix/<name>`,
+    /// `<name>` without `/`), in key order. Deeper keys are not listed.
+    async fn list(&self, prefix: &BlobKey) -> Result<Vec<BlobKey>, BlobError>;
     /// A URL that lets its holder `method` the object until `expires_at`, without a token.
     async fn signed_url(&self, key: &BlobKey, method: SignedMethod, expires_at: Timestamp) -> Result<String, BlobError>;
     /// A permanent, unsigned URL of the object when the store sits behind a

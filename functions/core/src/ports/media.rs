@@ -50,4 +50,7 @@ pub trait MediaTool: Send + Sync {
     async fn probe(&self, input: &Path) -> Result<Probe, MediaError>;
     /// Encodes `input` (whose probe is `source`) into `output` as `plan` says.
     async fn transcode(&self, input: &Path, source: &Probe, plan: &EncodePlan, output: &Path) -> Result<(), MediaError>;
+    /// Joins `inputs` (segments of one recording, same codec) in order into
+    /// `output`, copying the audio without encoding it again.
+    async fn join(&self, inputs: &[std::path::PathBuf], output: &Path) -> Result<(), MediaError>;
 }

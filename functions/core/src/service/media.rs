@@ -84,6 +84,11 @@ impl MediaRules {
         ACCEPTED.iter().find(|(_, e)| *e == ext).map(|(t, _)| *t)
     }
 
+    /// The file extension PodOps gives a media type.
+    pub fn extension_of(&self, media_type: &str) -> Option<&'static str> {
+        ACCEPTED.iter().find(|(t, _)| *t == media_type).map(|(_, e)| *e)
+    }
+
     /// Where an uploaded asset's bytes live. The extension helps podcast apps
     /// that look at the enclosure URL.
     pub fn object_key(&self, prod: &Guid, asset: &Guid, media_type: &str) -> Result<BlobKey, ServiceError> {

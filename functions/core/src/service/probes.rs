@@ -27,6 +27,9 @@ impl Podops {
         if update.written {
             self.feed_is_stale(prod).await?;
             self.emit(prod, "asset.ready", serde_json::json!({ "asset": id, "duration": probe.duration, "codec": probe.codec })).await;
+            if let ResourceBody::Asset(asset) = &update.resource.body {
+                self.recording_probed(prod, id, asset).await;
+            }
         }
         Ok(update.resource)
     }

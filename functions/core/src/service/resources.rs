@@ -86,6 +86,9 @@ impl Podops {
         caller.require(Scope::ResourceWrite)?;
         let production = self.authorize(caller, prod, Need::Write).await?;
         let mut body = parse_client_body_with(kind, body, &self.media.allow_addresses)?;
+        if matches!(&body, ResourceBody::Asset(a) if a.rel == AssetRel::Recording) {
+            return Err(Invalid::new("rel", "asset.rel_reserved", "recordings are made by streams with record: true").into());
+        }
         if let ResourceBody::Asset(asset) = &body {
             if asset.rel == AssetRel::Local {
                 return Err(Invalid::new(
@@ -402,8 +405,9 @@ fn keep_server_fields(new: &mut ResourceBody, old: &ResourceBody) -> Result<(), 
             n.probe = o.probe.clone();
             n.renditions = o.renditions.clone();
             n.object = o.object.clone();
+            n.recorded = o.recorded.clone();
             // An import's source is where its bytes came from: fixed once fetched.
-            if o.rel == AssetRel::Import {
+            if matches!(o.rel, AssetRel::Import | AssetRel::Recording) {
                 n.source = o.source.clone();
             }
         }

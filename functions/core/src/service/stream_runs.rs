@@ -180,12 +180,9 @@ impl Podops {
             if error.is_some() {
                 live.last_error = error.clone();
             }
+            let mut recording = None;
             if live.desired == Desired::Stopped {
-                if let Some(start) = live.started_at {
-                    live.past_runs.push(crate::domain::live::PastRun { start, end: live.updated });
-                    let excess = live.past_runs.len().saturating_sub(3);
-                    live.past_runs.drain(..excess);
-                }
+                recording = self.close_run(prod, id, &mut live).await?;
             }
             let mut ops = vec![WriteOp::Replace { record: Self::live_record(prod, id, &live, version.next())?, expected: version }];
             if live.desired == Desired::Stopped {
@@ -193,8 +190,18 @@ impl Podops {
                     ops.push(WriteOp::Delete { key: index.key, expected: index.version });
                 }
             }
+            let recording_job = recording.map(|(more, job)| {
+                ops.extend(more);
+                job
+            });
             match self.records.transact(&ops).await {
                 Ok(()) => {
+                    if let Some(job) = recording_job {
+                        // A lost send is re-sent by the job sweeper.
+                        if let Err(e) = self.send_job(&job).await {
+                            tracing::warn!(stream = %id, error = %e, "the recording job was not sent; the sweeper sends it");
+                        }
+                    }
                     let event = match live.state {
                         LiveState::Failed => Some("stream.failed"),
                         LiveState::Stopped => Some("stream.stopped"),
@@ -215,6 +222,34 @@ impl Podops {
         Err(ServiceError::Contended)
     }
 
+    /// A run that ended for good: it joins the feed's past runs (the last 3)
+    /// and, when the stream records, gives the writes of its recording.
+    pub(crate) async fn close_run(&self, prod: &Guid, id: &Guid, live: &mut Live) -> Result<Option<(Vec<WriteOp>, crate::domain::Job)>, ServiceError> {
+        let Some(start) = live.started_at else { return Ok(None) };
+        live.past_runs.push(crate::domain::live::PastRun { start, end: live.updated });
+        let excess = live.past_runs.len().saturating_sub(3);
+        live.past_runs.drain(..excess);
+        let stream = match self.load(prod, Kind::Stream, id).await {
+            Ok(Resource { body: ResourceBody::Stream(s), .. }) => s,
+            Ok(_) | Err(ServiceError::ResourceNotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if !stream.record {
+            return Ok(None);
+        }
+        let format = match self.profile_of(prod, &stream).await {
+            Ok(p) => p.format,
+            Err(ServiceError::ResourceNotFound { .. }) => crate::domain::AudioFormat::Mp3,
+            Err(e) => return Err(e),
+        };
+        let Some((ops, job)) = self.recording_ops(prod, id, &stream, live, format)? else { return Ok(None) };
+        // Already made for this start (the same start ended twice): keep the first.
+        if self.records.get(&keys::resource(prod, Kind::Asset, &job.asset)).await?.is_some() {
+            return Ok(None);
+        }
+        Ok(Some((ops.to_vec(), job)))
+    }
+
     /// Streams that should run but no worker holds (never claimed, or their
     /// worker died and its lease ran out). Entries of stopped streams are removed.
     pub async fn orphaned_streams(&self) -> Result<Vec<(Guid, Guid)>, ServiceError> {
@@ -229,6 +264,12 @@ impl Podops {
                 match self.load_live(&prod, &id).await? {
                     Some((live, _)) if live.desired != Desired::Stopped && !live.lease_live(now) => out.push((prod, id)),
                     Some((live, _)) if live.desired != Desired::Stopped || live.lease_live(now) => {}
+                    // Stopped while its worker was dead: nobody ended the run.
+                    Some((live, version)) if live.lease.is_some() => {
+                        if let Err(e) = self.abandon_run(&prod, &id, live, version, entry).await {
+                            tracing::warn!(stream = %id, error = %e, "ending a stopped stream whose worker died failed; retried at the next scan");
+                        }
+                    }
                     _ => {
                         let _ = self.records.delete(&entry.key, entry.version).await;
                     }
@@ -239,6 +280,38 @@ impl Podops {
                 None => return Ok(out),
             }
         }
+    }
+
+    /// Ends the run of a stream stopped while no worker was alive to end it:
+    /// the dead lease is cleared, and the run closed (its recording made from
+    /// the segments stored before the worker died).
+    async fn abandon_run(&self, prod: &Guid, id: &Guid, mut live: Live, version: Version, index: &Record) -> Result<(), ServiceError> {
+        live.lease = None;
+        live.updated = self.clock.now();
+        if live.state != LiveState::Failed {
+            live.state = LiveState::Stopped;
+        }
+        let recording = self.close_run(prod, id, &mut live).await?;
+        let mut ops = vec![
+            WriteOp::Replace { record: Self::live_record(prod, id, &live, version.next())?, expected: version },
+            WriteOp::Delete { key: index.key.clone(), expected: index.version },
+        ];
+        let job = recording.map(|(more, job)| {
+            ops.extend(more);
+            job
+        });
+        match self.records.transact(&ops).await {
+            Ok(()) => {}
+            // A control write or another worker's scan got there first.
+            Err(StoreError::Conflict) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        self.emit(prod, "stream.stopped", serde_json::json!({ "stream": id, "state": live.state, "error": null })).await;
+        self.feed_is_stale(prod).await?;
+        if let Some(job) = job {
+            self.send_job(&job).await?;
+        }
+        Ok(())
     }
 
     /// Stores a batch of log lines (already redacted by the worker).

@@ -196,8 +196,10 @@ impl Podops {
         }
         let mut send = false;
         let mut done = false;
+        let mut recording_job = None;
         for _ in 0..CONTROL_ATTEMPTS {
             let now = self.clock.now();
+            let mut recording = None;
             let stored = self.load_live(prod, id).await?;
             let index = self.records.get(&keys::live_index(prod, id)).await?;
             let (mut live, version) = stored.clone().unwrap_or_else(|| (Live { updated: now, ..Live::default() }, Version::FIRST));
@@ -221,9 +223,15 @@ impl Podops {
                     send = !leased;
                 }
                 StreamAction::Stop => {
+                    // No worker holds it (its worker died): this stop ends the run.
+                    let orphaned = !leased && live.desired != Desired::Stopped;
                     live.desired = Desired::Stopped;
                     if !leased && live.state != LiveState::Failed {
                         live.state = LiveState::Stopped;
+                    }
+                    if orphaned {
+                        live.updated = now;
+                        recording = self.close_run(prod, id, &mut live).await?;
                     }
                 }
                 StreamAction::Pause | StreamAction::Resume => {
@@ -246,8 +254,13 @@ impl Podops {
             }
             let change = BTreeMap::from([("desired".to_owned(), [json!(stored.as_ref().map(|(l, _)| l.desired)), json!(live.desired)])]);
             ops.extend(self.audit_ops(caller, &format!("stream.{}", action.as_str()), Target::new("stream", id), Some(prod), change)?);
+            let job = recording.map(|(more, job)| {
+                ops.extend(more);
+                job
+            });
             match self.records.transact(&ops).await {
                 Ok(()) => {
+                    recording_job = job;
                     done = true;
                     break;
                 }
@@ -261,6 +274,9 @@ impl Podops {
         }
         if send {
             self.jobs.send(&stream_message(prod, id)).await?;
+        }
+        if let Some(job) = recording_job {
+            self.send_job(&job).await?;
         }
         self.present(resource).await
     }
