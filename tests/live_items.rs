@@ -38,9 +38,13 @@ fn parsers(feed: &str) -> Value {
 }
 
 async fn feed_with(server: &Server, status: &str) -> String {
+    feed_of_with(server, "live_show_feed", status).await
+}
+
+async fn feed_of_with(server: &Server, name: &str, status: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let r = server.http.get(server.url("/feeds/live_show_feed/feed.xml")).send().await.expect("feed");
+        let r = server.http.get(server.url(&format!("/feeds/{name}/feed.xml"))).send().await.expect("feed");
         if r.status() == StatusCode::OK {
             let text = r.text().await.expect("text");
             if text.contains(&format!("<podcast:liveItem status=\"{status}\"")) {
@@ -111,4 +115,41 @@ async fn a_stream_shown_in_the_feed_is_pending_then_live_then_ended() {
 fn live_guid(feed: &str) -> String {
     let after = feed.split("<podcast:liveItem status=\"live\"").nth(1).expect("a live item");
     after.split("<guid isPermaLink=\"false\">").nth(1).and_then(|r| r.split('<').next()).expect("guid").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_slot_keeps_its_guid_from_pending_to_live_to_ended() {
+    let log = tempfile::NamedTempFile::new().expect("log");
+    let server = Server::start_logging_to(&["--workers", "1", "--rebuild-delay", "0"], log.path()).await;
+    let admin = server.admin_token();
+    let (_, prod) = call(&server, &admin, Method::POST, "/a/v1/production", Some(json!({"name": "live_slot_guid", "title": "Live"}))).await;
+    let prod = prod["guid"].as_str().expect("guid").to_owned();
+    let ok = |s: StatusCode, e: &Value| assert!(s.is_success(), "{s} {e}");
+    let show = json!({"title": "Slots", "description": "On air.", "language": "en", "category": "Technology", "image": "https://example.com/art.jpg", "author": "Ann", "owner": {"name": "Ann", "email": "ann@example.com"}});
+    let (s, e) = call(&server, &admin, Method::POST, &format!("/a/v1/resource/{prod}/show/aaaaaaaaaaaa"), Some(show)).await;
+    ok(s, &e);
+    let (s, e) = call(&server, &admin, Method::POST, &format!("/a/v1/resource/{prod}/profile/aaaaaaaaaaa1"), Some(json!({"format": "mp3", "bitrate": 64000, "sample_rate": 44100, "channels": 1}))).await;
+    ok(s, &e);
+    let stream = json!({"title": "Morning", "profile": "aaaaaaaaaaa1", "input": {"tone": {"frequency": 440}}, "outputs": [{"kind": "hls"}], "show_feed": true});
+    let (s, e) = call(&server, &admin, Method::POST, &format!("/a/v1/resource/{prod}/stream/bbbbbbbbbbb1"), Some(stream)).await;
+    ok(s, &e);
+    // A one-minute slot starting in 6 seconds; the scheduler starts the stream.
+    let out = Command::new("date").args(["-u", "-d", "now + 6 seconds", "+%Y-%m-%dT%H:%M:%S"]).output().expect("date");
+    let soon = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let schedule = json!({"stream": "bbbbbbbbbbb1", "title": "Morning", "timezone": "UTC", "start": soon, "duration": 60});
+    let (s, e) = call(&server, &admin, Method::POST, &format!("/a/v1/resource/{prod}/schedule/ccccccccccc1"), Some(schedule)).await;
+    ok(s, &e);
+    let (s, e) = call(&server, &admin, Method::POST, "/a/v1/build", Some(json!({"production": prod}))).await;
+    ok(s, &e);
+    let pending = feed_of_with(&server, "live_slot_guid", "pending").await;
+    let pending_guid = partytime(&pending)["live"][0]["guid"].as_str().expect("guid").to_owned();
+
+    let live = feed_of_with(&server, "live_slot_guid", "live").await;
+    assert_eq!(live_guid(&live), pending_guid, "the slot's item keeps its guid when it goes live");
+    assert!(!live.contains("status=\"pending\""), "the slot is no longer pending once live");
+    let (s, e) = call(&server, &admin, Method::POST, &format!("/a/v1/stream/{prod}/bbbbbbbbbbb1/stop"), None).await;
+    ok(s, &e);
+    let ended = feed_of_with(&server, "live_slot_guid", "ended").await;
+    let read = partytime(&ended);
+    assert_eq!(read["live"][0]["guid"], pending_guid.as_str(), "and when it has ended: {read}");
 }

@@ -43,29 +43,31 @@ impl Podops {
                 Some((url, content_type.to_owned()))
             });
             let title = if stream.title.is_empty() { "Live".to_owned() } else { stream.title.clone() };
-            let item = |status: &'static str, start: Timestamp, end: Timestamp, title: &str| LiveItem {
+            let item = |status: &'static str, start: Timestamp, end: Timestamp, title: &str, occurrence: Timestamp| LiveItem {
                 status,
                 start,
                 end,
-                guid: format!("podops-live-{prod}-{id}-{start}"),
+                guid: format!("podops-live-{prod}-{id}-{occurrence}"),
                 title: title.to_owned(),
                 enclosure: enclosure.clone(),
                 content_link: enclosure.as_ref().map(|(u, _)| u.clone()),
             };
-            let slots: Vec<_> = schedules.iter().filter(|s| s.stream == id).flat_map(|s| s.slots(now - DAY, now + 7 * DAY).into_iter().map(move |slot| (slot, s.title.clone()))).collect();
+            let own: Vec<_> = schedules.iter().filter(|s| s.stream == id).collect();
+            let slots_around = |from: Timestamp, to: Timestamp| -> Vec<(Timestamp, Timestamp)> { own.iter().flat_map(|s| s.slots(from, to)).map(|slot| (slot.start, slot.end)).collect() };
+            let slots: Vec<_> = own.iter().flat_map(|s| s.slots(now - DAY, now + 7 * DAY).into_iter().map(move |slot| (slot, s.title.clone()))).collect();
             let run = self.load_live(prod, &id).await?.map(|(l, _)| l);
             if let Some(l) = &run {
                 if l.state == LiveState::Running {
                     let start = l.started_at.unwrap_or(now);
                     let end = slots.iter().find(|(s, _)| s.start <= now && now < s.end).map_or(now + OPEN_RUN, |(s, _)| s.end);
-                    live.push(item("live", start, end, &title));
+                    live.push(item("live", start, end, &title, occurrence(start, &slots_around(start - DAY, start + DAY))));
                 }
                 for past in l.past_runs.iter().rev() {
-                    ended.push(item("ended", past.start, past.end, &title));
+                    ended.push(item("ended", past.start, past.end, &title, occurrence(past.start, &slots_around(past.start - DAY, past.start + DAY))));
                 }
             }
             for (slot, slot_title) in slots.iter().filter(|(s, _)| s.start > now) {
-                pending.push(item("pending", slot.start, slot.end, slot_title));
+                pending.push(item("pending", slot.start, slot.end, slot_title, slot.start));
             }
         }
         pending.sort_by_key(|i| i.start);
@@ -73,5 +75,42 @@ impl Podops {
         live.extend(pending);
         live.extend(ended);
         Ok(live)
+    }
+}
+
+/// How early a stream may be started for its slot and still be that slot's occurrence.
+const EARLY_START: Timestamp = 15 * 60;
+
+/// What names a run in the feed: the start of the scheduled slot it plays
+/// (started by the scheduler a moment after the slot began, or by hand a
+/// little early), so the item keeps its guid from `pending` through `live`
+/// to `ended`; a run outside any slot is named by its own start.
+fn occurrence(run_start: Timestamp, slots: &[(Timestamp, Timestamp)]) -> Timestamp {
+    slots
+        .iter()
+        .filter(|(start, end)| *start - EARLY_START <= run_start && run_start < *end)
+        .map(|(start, _)| *start)
+        .min_by_key(|start| (run_start - start).abs())
+        .unwrap_or(run_start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::occurrence;
+
+    #[test]
+    fn a_run_in_a_slot_is_named_by_the_slot_and_one_outside_by_itself() {
+        let slot = 1_800_000_000;
+        let hour = |start: i64| (start, start + 3600);
+        // Started by the scheduler's tick, a few seconds into the slot.
+        assert_eq!(occurrence(slot + 4, &[hour(slot), hour(slot + 7 * 86_400)]), slot);
+        // Started by hand ten minutes early.
+        assert_eq!(occurrence(slot - 600, &[hour(slot)]), slot);
+        // Long before, or after the slot ended: its own occurrence.
+        assert_eq!(occurrence(slot - 7200, &[hour(slot)]), slot - 7200);
+        assert_eq!(occurrence(slot + 3600, &[hour(slot)]), slot + 3600);
+        assert_eq!(occurrence(slot + 5, &[]), slot + 5);
+        // A minute before the next back-to-back slot: that one.
+        assert_eq!(occurrence(slot + 3600 - 60, &[hour(slot), hour(slot + 3600)]), slot + 3600);
     }
 }
