@@ -138,6 +138,14 @@ impl FetchError {
     fn refused(r: Refused) -> Self {
         Self { code: r.code, detail: r.reason, transient: false }
     }
+
+    /// The HTTP status a server answered, for an `import.http_status` failure.
+    pub fn http_status(&self) -> Option<u16> {
+        if self.code != "import.http_status" {
+            return None;
+        }
+        self.detail.rsplit_once(" answered ").and_then(|(_, s)| s.split_whitespace().next()).and_then(|n| n.parse().ok())
+    }
 }
 
 pub struct Fetcher {

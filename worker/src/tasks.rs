@@ -66,6 +66,14 @@ impl Worker {
             JobKind::Transcode => self.transcode(job).await,
             JobKind::Deliver => self.deliver(job).await,
             JobKind::Record => self.record(job).await,
+            JobKind::Preflight | JobKind::DryRun => {
+                // They run where streams run: a worker without streams hands them on.
+                let Some(fleet) = &self.streams else {
+                    return Err(Failure { code: "stream.no_stream_worker".into(), detail: "this worker runs no streams".into(), transient: true });
+                };
+                let done = if job.kind == JobKind::Preflight { fleet.preflight(job).await } else { fleet.dry_run(job, &*self.tool).await };
+                done.map_err(Failure::from)
+            }
         }
     }
 

@@ -7,10 +7,12 @@
 mod address;
 mod backoff;
 mod child;
+mod dry_run;
 mod hls;
 mod hls_source;
 mod logsink;
 mod output;
+mod preflight;
 mod pump;
 mod record;
 mod run;

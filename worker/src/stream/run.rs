@@ -332,7 +332,7 @@ impl Run {
 
 /// A playlist item as a local file: the store's own file when it has one,
 /// else a copy staged once into the worker's cache (reused by later runs).
-async fn local_copy(blobs: &Arc<dyn Blobs>, key: &BlobKey, scratch: &std::path::Path) -> Result<PathBuf, String> {
+pub(super) async fn local_copy(blobs: &Arc<dyn Blobs>, key: &BlobKey, scratch: &std::path::Path) -> Result<PathBuf, String> {
     if let Some(path) = blobs.local_path(key) {
         return Ok(path);
     }

@@ -16,7 +16,10 @@ use axum::{
 };
 use futures::Stream as FuturesStream;
 use podops_core::{
-    domain::{Guid, Resource},
+    domain::{
+        preflight::{DryRun, Preflight, RunState},
+        Guid, Resource,
+    },
     service::{Caller, LogPage, Preview, StreamAction, StreamStatus},
 };
 use serde::Deserialize;
@@ -40,12 +43,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(status))
         .routes(routes!(logs))
         .routes(routes!(preview))
+        .routes(routes!(start_preflight, read_preflight))
+        .routes(routes!(start_dry_run, read_dry_run))
 }
 
 /// The event stream, apart: on AWS it needs a function whose response streams
 /// (a function URL), which an HTTP API integration cannot give.
 pub fn event_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(events))
+    OpenApiRouter::new().routes(routes!(events)).routes(routes!(preflight_events))
 }
 
 /// Starts, stops, restarts, pauses or resumes a stream. The worker acts on it within seconds.
@@ -188,4 +193,143 @@ async fn preview(State(state): State<AppState>, auth: Authenticated, ApiJson(req
         PreviewRequest::Body { production, body } => state.podops.preview_stream(&auth.caller, &production, None, Some(Value::Object(body))).await?,
     };
     Ok(Json(preview))
+}
+
+/// How long `POST …/preflight` waits for the worker's report before answering 202.
+const PREFLIGHT_WAIT: Duration = Duration::from_secs(25);
+const REPORT_POLL: Duration = Duration::from_millis(200);
+
+fn prefers_async(headers: &HeaderMap) -> bool {
+    headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()).any(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case("respond-async")))
+}
+
+fn finished(state: RunState) -> bool {
+    matches!(state, RunState::Done | RunState::Failed)
+}
+
+/// Checks the stream on a worker: FFmpeg and the encoder, playlist assets, the source,
+/// each output with its credentials, the profile against its inputs, secrets.
+/// Answers the report when done (at most ~20 s); with `Prefer: respond-async`, 202 at once
+/// (follow `…/preflight/events`, or poll `GET …/preflight`).
+#[utoipa::path(post, path = "/a/v1/stream/{prod}/{id}/preflight", tag = "streams",
+    params(("prod" = String, Path, pattern = "^[0-9a-f]{12}$"), ("id" = String, Path, pattern = "^[0-9a-f]{12}$"),
+           ("Prefer" = Option<String>, Header, description = "respond-async: answer 202 at once")),
+    security(("bearer" = [])),
+    responses((status = 200, body = Preflight, description = "the finished report: level green, yellow or red"),
+              (status = 202, body = Preflight, description = "still running (asked async, or no worker finished within 25 s)", headers(("Location" = String))),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn start_preflight(State(state): State<AppState>, auth: Authenticated, headers: HeaderMap, Path((prod, id)): Path<(String, String)>) -> Result<Response, ApiError> {
+    let (prod, id) = (guid("prod", &prod)?, guid("id", &id)?);
+    let mut report = state.podops.start_preflight(&auth.caller, &prod, &id).await?;
+    if !prefers_async(&headers) {
+        let deadline = tokio::time::Instant::now() + PREFLIGHT_WAIT;
+        while !finished(report.state) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(REPORT_POLL).await;
+            match state.podops.preflight(&auth.caller, &prod, &id).await? {
+                Some(latest) if latest.run == report.run => report = latest,
+                // A newer preflight replaced ours: it answers for the stream now.
+                Some(latest) => report = latest,
+                None => break,
+            }
+        }
+    }
+    let status = if finished(report.state) { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let mut resp = (status, Json(report)).into_response();
+    set(&mut resp, header::LOCATION, &format!("/a/v1/stream/{prod}/{id}/preflight"));
+    Ok(resp)
+}
+
+/// The latest preflight's report (as far as it got).
+#[utoipa::path(get, path = "/a/v1/stream/{prod}/{id}/preflight", tag = "streams",
+    params(("prod" = String, Path, pattern = "^[0-9a-f]{12}$"), ("id" = String, Path, pattern = "^[0-9a-f]{12}$")), security(("bearer" = [])),
+    responses((status = 200, body = Preflight), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody, description = "no such stream, or preflight.none")))]
+async fn read_preflight(State(state): State<AppState>, auth: Authenticated, Path((prod, id)): Path<(String, String)>) -> Result<Json<Preflight>, ApiError> {
+    let (prod, id) = (guid("prod", &prod)?, guid("id", &id)?);
+    let report = state.podops.preflight(&auth.caller, &prod, &id).await?;
+    report.map(Json).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "preflight.none", "this stream has had no preflight in the last 7 days"))
+}
+
+/// Server-Sent Events of the latest preflight: a `check` event per check as it completes,
+/// then `done` with the whole report. Waits up to 10 s for a preflight to be asked for.
+#[utoipa::path(get, path = "/a/v1/stream/{prod}/{id}/preflight/events", tag = "streams",
+    params(("prod" = String, Path, pattern = "^[0-9a-f]{12}$"), ("id" = String, Path, pattern = "^[0-9a-f]{12}$")), security(("bearer" = [])),
+    responses((status = 200, description = "text/event-stream"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn preflight_events(State(state): State<AppState>, auth: Authenticated, Path((prod, id)): Path<(String, String)>) -> Result<Response, ApiError> {
+    let (prod, id) = (guid("prod", &prod)?, guid("id", &id)?);
+    // Fails here (404, 403) before the stream starts.
+    let first = state.podops.preflight(&auth.caller, &prod, &id).await?;
+    struct Follow {
+        state: AppState,
+        caller: Caller,
+        prod: Guid,
+        id: Guid,
+        run: Option<String>,
+        sent: usize,
+        pending: std::collections::VecDeque<Event>,
+        over: bool,
+        waited: Duration,
+        first: Option<Option<Preflight>>,
+    }
+    let follow = Follow { state, caller: auth.caller, prod, id, run: None, sent: 0, pending: Default::default(), over: false, waited: Duration::ZERO, first: Some(first) };
+    let stream = futures::stream::unfold(follow, |mut f| async move {
+        loop {
+            if let Some(e) = f.pending.pop_front() {
+                return Some((Ok::<_, Infallible>(e), f));
+            }
+            if f.over {
+                return None;
+            }
+            let report = match f.first.take() {
+                Some(r) => r,
+                None => {
+                    tokio::time::sleep(REPORT_POLL).await;
+                    f.waited += REPORT_POLL;
+                    f.state.podops.preflight(&f.caller, &f.prod, &f.id).await.ok()?
+                }
+            };
+            let Some(report) = report else {
+                if f.waited >= Duration::from_secs(10) {
+                    return None;
+                }
+                continue;
+            };
+            if f.run.as_deref() != Some(report.run.as_str()) {
+                f.run = Some(report.run.clone());
+                f.sent = 0;
+            }
+            for c in report.checks.iter().skip(f.sent) {
+                f.pending.push_back(Event::default().event("check").data(serde_json::to_string(c).unwrap_or_default()));
+            }
+            f.sent = report.checks.len();
+            if finished(report.state) {
+                f.pending.push_back(Event::default().event("done").data(serde_json::to_string(&report).unwrap_or_default()));
+                f.over = true;
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("keep-alive")).into_response())
+}
+
+/// Queues a dry run: 10 s of the stream's input through its real commands, the outputs
+/// replaced by a local file. Read the report at `GET …/dry-run`.
+#[utoipa::path(post, path = "/a/v1/stream/{prod}/{id}/dry-run", tag = "streams",
+    params(("prod" = String, Path, pattern = "^[0-9a-f]{12}$"), ("id" = String, Path, pattern = "^[0-9a-f]{12}$")), security(("bearer" = [])),
+    responses((status = 202, body = DryRun, headers(("Location" = String))), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn start_dry_run(State(state): State<AppState>, auth: Authenticated, Path((prod, id)): Path<(String, String)>) -> Result<Response, ApiError> {
+    let (prod, id) = (guid("prod", &prod)?, guid("id", &id)?);
+    let report = state.podops.start_dry_run(&auth.caller, &prod, &id).await?;
+    let mut resp = (StatusCode::ACCEPTED, Json(report)).into_response();
+    set(&mut resp, header::LOCATION, &format!("/a/v1/stream/{prod}/{id}/dry-run"));
+    Ok(resp)
+}
+
+/// The latest dry run: state, speed achieved, the output probed (codec, channels, sample
+/// rate, bitrate, loudness), the commands run (secrets masked) and warnings.
+#[utoipa::path(get, path = "/a/v1/stream/{prod}/{id}/dry-run", tag = "streams",
+    params(("prod" = String, Path, pattern = "^[0-9a-f]{12}$"), ("id" = String, Path, pattern = "^[0-9a-f]{12}$")), security(("bearer" = [])),
+    responses((status = 200, body = DryRun), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody, description = "no such stream, or dry_run.none")))]
+async fn read_dry_run(State(state): State<AppState>, auth: Authenticated, Path((prod, id)): Path<(String, String)>) -> Result<Json<DryRun>, ApiError> {
+    let (prod, id) = (guid("prod", &prod)?, guid("id", &id)?);
+    let report = state.podops.dry_run(&auth.caller, &prod, &id).await?;
+    report.map(Json).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "dry_run.none", "this stream has had no dry run in the last 7 days"))
 }

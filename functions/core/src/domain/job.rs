@@ -19,6 +19,11 @@ pub enum JobKind {
     Deliver,
     /// Join a stream's recorded segments into its recording asset.
     Record,
+    /// Check a stream before it goes live (`asset` is the stream).
+    Preflight,
+    /// A 10 s test encode of a stream (`asset` is the stream).
+    #[serde(rename = "dry_run")]
+    DryRun,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -77,6 +82,9 @@ impl Job {
             // A delivery's job is made with `Job::delivery`, which sets its own id.
             (None, JobKind::Deliver) => format!("deliver-{asset}"),
             (None, JobKind::Record) => format!("record-{asset}"),
+            // Each run is new work: `start_run` sets an id with the run in it.
+            (None, JobKind::Preflight) => format!("preflight-{asset}"),
+            (None, JobKind::DryRun) => format!("dryrun-{asset}"),
         };
         Self { id, kind, production, asset, rendition, state: JobState::Queued, attempts: 0, created: now, updated: now, sent_at: now, resends: 0, version: Version::FIRST }
     }

@@ -45,6 +45,9 @@ pub enum Target<'a> {
     /// The recording: closed segments of `segment_seconds` in `dir`, named
     /// `<prefix>-NNNNNN.<ext>` so they sort in the order they were recorded.
     Segments { dir: &'a Path, prefix: &'a str, segment_seconds: u32 },
+    /// A dry run's stand-in for every output: one local file in the
+    /// profile's container.
+    File { path: &'a Path },
 }
 
 fn common() -> Vec<String> {
@@ -135,6 +138,11 @@ pub fn encoder_args(profile: &Profile, target: &Target<'_>) -> Vec<String> {
             a.extend(["-f", "segment", "-segment_format", muxer, "-reset_timestamps", "1", "-segment_time"].map(String::from));
             a.push(segment_seconds.to_string());
             a.push(format!("{}/{prefix}-%06d.{ext}", dir.display()));
+        }
+        Target::File { path } => {
+            let (_, _, muxer) = crate::service::recording_format(profile.format);
+            a.extend(["-y", "-f", muxer].map(String::from));
+            a.push(path.display().to_string());
         }
     }
     a
