@@ -190,11 +190,11 @@ async fn a_stream_that_starts_and_stops_is_told_to_its_webhook() {
     let (_, prod) = call(&server, &admin, Method::POST, "/a/v1/production", Some(json!({"name": "hooked_stream", "title": "Live"}))).await;
     let prod = prod["guid"].as_str().expect("guid").to_owned();
     let secret = "stream-hook-secret-0123456789";
-    let (s, e) = call(&server, &admin, Method::POST, &format!("/a/v1/resource/{prod}/webhook/ccccccccccc1"), Some(json!({"url": format!("http://{addr}/hook"), "events": ["stream.started", "stream.stopped"], "secret": secret}))).await;
+    let (s, e) = call(&server, &admin, Method::POST, &format!("/a/v1/resource/{prod}/webhook/ccccccccccc1"), Some(json!({"url": format!("http://{addr}/hook"), "events": ["stream.started", "stream.stopped", "recording.ready"], "secret": secret}))).await;
     assert_eq!(s, StatusCode::CREATED, "{e}");
     let profile = json!({"name": "talk", "format": "mp3", "bitrate": 64000, "sample_rate": 44100, "channels": 1});
     assert_eq!(call(&server, &admin, Method::POST, &format!("/a/v1/resource/{prod}/profile/aaaaaaaaaaa1"), Some(profile)).await.0, StatusCode::CREATED);
-    let stream = json!({"title": "Tone", "profile": "aaaaaaaaaaa1", "input": {"tone": {"frequency": 440}}, "outputs": [{"kind": "hls"}]});
+    let stream = json!({"title": "Tone", "profile": "aaaaaaaaaaa1", "input": {"tone": {"frequency": 440}}, "outputs": [{"kind": "hls"}], "record": true});
     assert_eq!(call(&server, &admin, Method::POST, &format!("/a/v1/resource/{prod}/stream/bbbbbbbbbbb1"), Some(stream)).await.0, StatusCode::CREATED);
     assert_eq!(call(&server, &admin, Method::POST, &format!("/a/v1/stream/{prod}/bbbbbbbbbbb1/start"), None).await.0, StatusCode::ACCEPTED);
     let started = wait_for(&receiver, |g| event_of(g) == "stream.started", Duration::from_secs(30)).await;
@@ -204,8 +204,14 @@ async fn a_stream_that_starts_and_stops_is_told_to_its_webhook() {
     assert_eq!(call(&server, &admin, Method::POST, &format!("/a/v1/stream/{prod}/bbbbbbbbbbb1/stop"), None).await.0, StatusCode::ACCEPTED);
     let stopped = wait_for(&receiver, |g| event_of(g) == "stream.stopped", Duration::from_secs(30)).await;
     assert!(verified(&as_whsec, &stopped));
+    // The recording was joined and probed: its event names the stream and the asset.
+    let ready = wait_for(&receiver, |g| event_of(g) == "recording.ready", Duration::from_secs(60)).await;
+    assert!(verified(&as_whsec, &ready));
+    let data = serde_json::from_str::<Value>(&ready.body).expect("json")["data"].clone();
+    assert_eq!(data["stream"], "bbbbbbbbbbb1", "{data}");
+    assert!(data["asset"].as_str().is_some() && data["duration"].as_f64().is_some_and(|d| d > 0.0), "{data}");
     let events: Vec<String> = receiver.got.lock().expect("lock").iter().map(event_of).collect();
-    assert_eq!(events, ["stream.started", "stream.stopped"], "each once, nothing it did not ask for");
+    assert_eq!(events, ["stream.started", "stream.stopped", "recording.ready"], "each once, nothing it did not ask for");
 }
 
 /// On DynamoDB, S3 and SQS (moto): the delivery record, its job and the
