@@ -58,7 +58,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     tokio::spawn(scheduler::run(podops.clone(), SweepPolicy { max_receives: MAX_RECEIVES, ..SweepPolicy::default() }));
     let streams = podops_worker::stream::StreamConfig { max_streams: args.max_streams, scratch: args.data_dir.join("scratch"), ..Default::default() };
     tokio::spawn(podops_worker::run_in_process(podops.clone(), args.workers, args.allow_address.clone(), streams));
-    let state = AppState { podops, tokens, media_signer, limits: Limits { json_body: args.max_json_body } };
+    let state = AppState { podops, tokens, media_signer, limits: Limits { json_body: args.max_json_body }, feeds: Default::default() };
     let limits = podops_api::rate_limit::RateLimitConfig {
         anonymous: args.rate_anonymous,
         signed_in: args.rate_signed_in,

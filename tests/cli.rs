@@ -336,3 +336,33 @@ async fn login_asks_for_the_authenticator_code_when_two_factor_sign_in_is_on() {
     assert!(stderr.contains("Code from your authenticator app") && stderr.contains("Signed in as tia@example.com"), "{stderr}");
     cli.ok(&["production", "list"]);
 }
+
+#[tokio::test]
+async fn a_stream_is_preflighted_and_dry_run_from_the_cli() {
+    let server = Server::start(&["--workers", "1", "--allow-address", "127.0.0.1"]).await;
+    let cli = Client::new();
+    cli.ok(&["login", "--api", &server.base, "--token", &server.admin_token()]);
+    cli.ok(&["production", "create", "cli-preflight", "--title", "Live"]);
+    cli.ok(&["use", "cli-preflight"]);
+    let file = |name: &str, template: &str| {
+        let path = cli.home.path().join(name);
+        std::fs::write(&path, cli.ok(&["template", template])).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    cli.json(&["profile", "create", "--file", &file("profile.yaml", "profile"), "--id", "aaaaaaaaaaa1"]);
+    let id = cli.json(&["stream", "create", "--file", &file("stream.yaml", "stream")])["guid"].as_str().unwrap().to_owned();
+    // The template's tone to HLS is ready to go: green, exit 0, each check a row.
+    let table = cli.ok(&["stream", "preflight", &id]);
+    assert!(table.contains("green") && table.contains("preflight.encoder") && table.contains("preflight.output"), "{table}");
+    let report = cli.json(&["stream", "dry-run", &id]);
+    assert_eq!((report["state"].as_str(), report["output"]["codec"].as_str()), (Some("done"), Some("mp3")), "{report}");
+    // An RTMP ingest where nothing listens is red: exit 2 with the code.
+    let bad = cli.home.path().join("bad.yaml");
+    let port = support::free_port();
+    std::fs::write(&bad, format!("title: Bad\nprofile: aaaaaaaaaaa1\ninput: {{tone: {{frequency: 440}}}}\noutputs:\n  - kind: rtmp\n    url: rtmp://127.0.0.1:{port}/live\n    stream_key: k\n")).unwrap();
+    let bad_id = cli.json(&["stream", "create", "--file", bad.to_str().unwrap()])["guid"].as_str().unwrap().to_owned();
+    let out = cli.run(&["stream", "preflight", &bad_id]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("preflight.output_unreachable"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("preflight.red"));
+}

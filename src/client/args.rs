@@ -241,6 +241,16 @@ pub enum StreamCommand {
     ///
     /// Example: podops stream status 5b1e0c9a7d42
     Status { id: String },
+    /// Check the stream on a worker before going live: FFmpeg, assets, the source, each output
+    /// with its credentials, the profile. Exits 2 when the level is red.
+    ///
+    /// Example: podops stream preflight 5b1e0c9a7d42
+    Preflight { id: String },
+    /// Encode 10 s through the stream's real commands into a local file on a worker, and
+    /// report the speed, the output as probed (codec, rate, bitrate, loudness) and warnings.
+    ///
+    /// Example: podops stream dry-run 5b1e0c9a7d42
+    DryRun { id: String },
     /// The stream's log (its last three runs); with --follow, new lines as they come, until
     /// Ctrl-C or the stream has stopped or failed. `-o json` prints JSON Lines.
     ///

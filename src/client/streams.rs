@@ -42,6 +42,8 @@ pub async fn stream(api: &Api, prod: &str, command: StreamCommand, out: OutputFo
         StreamCommand::Pause { id } => control(api, prod, &id, "pause", out).await,
         StreamCommand::Resume { id } => control(api, prod, &id, "resume", out).await,
         StreamCommand::Status { id } => status(api, prod, &id, out).await,
+        StreamCommand::Preflight { id } => preflight(api, prod, &id, out).await,
+        StreamCommand::DryRun { id } => dry_run(api, prod, &id, out).await,
         StreamCommand::Logs { id, follow, after } => {
             if !follow {
                 return read_logs(api, prod, &id, after, false, out).await;
@@ -106,6 +108,67 @@ async fn status(api: &Api, prod: &str, id: &str, out: OutputFormat) -> Result<()
     print(out, &summary, STATUS_FIELDS)?;
     if let Some(outputs) = status["outputs"].as_array().filter(|o| !o.is_empty()) {
         print!("{}", table(outputs, OUTPUT_COLUMNS));
+    }
+    Ok(())
+}
+
+const CHECK_COLUMNS: &[&str] = &["level", "code", "took_ms", "params"];
+const DRY_RUN_FIELDS: &[&str] = &["state", "speed", "codec", "channels", "sample_rate", "bitrate", "lufs", "true_peak", "error"];
+/// How long the client waits for a worker's report.
+const REPORT_WAIT: Duration = Duration::from_secs(90);
+
+/// Runs a preflight and prints its checks; a red level is a failure (exit 2).
+async fn preflight(api: &Api, prod: &str, id: &str, out: OutputFormat) -> Result<(), ClientError> {
+    let path = format!("/a/v1/stream/{prod}/{id}/preflight");
+    let mut report = api.call(Method::POST, &path, None).await?;
+    let deadline = tokio::time::Instant::now() + REPORT_WAIT;
+    while !matches!(report["state"].as_str(), Some("done" | "failed")) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        report = api.get(&path).await?;
+    }
+    if out == OutputFormat::Table {
+        let checks: Vec<Value> = report["checks"].as_array().cloned().unwrap_or_default().into_iter().map(|mut c| {
+            c["params"] = Value::String(c["params"].to_string());
+            c
+        }).collect();
+        println!("preflight of stream {id}: {} ({})", report["level"].as_str().unwrap_or("?"), report["state"].as_str().unwrap_or("?"));
+        print!("{}", table(&checks, CHECK_COLUMNS));
+    } else {
+        print(out, &report, &[])?;
+    }
+    match report["level"].as_str() {
+        Some("red") => Err(ClientError::Refused { status: 422, code: "preflight.red".into(), message: "the stream is not ready to go live".into(), params: report }),
+        _ => Ok(()),
+    }
+}
+
+/// Asks for a dry run and waits for its report.
+async fn dry_run(api: &Api, prod: &str, id: &str, out: OutputFormat) -> Result<(), ClientError> {
+    let path = format!("/a/v1/stream/{prod}/{id}/dry-run");
+    let queued = api.call(Method::POST, &path, None).await?;
+    let deadline = tokio::time::Instant::now() + REPORT_WAIT;
+    let report = loop {
+        let report = api.get(&path).await?;
+        let ours = report["run"] == queued["run"];
+        if ours && matches!(report["state"].as_str(), Some("done" | "failed")) {
+            break report;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ClientError::Failed(format!("no worker finished the dry run within {} s", REPORT_WAIT.as_secs())));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    if out != OutputFormat::Table {
+        return print(out, &report, &[]);
+    }
+    let o = &report["output"];
+    let summary = json!({
+        "state": report["state"], "speed": report["speed"], "codec": o["codec"], "channels": o["channels"],
+        "sample_rate": o["sample_rate"], "bitrate": o["bitrate"], "lufs": o["lufs"], "true_peak": o["true_peak"], "error": report["error"],
+    });
+    print(out, &summary, DRY_RUN_FIELDS)?;
+    for w in report["warnings"].as_array().into_iter().flatten() {
+        println!("warning: {} {}", w["code"].as_str().unwrap_or("?"), w["params"]);
     }
     Ok(())
 }

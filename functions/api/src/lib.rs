@@ -4,6 +4,7 @@
 mod auth;
 mod error;
 mod extract;
+pub mod feed_cache;
 pub mod metrics;
 mod negotiate;
 mod openapi;

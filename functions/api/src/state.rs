@@ -13,6 +13,8 @@ pub struct AppState {
     /// Verifies the signed media URLs the blob store hands out.
     pub media_signer: Signer,
     pub limits: Limits,
+    /// Published feeds in memory, with their compressed forms.
+    pub feeds: Arc<crate::feed_cache::FeedCache>,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -247,6 +247,55 @@ async fn the_feed_is_public_with_etag_304_and_last_modified_but_archives_are_not
 }
 
 #[tokio::test]
+async fn the_feed_is_served_gzip_or_brotli_as_asked_and_a_new_build_shows_at_once() {
+    let app = app();
+    let t = app.token("alice", BUILD);
+    let prod = app.production(&t, "compressed_feed").await;
+    full_show(&app, &t, &prod).await;
+    build(&app, &t, &prod, "").await;
+    let get = |encoding: Option<&str>| {
+        let mut req = Request::get("/feeds/compressed_feed/feed.xml");
+        if let Some(e) = encoding {
+            req = req.header("accept-encoding", e);
+        }
+        app.send(req.body(Body::empty()).unwrap())
+    };
+    let plain = get(None).await;
+    assert_eq!((plain.status, plain.header("content-encoding")), (StatusCode::OK, ""));
+    assert_eq!(plain.header("vary"), "Accept-Encoding");
+    let gz = get(Some("gzip, deflate")).await;
+    assert_eq!(gz.header("content-encoding"), "gzip");
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gz.body.as_ref()), &mut unzipped).unwrap();
+    assert_eq!(unzipped, plain.body.as_ref(), "gzip decodes to the feed");
+    let br = get(Some("gzip, deflate, br")).await;
+    assert_eq!(br.header("content-encoding"), "br");
+    let mut unbrotlied = Vec::new();
+    brotli::BrotliDecompress(&mut br.body.as_ref(), &mut unbrotlied).unwrap();
+    assert_eq!(unbrotlied, plain.body.as_ref(), "brotli decodes to the feed");
+    assert!(br.body.len() < gz.body.len() && gz.body.len() < plain.body.len(), "{} {} {}", br.body.len(), gz.body.len(), plain.body.len());
+    assert_eq!(gz.header("content-length"), gz.body.len().to_string());
+    // One ETag per representation; each revalidates only itself.
+    let (e_plain, e_gz) = (plain.header("etag").to_owned(), gz.header("etag").to_owned());
+    assert_ne!(e_plain, e_gz);
+    let again = app.send(Request::get("/feeds/compressed_feed/feed.xml").header("accept-encoding", "gzip").header("if-none-match", &e_gz).body(Body::empty()).unwrap()).await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    let other = app.send(Request::get("/feeds/compressed_feed/feed.xml").header("if-none-match", &e_gz).body(Body::empty()).unwrap()).await;
+    assert_eq!(other.status, StatusCode::OK, "the gzip ETag does not validate the plain feed");
+    let head = app.send(Request::head("/feeds/compressed_feed/feed.xml").header("accept-encoding", "br").body(Body::empty()).unwrap()).await;
+    assert_eq!((head.header("content-length"), head.body.is_empty()), (br.body.len().to_string().as_str(), true));
+    // A new build is what the next request gets, compressed anew.
+    app.call(Method::PUT, &format!("/a/v1/resource/{prod}/show/aaaaaaaaaaaa"), Some(&t), Some(json!({"title": "Renamed Show"}))).await;
+    app.clock.advance(5);
+    build(&app, &t, &prod, "").await;
+    let fresh = get(Some("gzip")).await;
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(fresh.body.as_ref()), &mut text).unwrap();
+    assert!(String::from_utf8_lossy(&text).contains("Renamed Show"));
+    assert_ne!(fresh.header("etag"), e_gz);
+}
+
+#[tokio::test]
 async fn a_scheduled_episode_appears_by_itself_when_it_comes_due() {
     let app = app();
     let t = app.token("alice", BUILD);

@@ -78,6 +78,7 @@ pub async fn state(function: Function, mut config: Config) -> Result<Started, In
         tokens: Arc::new(TokenAuthority::new(&derive_key(secret, "jwt"), ISSUER, AUDIENCE)),
         media_signer: Signer::derive(secret, "media"),
         limits: Limits { json_body: config.max_json_body },
+        feeds: Default::default(),
     };
     Ok(Started { state, rate: ports.rate })
 }

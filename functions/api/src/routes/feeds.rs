@@ -1,6 +1,7 @@
 //! `GET|HEAD /feeds/{name}/…`: published feeds and chapters files, public (no
 //! token: podcast apps have none), with `ETag` and 304 so apps that poll
-//! every few minutes cost almost nothing.
+//! every few minutes cost almost nothing. Feeds are served from memory
+//! (`feed_cache`), gzip or brotli as the client accepts.
 
 use axum::{
     body::Body,
@@ -12,10 +13,19 @@ use podops_core::{
     domain::{Guid, ProductionName},
     ports::{BlobError, BlobKey},
 };
+use bytes::Bytes;
+use futures::StreamExt;
+use std::sync::Arc;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{error::ApiError, openapi::ErrorBody, routes::productions::set, state::AppState};
+use crate::{
+    error::ApiError,
+    feed_cache::{CachedFeed, Encoding},
+    openapi::ErrorBody,
+    routes::productions::set,
+    state::AppState,
+};
 
 /// Paths below a feed contain `/`, so the route is a wildcard; the document says `{path}`.
 #[derive(OpenApi)]
@@ -28,7 +38,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// A published feed (`<name>/feed.xml`) or chapters file (`<name>/chapters/<episode>.json`).
 #[utoipa::path(get, path = "/feeds/{path}", tag = "feeds", params(("path" = String, Path, description = "e.g. my-first-podcast/feed.xml")),
-    responses((status = 200, description = "application/rss+xml"), (status = 304, description = "unchanged (If-None-Match)"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "application/rss+xml; gzip or br by Accept-Encoding"), (status = 304, description = "unchanged (If-None-Match)"), (status = 404, body = ErrorBody)))]
 async fn get_feed(State(state): State<AppState>, Path(path): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
     serve(&state, Method::GET, &path, &headers).await
 }
@@ -52,10 +62,9 @@ async fn serve(state: &AppState, method: Method, path: &str, headers: &HeaderMap
     if let Some(episode) = rest.strip_prefix("/chapters/").and_then(|f| f.strip_suffix(".json")) {
         return chapters(state, name, episode).await;
     }
-    let publishing = state.podops.publishing.as_ref().ok_or_else(not_found)?;
-    let key = BlobKey::parse(&format!("feeds/{path}")).map_err(|_| not_found())?;
-    let meta = publishing.public.head(&key).await?.ok_or_else(not_found)?;
-    let etag = format!("\"{}\"", meta.sha256);
+    let feed = cached(state, path, name).await?.ok_or_else(not_found)?;
+    let (encoding, body) = feed.body(Encoding::negotiate(headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok())));
+    let etag = feed.etag(encoding);
     let unchanged = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -64,27 +73,63 @@ async fn serve(state: &AppState, method: Method, path: &str, headers: &HeaderMap
         let mut r = Response::new(Body::empty());
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         r
-    } else if method == Method::HEAD {
-        let mut r = Response::new(Body::empty());
-        set(&mut r, header::CONTENT_LENGTH, &meta.size.to_string());
-        r
     } else {
-        let blob = publishing.public.get(&key, None).await.map_err(|e| match e {
-            BlobError::NotFound => not_found(),
-            other => other.into(),
-        })?;
-        let mut r = Response::new(Body::from_stream(blob.body));
-        set(&mut r, header::CONTENT_LENGTH, &meta.size.to_string());
+        let len = body.len();
+        let mut r = Response::new(if method == Method::HEAD { Body::empty() } else { Body::from(body) });
+        set(&mut r, header::CONTENT_LENGTH, &len.to_string());
+        if let Some(coding) = encoding.header() {
+            set(&mut r, header::CONTENT_ENCODING, coding);
+        }
         r
     };
-    set(&mut resp, header::CONTENT_TYPE, &meta.content_type);
+    set(&mut resp, header::CONTENT_TYPE, &feed.content_type);
     set(&mut resp, header::ETAG, &etag);
+    set(&mut resp, header::VARY, "Accept-Encoding");
     set(&mut resp, header::CACHE_CONTROL, "public, max-age=60");
     set(&mut resp, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    if let Some(modified) = last_modified(state, name).await {
-        set(&mut resp, header::LAST_MODIFIED, &modified);
+    if let Some(modified) = &feed.last_modified {
+        set(&mut resp, header::LAST_MODIFIED, modified);
     }
     Ok(resp)
+}
+
+/// The published feed from memory, checked against the store at most once a
+/// second; read, compressed and cached again when it changed.
+async fn cached(state: &AppState, path: &str, name: &str) -> Result<Option<Arc<CachedFeed>>, ApiError> {
+    // Read before the store is: a publish meanwhile makes the next request look again.
+    let published = state.podops.feeds_published.load(std::sync::atomic::Ordering::Acquire);
+    if let Some(feed) = state.feeds.fresh(path, published) {
+        return Ok(Some(feed));
+    }
+    let Some(publishing) = state.podops.publishing.as_ref() else { return Ok(None) };
+    let Ok(key) = BlobKey::parse(&format!("feeds/{path}")) else { return Ok(None) };
+    let Some(meta) = publishing.public.head(&key).await? else {
+        state.feeds.forget(path);
+        return Ok(None);
+    };
+    if let Some(feed) = state.feeds.any(path).filter(|f| f.sha256 == meta.sha256) {
+        state.feeds.put(path, feed.clone(), published);
+        return Ok(Some(feed));
+    }
+    let blob = match publishing.public.get(&key, None).await {
+        Ok(b) => b,
+        Err(BlobError::NotFound) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mut bytes = Vec::with_capacity(usize::try_from(blob.meta.size).unwrap_or(0));
+    let mut body = blob.body;
+    while let Some(piece) = body.next().await {
+        bytes.extend_from_slice(&piece.map_err(|e| ApiError::from(BlobError::Body(e)))?);
+    }
+    let modified = last_modified(state, name).await;
+    let (sha, content_type) = (blob.meta.sha256, blob.meta.content_type);
+    // Compressing (brotli at its best) takes milliseconds: off the async threads.
+    let feed = tokio::task::spawn_blocking(move || CachedFeed::new(sha, content_type, modified, Bytes::from(bytes)))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "feed.cache", e.to_string()))?;
+    let feed = Arc::new(feed);
+    state.feeds.put(path, feed.clone(), published);
+    Ok(Some(feed))
 }
 
 async fn chapters(state: &AppState, name: &str, episode: &str) -> Result<Response, ApiError> {

@@ -1,15 +1,21 @@
-//! `GET /` (name and version) and `GET /openapi.json`.
+//! `GET /` (name and version), `GET /openapi.json`, and `GET /docs`: the
+//! document for people (Scalar, its script bundled in the binary: the page
+//! loads nothing from elsewhere but the document itself).
 
 use std::sync::OnceLock;
 
-use axum::{http::header, response::IntoResponse, Json};
+use axum::{
+    http::header,
+    response::{Html, IntoResponse},
+    Json,
+};
 use serde::Serialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(version)).routes(routes!(openapi_json))
+    OpenApiRouter::new().routes(routes!(version)).routes(routes!(openapi_json)).routes(routes!(docs))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -30,4 +36,18 @@ async fn openapi_json() -> impl IntoResponse {
     static DOC: OnceLock<String> = OnceLock::new();
     let doc = DOC.get_or_init(|| super::openapi().to_json().unwrap_or_default());
     ([(header::CONTENT_TYPE, "application/json")], doc.as_str())
+}
+
+/// The API reference for people: every operation of `/openapi.json`, rendered by Scalar.
+#[utoipa::path(get, path = "/docs", tag = "meta", responses((status = 200, description = "the reference page", content_type = "text/html")))]
+async fn docs() -> impl IntoResponse {
+    static PAGE: OnceLock<String> = OnceLock::new();
+    let page = PAGE.get_or_init(|| {
+        aide::scalar::Scalar::new("/openapi.json")
+            .with_title("PodOps API")
+            .html()
+            // The bundled Scalar would fetch its fonts from fonts.scalar.com: system fonts instead.
+            .replacen("theme: 'purple',", "theme: 'purple', withDefaultFonts: false,", 1)
+    });
+    ([(header::CACHE_CONTROL, "public, max-age=3600")], Html(page.as_str()))
 }

@@ -80,7 +80,7 @@ async fn upload(
     let upload = match multer::parse_boundary(&content_type) {
         Ok(boundary) => file_part(body, boundary).await?,
         Err(_) => Upload {
-            filename: params.filename.unwrap_or_default(),
+            filename: params.filename.or_else(|| attachment_filename(&headers)).unwrap_or_default(),
             content_type,
             body: io_stream(body.into_data_stream()),
         },
@@ -90,6 +90,67 @@ async fn upload(
     set(&mut resp, header::LOCATION, &format!("/a/v1/resource/{prod}/asset/{}", asset.guid));
     set(&mut resp, header::ETAG, &etag(asset.version));
     Ok(resp)
+}
+
+/// The file name of `Content-Disposition: attachment; filename="…"` (what
+/// browsers and `curl --data-binary` users send), `filename*=UTF-8''…`
+/// (RFC 6266, percent-encoded) preferred when both are there.
+fn attachment_filename(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_DISPOSITION)?.to_str().ok()?;
+    let mut plain = None;
+    let mut extended = None;
+    for param in split_params(value).into_iter().skip(1) {
+        let Some((name, v)) = param.split_once('=') else { continue };
+        match name.trim().to_ascii_lowercase().as_str() {
+            "filename" => plain = Some(unquote(v.trim())),
+            "filename*" => {
+                let encoded = v.trim().split_once('\'').filter(|(charset, _)| charset.eq_ignore_ascii_case("utf-8")).and_then(|(_, rest)| rest.split_once('\'')).map(|(_, e)| e);
+                extended = encoded.and_then(|e| percent_encoding::percent_decode_str(e).decode_utf8().ok()).map(|c| c.into_owned());
+            }
+            _ => {}
+        }
+    }
+    // Only the last path segment: a name, never a path.
+    extended.or(plain).map(|n| n.rsplit(['/', '\\']).next().unwrap_or_default().to_owned()).filter(|n| !n.is_empty())
+}
+
+/// `a; b="c;d"; e` → `a`, `b="c;d"`, `e`: semicolons inside quotes are kept.
+fn split_params(value: &str) -> Vec<String> {
+    let (mut out, mut current, mut quoted, mut escaped) = (Vec::new(), String::new(), false, false);
+    for c in value.chars() {
+        match c {
+            _ if escaped => {
+                current.push(c);
+                escaped = false;
+            }
+            '\\' if quoted => {
+                current.push(c);
+                escaped = true;
+            }
+            '"' => {
+                current.push(c);
+                quoted = !quoted;
+            }
+            ';' if !quoted => out.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    out.push(current);
+    out
+}
+
+fn unquote(v: &str) -> String {
+    match v.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+        Some(inner) => {
+            let mut out = String::new();
+            let mut chars = inner.chars();
+            while let Some(c) = chars.next() {
+                out.push(if c == '\\' { chars.next().unwrap_or(c) } else { c });
+            }
+            out
+        }
+        None => v.to_owned(),
+    }
 }
 
 /// The presigned flow's first step: a declared file becomes a pending asset and a signed PUT URL.
@@ -188,4 +249,26 @@ where
     E: std::fmt::Display,
 {
     stream.map_err(|e| std::io::Error::other(e.to_string())).boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(value: &str) -> Option<String> {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_DISPOSITION, value.parse().unwrap());
+        attachment_filename(&h)
+    }
+
+    #[test]
+    fn content_disposition_gives_the_file_name() {
+        assert_eq!(name(r#"attachment; filename="pilot episode.mp3""#).as_deref(), Some("pilot episode.mp3"));
+        assert_eq!(name("attachment; filename=pilot.mp3").as_deref(), Some("pilot.mp3"));
+        assert_eq!(name(r#"attachment; filename="a;b \"c\".mp3""#).as_deref(), Some(r#"a;b "c".mp3"#));
+        assert_eq!(name(r#"attachment; filename="fallback.mp3"; filename*=UTF-8''%C3%A9pisode%201.mp3"#).as_deref(), Some("épisode 1.mp3"));
+        assert_eq!(name(r#"attachment; filename="../../etc/passwd""#).as_deref(), Some("passwd"));
+        assert_eq!(name("inline").as_deref(), None);
+        assert_eq!(name(r#"attachment; filename="""#).as_deref(), None);
+    }
 }

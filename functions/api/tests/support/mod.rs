@@ -89,7 +89,7 @@ pub fn app_with(media: MediaRules, limits: Limits) -> TestApp {
         rebuild_delay: 0,
     });
     let tokens = Arc::new(TokenAuthority::new(b"jwt-key-jwt-key-jwt-key-jwt-key!", "podops", "podops-api"));
-    let state = AppState { podops, tokens, media_signer, limits };
+    let state = AppState { podops, tokens, media_signer, limits, feeds: Default::default() };
     TestApp { router: podops_api::router(state.clone()), state, dir, clock }
 }
 

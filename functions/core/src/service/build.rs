@@ -186,6 +186,7 @@ impl Podops {
         publishing.public.put(&BlobKey::parse(&archive)?, RSS_TYPE, one_chunk(bytes.clone()), u64::MAX).await?;
         // The single commit point: readers see the old feed or the new one, never a mix.
         publishing.public.put(&BlobKey::parse(&format!("feeds/{name}/feed.xml"))?, RSS_TYPE, one_chunk(bytes), u64::MAX).await?;
+        self.feeds_published.fetch_add(1, std::sync::atomic::Ordering::Release);
         let record = BuildRecord { id: id.clone(), built_at: now, episodes: outcome.episodes, sha256: outcome.sha256.clone(), bytes: outcome.bytes, archive };
         self.record_build(&g.production, &record).await?;
         if let Some(due) = next_due {
@@ -212,6 +213,7 @@ impl Podops {
         let archived = publishing.public.get(&BlobKey::parse(&previous.archive)?, None).await?;
         let feed_key = BlobKey::parse(&format!("feeds/{}/feed.xml", production.name))?;
         publishing.public.put(&feed_key, RSS_TYPE, archived.body, u64::MAX).await?;
+        self.feeds_published.fetch_add(1, std::sync::atomic::Ordering::Release);
         let mut ops = vec![WriteOp::Delete { key: current_record.key.clone(), expected: current_record.version }];
         ops.extend(self.audit_ops(caller, "production.rollback", Target::new("build", &current.id), Some(prod), Default::default())?);
         self.records.transact(&ops).await?;

@@ -88,6 +88,9 @@ pub struct Podops {
     pub accounts: Option<AccountRules>,
     /// Sends sign-in mail (with `accounts`).
     pub mailer: Option<Arc<dyn Mailer>>,
+    /// Counts the feeds this process published: a server's in-memory copies
+    /// of feeds are current while it has not moved.
+    pub feeds_published: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Podops {
@@ -99,7 +102,18 @@ impl Podops {
         master_secret: &[u8],
         media: MediaRules,
     ) -> Self {
-        Self { records, blobs, jobs, clock, cursors: Signer::derive(master_secret, "cursor"), media, publishing: None, accounts: None, mailer: None }
+        Self {
+            records,
+            blobs,
+            jobs,
+            clock,
+            cursors: Signer::derive(master_secret, "cursor"),
+            media,
+            publishing: None,
+            accounts: None,
+            mailer: None,
+            feeds_published: Arc::default(),
+        }
     }
 
     /// Accounts: `rules` everywhere keys are checked (they name the

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Feed serving benchmark for BENCHMARKS.md: wrk against `podops serve` (release) serving the
+# published feed of a 300-episode show, and in the same run nginx serving the same bytes as a
+# static file, plain and with gzip_static (a `gzip -9` copy beside it), as ratios.
+# Needs: wrk, nginx (with gzip_static: Debian's nginx-light has it), curl, ffmpeg.
+# Usage: bench/feeds.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --bin podops >/dev/null 2>&1
+work=$(mktemp -d); chmod 755 "$work"   # nginx workers run as www-data
+trap 'kill $srv $ngx 2>/dev/null || true; rm -rf "$work"' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+p1=$(free_port); p2=$(free_port)
+./target/release/podops serve --listen 127.0.0.1:$p1 --data-dir "$work/data" --no-rate-limits --rebuild-delay 3600 --log-format json 2>/dev/null & srv=$!
+wait_for() { for _ in $(seq 1 100); do curl -fs "$1" >/dev/null && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
+wait_for http://127.0.0.1:$p1/
+API=http://127.0.0.1:$p1; AUTH="Authorization: Bearer $(cat "$work/data/admin-token")"
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+PROD=$(curl -s -X POST $API/a/v1/production -H "$AUTH" -H 'Content-Type: application/json' -d '{"name":"feed_bench","title":"B"}' | json '["guid"]')
+curl -s -o /dev/null -X POST $API/a/v1/resource/$PROD/show/aaaaaaaaaaaa -H "$AUTH" -H 'Content-Type: application/json' \
+  -d '{"title":"Feed Bench","description":"A show of 300 episodes.","language":"en","category":"Technology","image":"https://example.com/art.jpg","author":"Ann","owner":{"name":"Ann","email":"ann@example.com"}}'
+ffmpeg -v error -nostdin -f lavfi -i sine=frequency=440:duration=5 -c:a libmp3lame -b:a 64k "$work/tone.mp3"
+ASSET=$(curl -s -X POST "$API/a/v1/upload/$PROD?filename=tone.mp3" -H "$AUTH" -H 'Content-Type: audio/mpeg' --data-binary @"$work/tone.mp3" | json '["guid"]')
+for _ in $(seq 1 100); do
+  [ "$(curl -s $API/a/v1/resource/$PROD/asset/$ASSET -H "$AUTH" | json '["state"]')" = ready ] && break; sleep 0.2
+done
+for i in $(seq 1 300); do
+  id=$(printf '%012x' $i)
+  curl -s -o /dev/null -X POST $API/a/v1/resource/$PROD/episode/$id -H "$AUTH" -H 'Content-Type: application/json' \
+    -d "{\"title\":\"Episode $i: a title of a usual length\",\"summary\":\"What episode $i is about, in a sentence or two, as shows write them, with a link to https://example.com/$i.\",\"published\":$((1790000000 + i * 86400)),\"season\":1,\"episode\":$i,\"enclosure\":\"$ASSET\"}"
+done
+curl -s -o /dev/null -X POST $API/a/v1/build -H "$AUTH" -H 'Content-Type: application/json' -d "{\"production\":\"$PROD\"}"
+FEED=$API/feeds/feed_bench/feed.xml
+mkdir -p "$work/static"; curl -s "$FEED" > "$work/static/feed.xml"; gzip -9 -k "$work/static/feed.xml"
+cat > "$work/nginx.conf" <<NGX
+worker_processes 1; pid $work/nginx.pid; error_log /dev/null; daemon off;
+events { worker_connections 1024; }
+http { access_log off; default_type application/rss+xml; gzip_static on; etag on;
+       server { listen 127.0.0.1:$p2; root $work/static; } }
+NGX
+nginx -c "$work/nginx.conf" & ngx=$!
+wait_for http://127.0.0.1:$p2/feed.xml
+run() { # name url [header] — three 10 s runs, the median by req/s is reported
+  local rows=""
+  for _ in 1 2 3; do
+    local out; out=$(wrk -t2 -c32 -d10s --latency ${3:+-H "$3"} "$2")
+    rows+="$(awk '/Requests\/sec/ {r=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2} END {print r, p50, p99}' <<<"$out")"$'\n'
+  done
+  local med; med=$(sort -n <<<"${rows%$'\n'}" | sed -n 2p)
+  read -r rps p50 p99 <<<"$med"
+  printf '| %s | %s | %s | %s | %s |\n' "$1" "$rps" "$p50" "$p99" "$(cut -d' ' -f1 <<<"${rows%$'\n'}" | tr '\n' ' ')"
+  echo "$rps" > "$work/$1.rps"
+}
+echo "| target | req/s (median) | p50 | p99 | req/s of the 3 runs |"; echo "|---|---|---|---|---|"
+run podops-feed "$FEED"; run nginx-feed "http://127.0.0.1:$p2/feed.xml"
+run podops-feed-gzip "$FEED" 'Accept-Encoding: gzip'; run nginx-feed-gzip_static "http://127.0.0.1:$p2/feed.xml" 'Accept-Encoding: gzip'
+run podops-feed-br "$FEED" 'Accept-Encoding: br'
+python3 - "$work" <<'PY'
+import sys; w=sys.argv[1]; r=lambda n: float(open(f"{w}/{n}.rps").read())
+print(f"\nratios (podops / nginx): feed {r('podops-feed')/r('nginx-feed'):.2f}, gzipped feed {r('podops-feed-gzip')/r('nginx-feed-gzip_static'):.2f} (nginx gzip_static)")
+PY
+echo; echo "bytes: feed $(wc -c < "$work/static/feed.xml"), gzip -9 $(wc -c < "$work/static/feed.xml.gz"), podops gzip $(curl -s -H 'Accept-Encoding: gzip' "$FEED" | wc -c), podops br $(curl -s -H 'Accept-Encoding: br' "$FEED" | wc -c)"
