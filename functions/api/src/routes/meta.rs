@@ -1,5 +1,5 @@
 //! `GET /` (name and version), `GET /openapi.json`, and `GET /docs`: the
-//! document for people (Scalar, its script bundled in the binary: the page
+//! document for people (Redoc, its script bundled in the binary: the page
 //! loads nothing from elsewhere but the document itself).
 
 use std::sync::OnceLock;
@@ -38,16 +38,12 @@ async fn openapi_json() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], doc.as_str())
 }
 
-/// The API reference for people: every operation of `/openapi.json`, rendered by Scalar.
+/// The API reference for people: every operation of `/openapi.json`, rendered by Redoc.
 #[utoipa::path(get, path = "/docs", tag = "meta", responses((status = 200, description = "the reference page", content_type = "text/html")))]
 async fn docs() -> impl IntoResponse {
     static PAGE: OnceLock<String> = OnceLock::new();
     let page = PAGE.get_or_init(|| {
-        aide::scalar::Scalar::new("/openapi.json")
-            .with_title("PodOps API")
-            .html()
-            // The bundled Scalar would fetch its fonts from fonts.scalar.com: system fonts instead.
-            .replacen("theme: 'purple',", "theme: 'purple', withDefaultFonts: false,", 1)
+        aide::redoc::Redoc::new("/openapi.json").with_title("PodOps API").html()
     });
     ([(header::CACHE_CONTROL, "public, max-age=3600")], Html(page.as_str()))
 }
