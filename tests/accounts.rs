@@ -56,16 +56,16 @@ async fn sign_in_by_code_and_link_issues_keys_and_revokes_the_previous_one() {
     // A wrong code counts; the right one signs in once.
     let wrong = if code == "00000000" { "11111111" } else { "00000000" };
     let (s, _, e) = send(&server, post.clone(), "/a/v1/auth", None, Some(json!({"email": "ann@example.com", "code": wrong}))).await;
-    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("login.invalid_code")));
+    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("login.invalid_code")));
     let (s, _, signed) = send(&server, post.clone(), "/a/v1/auth", None, Some(json!({"email": "ann@example.com", "code": code}))).await;
     assert_eq!(s, StatusCode::OK, "{signed}");
     let key1 = signed["key"].as_str().expect("key").to_owned();
     assert!(key1.starts_with("pok_"));
     assert_eq!(signed["user"]["email"], "ann@example.com");
     let (s, _, e) = send(&server, post.clone(), "/a/v1/auth", None, Some(json!({"email": "ann@example.com", "code": code}))).await;
-    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("login.invalid_code")), "a code works once");
+    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("login.invalid_code")), "a code works once");
     let (s, _, e) = send(&server, reqwest::Method::GET, &format!("/a/v1/auth?token={token}"), None, None).await;
-    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("login.invalid_code")), "its link went with it");
+    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("login.invalid_code")), "its link went with it");
 
     // The key works, as Bearer or X-Api-Key, and every answer says who is logged in.
     let (s, h, me) = send(&server, reqwest::Method::GET, "/a/v1/whoami", Some(&key1), None).await;
@@ -105,7 +105,7 @@ async fn five_wrong_codes_void_the_sign_in() {
     let wrong = if code == "12345678" { "87654321" } else { "12345678" };
     for _ in 0..5 {
         let (s, _, _) = send(&server, reqwest::Method::POST, "/a/v1/auth", None, Some(json!({"email": "bob@example.com", "code": wrong}))).await;
-        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
     }
     let (s, _, e) = send(&server, reqwest::Method::POST, "/a/v1/auth", None, Some(json!({"email": "bob@example.com", "code": code}))).await;
     assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("login.too_many_attempts")), "the 6th attempt, right or not");

@@ -119,7 +119,7 @@ async fn the_audit_log_records_every_change_once_with_who_and_what(server: Serve
     let r = server.http.post(server.url("/a/v1/login")).json(&json!({"email": "ann@example.com"})).send().await.expect("login");
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let r = server.http.post(server.url("/a/v1/auth")).json(&json!({"email": "ann@example.com", "code": "00000000"})).send().await.expect("auth");
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let (s, t) = call(&server, &ann, Method::POST, "/a/v1/tokens", Some(json!({"name": "ci", "scopes": ["resource:read"]}))).await;
     assert_eq!(s, StatusCode::CREATED);
     let token_id = t["id"].as_str().expect("id").to_owned();

@@ -113,7 +113,7 @@ impl From<ServiceError> for ApiError {
                 err.retry_after = Some(retry_after);
                 return err;
             }
-            E::LoginInvalid => (StatusCode::BAD_REQUEST, "login.invalid_code", json!({})),
+            E::LoginInvalid => (StatusCode::UNAUTHORIZED, "login.invalid_code", json!({})),
             E::LoginTooManyAttempts => (StatusCode::TOO_MANY_REQUESTS, "login.too_many_attempts", json!({})),
             E::KeyInvalid(_) => (StatusCode::UNAUTHORIZED, "auth.invalid_key", json!({})),
             E::TokenNotFound(id) => (StatusCode::NOT_FOUND, "token.not_found", json!({ "id": id })),

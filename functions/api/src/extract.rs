@@ -74,8 +74,10 @@ pub fn kind(s: &str) -> Result<Kind, ApiError> {
 
 /// `?limit=&cursor=` of a list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// Items per page (1–100, default 20).
+    /// Items per page (1–100, default 20); outside that range is 400 `query.invalid`.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
     /// The `next` of the previous page.
     pub cursor: Option<String>,
@@ -83,14 +85,45 @@ pub struct ListParams {
 
 pub struct ListQuery(pub ListParams);
 
+/// A whole number (of seconds), written `60` or `60.0`: JSON Schema counts both as integers.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let n: Option<serde_json::Number> = serde::Deserialize::deserialize(d)?;
+    n.map(|n| {
+        n.as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1e15).map(|f| f as i64))
+            .ok_or_else(|| serde::de::Error::custom("a whole number of seconds"))
+    })
+    .transpose()
+}
+
+/// `Query<T>` whose rejection is the API's error shape (400 `query.invalid`),
+/// not axum's plain-text one.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Self(v))
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "query.invalid", e.body_text()))
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Query::<ListParams>::from_request_parts(parts, state)
+        let Query(p) = Query::<ListParams>::from_request_parts(parts, state)
             .await
-            .map(|Query(p)| Self(p))
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "query.invalid", e.body_text()).with_params(json!({ "field": "limit" })))
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "query.invalid", e.body_text()).with_params(json!({ "field": "limit" })))?;
+        if p.limit.is_some_and(|l| !(1..=100).contains(&l)) {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "query.invalid", "limit is 1 to 100").with_params(json!({ "field": "limit" })));
+        }
+        // `?cursor=` is no cursor: the first page.
+        let cursor = p.cursor.filter(|c| !c.is_empty());
+        Ok(Self(ListParams { cursor, ..p }))
     }
 }
 
@@ -103,14 +136,31 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<Version>, ApiError> {
     if text == "*" {
         return Ok(None);
     }
+    if !is_entity_tag_list(text) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "if_match.invalid", "If-Match is * or one ETag, e.g. \"3\"").with_params(json!({ "field": "If-Match" })));
+    }
+    let bare = !text.starts_with('"') && !text.starts_with("W/");
     text.trim_matches('"')
         .parse::<u64>()
         .ok()
-        .filter(|_| text.starts_with('"') && text.ends_with('"') && text.len() >= 3)
+        .filter(|_| bare || (text.starts_with('"') && text.ends_with('"') && text.len() >= 3))
         .map(|v| Some(Version(v)))
         .ok_or_else(|| {
             ApiError::new(StatusCode::PRECONDITION_FAILED, "resource.version_mismatch", "If-Match must be an ETag this API returned, e.g. \"3\"")
         })
+}
+
+/// RFC 9110 `If-Match`: `*`, or entity tags (`"…"`, weak `W/"…"`) separated by commas.
+/// `If-Match` as this API takes it: `*`, or one entity tag (`"3"`; a weak `W/"3"` never
+/// matches), or the version bare (`3`), as many clients send it.
+pub const IF_MATCH_PATTERN: &str = r#"^(\*|(W/)?"[!#-~]*"|[0-9A-Za-z._-]+)$"#;
+
+fn is_entity_tag_list(text: &str) -> bool {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+        return true;
+    }
+    let tag = text.strip_prefix("W/").unwrap_or(text);
+    tag.len() >= 2 && tag.starts_with('"') && tag.ends_with('"') && tag[1..tag.len() - 1].bytes().all(|b| b == b'!' || (b'#'..=b'~').contains(&b))
 }
 
 pub fn etag(version: Version) -> String {

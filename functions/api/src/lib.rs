@@ -2,6 +2,7 @@
 //! serve one group while `podops serve` mounts them all (`router`).
 
 mod auth;
+mod contract;
 mod error;
 mod extract;
 pub mod feed_cache;

@@ -10,7 +10,7 @@ use utoipa::{
 #[openapi(
     info(title = "PodOps API", description = "Podcast hosting and publishing: productions, shows, episodes, assets, uploads."),
     modifiers(&BearerAuth),
-    components(schemas(ErrorBody, ErrorDetail)),
+    components(schemas(ErrorBody, ErrorDetail, podops_core::service::UploadIntent)),
     tags(
         (name = "meta", description = "Version and API description"),
         (name = "auth", description = "Tokens"),

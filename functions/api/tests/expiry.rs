@@ -46,9 +46,9 @@ async fn an_expired_code_or_link_is_refused() {
     let (code, token) = mail(&outbox, 1).await;
     app.clock.advance(LOGIN_TTL + 1);
     let r = app.call(Method::POST, "/a/v1/auth", None, Some(json!({"email": "eve@example.com", "code": code}))).await;
-    assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "login.invalid_code"));
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::UNAUTHORIZED, "login.invalid_code"));
     let r = app.call(Method::GET, &format!("/a/v1/auth?token={token}"), None, None).await;
-    assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "login.invalid_code"));
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::UNAUTHORIZED, "login.invalid_code"));
 }
 
 #[tokio::test]

@@ -227,11 +227,35 @@ async fn lists_page_through_every_episode_in_order() {
         }
     }
     assert_eq!(titles, (0..25).map(|i| format!("E{i}")).collect::<Vec<_>>());
-    let capped = app.call(Method::GET, &format!("/a/v1/resource/{prod}/episode?limit=100000"), Some(&t), None).await.json();
-    assert_eq!(capped["limit"], 100);
+    // The documented range is enforced, not clamped: 1 to 100.
+    for limit in ["0", "101", "100000"] {
+        let r = app.call(Method::GET, &format!("/a/v1/resource/{prod}/episode?limit={limit}"), Some(&t), None).await;
+        assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "query.invalid".to_owned()), "limit={limit}");
+    }
+    assert_eq!(app.call(Method::GET, &format!("/a/v1/resource/{prod}/episode?limit=100"), Some(&t), None).await.json()["limit"], 100);
     // A cursor of the episode list does not work on the asset list.
     let first = app.call(Method::GET, &format!("/a/v1/resource/{prod}/episode?limit=1"), Some(&t), None).await.json();
     let cursor = first["next"].as_str().unwrap();
     let r = app.call(Method::GET, &format!("/a/v1/resource/{prod}/asset?cursor={cursor}"), Some(&t), None).await;
     assert_eq!(r.code(), "cursor.invalid");
+}
+
+#[tokio::test]
+async fn bodies_wrapped_in_the_kinds_name_are_taken_as_bare_ones() {
+    let app = app();
+    let t = app.token("alice", FULL);
+    let prod = app.production(&t, "wrapped_bodies").await;
+    let r = app.call(Method::POST, &format!("/a/v1/resource/{prod}/episode/aaaaaaaaaaa1"), Some(&t), Some(json!({"episode": {"title": "Wrapped", "episode": 3}}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!((r.json()["title"].as_str(), r.json()["episode"].as_u64()), (Some("Wrapped"), Some(3)));
+    let r = app.call(Method::PUT, &format!("/a/v1/resource/{prod}/episode/aaaaaaaaaaa1"), Some(&t), Some(json!({"episode": {"title": "Rewrapped"}}))).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    // A bare body whose one field is the episode's number stays a bare body.
+    let r = app.call(Method::PUT, &format!("/a/v1/resource/{prod}/episode/aaaaaaaaaaa1"), Some(&t), Some(json!({"episode": 4}))).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let got = app.call(Method::GET, &format!("/a/v1/resource/{prod}/episode/aaaaaaaaaaa1"), Some(&t), None).await.json();
+    assert_eq!((got["title"].as_str(), got["episode"].as_u64()), (Some("Rewrapped"), Some(4)));
+    // Wrapped in another kind's name: an unknown field, refused.
+    let r = app.call(Method::POST, &format!("/a/v1/resource/{prod}/episode/aaaaaaaaaaa2"), Some(&t), Some(json!({"show": {"title": "Wrong"}}))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }

@@ -93,12 +93,12 @@ async fn sign_in_by_email_runs_on_the_functions_with_ses_and_the_key_works_every
     assert_eq!((r.status, r.json()["error"]["code"].as_str()), (429, Some("login.pending")));
 
     let r = auth.http(post("/a/v1/auth").json(json!({ "email": email, "code": "00000000" }))).await;
-    assert_eq!((r.status, r.json()["error"]["code"].as_str()), (400, Some("login.invalid_code")));
+    assert_eq!((r.status, r.json()["error"]["code"].as_str()), (401, Some("login.invalid_code")));
     let r = auth.http(post("/a/v1/auth").json(json!({ "email": email, "code": code }))).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let key = r.json()["key"].as_str().expect("key").to_owned();
     let r = auth.http(get(&format!("/a/v1/auth?token={token}"))).await;
-    assert_eq!(r.status, 400, "the link went with the code");
+    assert_eq!(r.status, 401, "the link went with the code");
 
     // The key on another function: it creates a production the user owns.
     let r = auth.http(get("/a/v1/whoami").bearer(&key)).await;

@@ -7,7 +7,7 @@
 //! whose button POSTs the token; an API client (JSON) gets the key at once.
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::{header, HeaderMap, StatusCode},
     response::{Html, IntoResponse, Response},
     Form, Json,
@@ -19,7 +19,8 @@ use podops_core::{
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{auth::{Authenticated, Origin}, error::ApiError, extract::bad, openapi::ErrorBody, state::AppState};
+use crate::{
+    extract::ApiQuery,auth::{Authenticated, Origin}, error::ApiError, extract::bad, openapi::ErrorBody, state::AppState};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -37,8 +38,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LoginRequest {
     email: Option<String>,
+}
+
+/// `POST /a/v1/login`'s body, as documented (the handler also takes `?email=`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct LoginBody {
+    #[schema(pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$", max_length = 254)]
+    email: String,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -51,11 +61,16 @@ struct LoginAccepted {
 
 /// Mails a one-time sign-in code and link (valid 8 minutes). The same 202
 /// whether or not the address is known; 429 `login.pending` while one is outstanding.
-#[utoipa::path(post, path = "/a/v1/login", tag = "accounts", params(LoginRequest), request_body(content = Object, description = "{\"email\": …} (or ?email=)"),
+#[utoipa::path(post, path = "/a/v1/login", tag = "accounts", params(LoginRequest), request_body(content = LoginBody, description = "the address to sign in (or ?email=)"),
     responses((status = 202, body = LoginAccepted), (status = 400, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u64))), (status = 503, body = ErrorBody)))]
-async fn login(State(state): State<AppState>, Query(q): Query<LoginRequest>, body: Option<Json<LoginRequest>>) -> Result<Response, ApiError> {
+async fn login(State(state): State<AppState>, ApiQuery(q): ApiQuery<LoginRequest>, body: axum::body::Bytes) -> Result<Response, ApiError> {
     let started = tokio::time::Instant::now();
-    let raw = body.and_then(|Json(b)| b.email).or(q.email).unwrap_or_default();
+    let body: Option<LoginRequest> = if body.is_empty() {
+        None
+    } else {
+        Some(serde_json::from_slice(&body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "body.invalid_json", e.to_string()))?)
+    };
+    let raw = body.and_then(|b| b.email).or(q.email).unwrap_or_default();
     let email = Email::parse(&raw).map_err(bad)?;
     let mail = state.podops.request_login(&email).await?;
     let answer_after = state.podops.accounts.as_ref().and_then(|r| r.answer_after);
@@ -99,7 +114,10 @@ async fn deliver(podops: &podops_core::service::Podops, mailer: &dyn podops_core
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LinkQuery {
+    /// The sign-in link's token.
+    #[param(value_type = String)]
     token: Option<String>,
     /// The authenticator code, for an account with two-factor sign-in on.
     totp: Option<String>,
@@ -116,9 +134,10 @@ fn escape(s: &str) -> String {
 
 /// The mailed link. A browser gets a confirm page (a scanner fetching the link
 /// consumes nothing); an API client gets the key at once.
-#[utoipa::path(get, path = "/a/v1/auth", tag = "accounts", params(("token" = String, Query)),
-    responses((status = 200, body = SignedIn, description = "JSON for API clients; an HTML confirm page for browsers"), (status = 400, body = ErrorBody)))]
-async fn auth_link(State(state): State<AppState>, Origin(origin): Origin, headers: HeaderMap, Query(q): Query<LinkQuery>) -> Result<Response, ApiError> {
+#[utoipa::path(get, path = "/a/v1/auth", tag = "accounts", params(("token" = String, Query, pattern = "^[A-Za-z0-9_-]{16,128}$")),
+    responses((status = 200, body = SignedIn, description = "JSON for API clients; an HTML confirm page for browsers"), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody, description = "login.invalid_code: the link is wrong, used or expired")))]
+async fn auth_link(State(state): State<AppState>, Origin(origin): Origin, headers: HeaderMap, ApiQuery(q): ApiQuery<LinkQuery>) -> Result<Response, ApiError> {
     let token = q.token.filter(|t| !t.is_empty()).ok_or_else(|| {
         ApiError::new(StatusCode::BAD_REQUEST, "field.required", "the sign-in link's token is missing").with_params(serde_json::json!({ "field": "token" }))
     })?;
@@ -140,14 +159,27 @@ async fn auth_link(State(state): State<AppState>, Origin(origin): Origin, header
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 enum AuthRequest {
-    Code { email: String, code: String, totp: Option<String> },
-    Link { token: String, totp: Option<String> },
+    Code {
+        #[schema(pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$", max_length = 254)]
+        email: String,
+        #[schema(pattern = "^[0-9]{6,8}$")]
+        code: String,
+        #[schema(pattern = "^[0-9]{6}$")]
+        totp: Option<String>,
+    },
+    Link {
+        #[schema(pattern = "^[A-Za-z0-9_-]{16,128}$")]
+        token: String,
+        #[schema(pattern = "^[0-9]{6}$")]
+        totp: Option<String>,
+    },
 }
 
 /// Signs in with the mailed code (`{email, code}`, 5 attempts) or link token
 /// (`{token}`): 200 with a new API key (shown once), revoking the previous sign-in key.
 #[utoipa::path(post, path = "/a/v1/auth", tag = "accounts", request_body = AuthRequest,
-    responses((status = 200, body = SignedIn), (status = 400, body = ErrorBody), (status = 415, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = SignedIn), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "login.invalid_code, login.totp_required, …"),
+              (status = 415, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn auth(State(state): State<AppState>, Origin(origin): Origin, crate::extract::ApiJson(req): crate::extract::ApiJson<AuthRequest>) -> Result<Json<SignedIn>, ApiError> {
     let signed = match req {
         AuthRequest::Code { email, code, totp } => state.podops.sign_in_with_code(&Email::parse(&email).map_err(bad)?, &code, totp.as_deref(), &origin).await?,
@@ -158,14 +190,17 @@ async fn auth(State(state): State<AppState>, Origin(origin): Origin, crate::extr
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct ConfirmForm {
+    #[schema(pattern = "^[A-Za-z0-9_-]{16,128}$")]
     token: String,
     #[serde(default)]
+    #[schema(pattern = "^(|[0-9]{6})$")]
     totp: Option<String>,
 }
 
 /// The confirm page's button: signs in and shows the key once.
 #[utoipa::path(post, path = "/a/v1/auth/confirm", tag = "accounts", request_body(content = ConfirmForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "an HTML page with the key"), (status = 400, body = ErrorBody)))]
+    responses((status = 200, description = "an HTML page with the key"), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody, description = "login.invalid_code: the link is wrong, used or expired")))]
 async fn confirm(State(state): State<AppState>, Origin(origin): Origin, form: Result<Form<ConfirmForm>, axum::extract::rejection::FormRejection>) -> Result<Response, ApiError> {
     let Form(form) = form.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "body.invalid_form", e.body_text()).with_params(serde_json::json!({ "field": "token" })))?;
     let signed = state.podops.sign_in_with_link(&form.token, form.totp.as_deref().filter(|t| !t.is_empty()), &origin).await?;
@@ -273,9 +308,12 @@ fn user_key(auth: &Authenticated) -> Result<&ApiKey, ApiError> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewToken {
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
     scopes: Vec<Scope>,
-    /// Seconds (60 to a year; default a year).
+    /// Seconds (60 to 366 days; default 366 days).
+    #[schema(minimum = 60, maximum = 31622400)]
+    #[serde(default, deserialize_with = "crate::extract::whole_number")]
     expires_in: Option<i64>,
 }
 

@@ -55,7 +55,9 @@ struct AuditList {
 }
 
 fn query(q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>) -> Result<AuditQuery, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "query.invalid", e.body_text()))?;
+    let Query(mut q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "query.invalid", e.body_text()))?;
+    // `?cursor=` is no cursor: the first page.
+    q.cursor = q.cursor.filter(|c| !c.is_empty());
     if q.limit.is_some_and(|l| !(1..=100).contains(&l)) {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "query.invalid", "limit is 1 to 100").with_params(json!({ "field": "limit" })));
     }

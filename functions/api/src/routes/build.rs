@@ -2,7 +2,7 @@
 //! it and its problems) and `POST /a/v1/build/rollback`.
 
 use axum::{
-    extract::{Query, State},
+    extract::State,
     http::{header, StatusCode},
     response::{IntoResponse, Response},
     Json,
@@ -14,7 +14,8 @@ use podops_core::{
 use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{auth::Authenticated, error::ApiError, extract::ApiJson, openapi::ErrorBody, routes::productions::set, state::AppState};
+use crate::{
+    extract::ApiQuery,auth::Authenticated, error::ApiError, extract::ApiJson, openapi::ErrorBody, routes::productions::set, state::AppState};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(build)).routes(routes!(rollback))
@@ -28,6 +29,7 @@ pub struct BuildRequest {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BuildParams {
     /// Render and check without publishing: the answer carries the feed.
     #[serde(default)]
@@ -43,7 +45,7 @@ pub struct BuildParams {
 async fn build(
     State(state): State<AppState>,
     auth: Authenticated,
-    Query(params): Query<BuildParams>,
+    ApiQuery(params): ApiQuery<BuildParams>,
     ApiJson(req): ApiJson<BuildRequest>,
 ) -> Result<Response, ApiError> {
     let outcome = state.podops.build(&auth.caller, &req.production, params.dry_run).await?;

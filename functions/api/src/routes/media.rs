@@ -4,7 +4,7 @@
 
 use axum::{
     body::Body,
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::{header, HeaderMap, Method, StatusCode},
     response::Response,
 };
@@ -17,7 +17,8 @@ use serde_json::json;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{error::ApiError, openapi::ErrorBody, routes::productions::set, state::AppState};
+use crate::{
+    extract::ApiQuery,error::ApiError, openapi::ErrorBody, routes::productions::set, state::AppState};
 
 /// Object keys contain `/`, so the route is axum's wildcard `{*key}`; OpenAPI
 /// has no wildcard, so the document says `{key}` through this derive.
@@ -32,12 +33,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Signature {
     /// UNIX time after which the URL stops working.
     expires: Option<i64>,
     signature: Option<String>,
     /// A part of a multipart upload (PUT only): its upload and number.
     upload_id: Option<String>,
+    #[param(minimum = 1, maximum = 10000)]
     part: Option<u32>,
 }
 
@@ -48,7 +51,7 @@ pub struct Signature {
 async fn get_media(
     State(state): State<AppState>,
     Path(key): Path<String>,
-    Query(sig): Query<Signature>,
+    ApiQuery(sig): ApiQuery<Signature>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     serve(&state, Method::GET, &key, sig, &headers).await
@@ -60,7 +63,7 @@ async fn get_media(
 async fn head_media(
     State(state): State<AppState>,
     Path(key): Path<String>,
-    Query(sig): Query<Signature>,
+    ApiQuery(sig): ApiQuery<Signature>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     serve(&state, Method::HEAD, &key, sig, &headers).await
@@ -75,7 +78,7 @@ async fn head_media(
 async fn put_media(
     State(state): State<AppState>,
     Path(key): Path<String>,
-    Query(sig): Query<Signature>,
+    ApiQuery(sig): ApiQuery<Signature>,
     body: Body,
 ) -> Result<Response, ApiError> {
     if let (Some(upload_id), Some(part)) = (sig.upload_id.clone(), sig.part) {

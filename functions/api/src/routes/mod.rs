@@ -67,7 +67,9 @@ pub fn all_groups() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of `all_groups`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    all_groups().split_for_parts().1
+    let mut doc = all_groups().split_for_parts().1;
+    crate::contract::complete(&mut doc);
+    doc
 }
 
 /// The whole API as one router, as `podops serve` mounts it.

@@ -97,7 +97,7 @@ pub struct MemberRole {
 /// address: that user, invited (made pending until they first sign in) when unknown.
 #[utoipa::path(put, path = "/a/v1/production/{prod}/member/{client}", tag = "productions", request_body = MemberRole,
     params(("prod" = String, Path), ("client" = String, Path)), security(("bearer" = [])),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody, description = "member.is_owner: the owner's role cannot change")))]
 async fn set_member(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -113,7 +113,7 @@ async fn set_member(
 /// Removes a member (owner only).
 #[utoipa::path(delete, path = "/a/v1/production/{prod}/member/{client}", tag = "productions",
     params(("prod" = String, Path), ("client" = String, Path)), security(("bearer" = [])),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody, description = "member.is_owner: the owner cannot be removed")))]
 async fn remove_member(
     State(state): State<AppState>,
     auth: Authenticated,

@@ -6,7 +6,7 @@
 
 use axum::{
     body::Body,
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::{header, HeaderMap, StatusCode},
     response::Response,
 };
@@ -21,6 +21,7 @@ use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
+    extract::ApiQuery,
     auth::Authenticated,
     error::ApiError,
     extract::{bad, etag, guid},
@@ -39,16 +40,22 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// Which rendition; none at all means the original.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ContentParams {
     /// mp3, aac (m4a), ogg (opus), flac or wav.
+    #[param(pattern = "^(|mp3|aac|m4a|ogg|opus|flac|wav)$")]
     format: Option<String>,
     /// 64000, 80000, 96000, 128000, 160000, 256000 or 320000 (lossy formats).
+    #[param(pattern = "^(|64000|80000|96000|128000|160000|256000|320000)$")]
     bitrate: Option<String>,
     /// 1 or 2.
+    #[param(pattern = "^(|1|2)$")]
     channels: Option<String>,
     /// true: refuse (409 asset.low_quality) rather than give a lower quality than asked.
+    #[param(pattern = "^(|true|false|1|0)$")]
     exact: Option<String>,
-    /// Integrated loudness target in LUFS, e.g. -16 (true peak held at -1 dBTP).
+    /// Integrated loudness target in whole LUFS, -31 to -5, e.g. -16 (true peak held at -1 dBTP).
+    #[param(pattern = "^(|-([5-9]|[12][0-9]|3[01]))$")]
     loudness: Option<String>,
 }
 
@@ -84,7 +91,7 @@ async fn get_content(
     State(state): State<AppState>,
     auth: Authenticated,
     Path((prod, id)): Path<(String, String)>,
-    Query(params): Query<ContentParams>,
+    ApiQuery(params): ApiQuery<ContentParams>,
 ) -> Result<Response, ApiError> {
     let (prod, id, request) = (guid("prod", &prod)?, guid("id", &id)?, params.parse()?);
     let found = state.podops.asset_content(&auth.caller, &prod, &id, &request, true).await?;
@@ -104,7 +111,7 @@ async fn head_content(
     State(state): State<AppState>,
     auth: Authenticated,
     Path((prod, id)): Path<(String, String)>,
-    Query(params): Query<ContentParams>,
+    ApiQuery(params): ApiQuery<ContentParams>,
 ) -> Result<Response, ApiError> {
     let (prod, id, request) = (guid("prod", &prod)?, guid("id", &id)?, params.parse()?);
     let found = state.podops.asset_content(&auth.caller, &prod, &id, &request, false).await?;
@@ -123,7 +130,7 @@ async fn retry(
     auth: Authenticated,
     headers: HeaderMap,
     Path((prod, id)): Path<(String, String)>,
-    Query(params): Query<ContentParams>,
+    ApiQuery(params): ApiQuery<ContentParams>,
 ) -> Result<Response, ApiError> {
     let format = Format::from_headers(&headers)?;
     let (prod, id, request) = (guid("prod", &prod)?, guid("id", &id)?, params.parse()?);

@@ -5,7 +5,10 @@ use axum::{
     http::{header, HeaderMap, StatusCode},
     response::Response,
 };
-use podops_core::{domain::Resource, service::Update};
+use podops_core::{
+    domain::{Kind, Resource},
+    service::Update,
+};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -75,7 +78,7 @@ async fn get_resource(
 /// Creates a resource with the GUID the client chose.
 #[utoipa::path(post, path = "/a/v1/resource/{prod}/{kind}/{id}", tag = "resources",
     params(("prod" = String, Path), ("kind" = String, Path), ("id" = String, Path)),
-    request_body(content = Object, description = "the kind's client-owned fields (see DESIGN's resource bodies)"),
+    request_body(content = Object, description = "the kind's client-owned fields, bare or wrapped in the kind's name (episode: {…})"),
     security(("bearer" = [])),
     responses((status = 201, body = Resource, headers(("Location" = String), ("ETag" = String))), (status = 400, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -88,7 +91,7 @@ async fn create_resource(
 ) -> Result<Response, ApiError> {
     let format = Format::from_headers(&headers)?;
     let (prod, k, id) = (guid("prod", &prod)?, kind(&k)?, guid("id", &id)?);
-    let resource = state.podops.create_resource(&auth.caller, &prod, k, &id, body).await?;
+    let resource = state.podops.create_resource(&auth.caller, &prod, k, &id, unwrap_named(k, body)).await?;
     let mut resp = format.render(StatusCode::CREATED, k.as_str(), &resource);
     set(&mut resp, header::LOCATION, &format!("/a/v1/resource/{prod}/{k}/{id}"));
     set(&mut resp, header::ETAG, &etag(resource.version));
@@ -98,7 +101,7 @@ async fn create_resource(
 /// Changes the fields sent (a merge). With `If-Match`, only if the version still matches.
 #[utoipa::path(put, path = "/a/v1/resource/{prod}/{kind}/{id}", tag = "resources",
     params(("prod" = String, Path), ("kind" = String, Path), ("id" = String, Path), ("If-Match" = Option<String>, Header, description = "the ETag last read")),
-    request_body(content = Object, description = "fields to change"), security(("bearer" = [])),
+    request_body(content = Object, description = "fields to change, bare or wrapped in the kind's name"), security(("bearer" = [])),
     responses((status = 204, headers(("ETag" = String))), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 412, body = ErrorBody)))]
 async fn update_resource(
@@ -109,7 +112,10 @@ async fn update_resource(
     ApiJson(fields): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     let (prod, k, id) = (guid("prod", &prod)?, kind(&k)?, guid("id", &id)?);
-    let update = Update { fields, if_match: if_match(&headers)? };
+    if !fields.is_object() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "body.invalid", "the body is a JSON object of the fields to change"));
+    }
+    let update = Update { fields: unwrap_named(k, fields), if_match: if_match(&headers)? };
     let resource = state.podops.update_resource(&auth.caller, &prod, k, &id, update).await?;
     let mut resp = Response::new(axum::body::Body::empty());
     *resp.status_mut() = StatusCode::NO_CONTENT;
@@ -131,4 +137,15 @@ async fn delete_resource(
     let (prod, k, id) = (guid("prod", &prod)?, kind(&k)?, guid("id", &id)?);
     state.podops.delete_resource(&auth.caller, &prod, k, &id, if_match(&headers)?).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Seed 001's clients wrap a body in the resource's name (`{"episode": {…}}`,
+/// like its `{"folder": {…}}`); a bare body is taken as it is. A field that
+/// shares the kind's name (an episode's number) is never an object, so the
+/// two cannot be confused.
+fn unwrap_named(kind: Kind, body: Value) -> Value {
+    match body {
+        Value::Object(mut map) if map.len() == 1 && map.get(kind.as_str()).is_some_and(Value::is_object) => map.remove(kind.as_str()).unwrap_or_default(),
+        other => other,
+    }
 }

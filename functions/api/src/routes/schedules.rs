@@ -21,8 +21,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 struct Range {
     /// UNIX seconds; default now.
+    #[param(minimum = 0, maximum = 253402300799_i64)]
     from: Option<Timestamp>,
-    /// UNIX seconds; default a week after `from`, at most 31 days after it.
+    /// UNIX seconds; default a week after `from`, at most 31 days after it (else 422).
+    #[param(minimum = 0, maximum = 253402300799_i64)]
     to: Option<Timestamp>,
 }
 

@@ -91,6 +91,7 @@ async fn status(State(state): State<AppState>, auth: Authenticated, Path((prod, 
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LogParams {
     /// Lines after this sequence number (the `next` of the previous page).
     after: Option<u64>,
@@ -174,6 +175,14 @@ fn event_stream(state: AppState, caller: Caller, prod: Guid, id: Guid, after: u6
     })
 }
 
+/// The documented form of a preview request: a stored stream.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct PreviewStored {
+    production: Guid,
+    stream: Guid,
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 enum PreviewRequest {
@@ -183,7 +192,7 @@ enum PreviewRequest {
 
 /// The exact commands the worker would run for a stream (secrets as `••••`), with warnings.
 /// Send `{"production", "stream"}` for a stored stream, or `{"production", …a stream body}`.
-#[utoipa::path(post, path = "/a/v1/ffmpeg/preview", tag = "streams", request_body(content = Object, description = "{production, stream} or {production, title, profile, input, outputs, loop}"),
+#[utoipa::path(post, path = "/a/v1/ffmpeg/preview", tag = "streams", request_body(content = PreviewStored, description = "{production, stream}: a stored stream; or {production, …a stream body (title, profile, input, outputs, loop)}: one not yet stored"),
     security(("bearer" = [])),
     responses((status = 200, body = Preview), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]

@@ -23,8 +23,11 @@ pub struct MintRequest {
     pub client_id: ClientId,
     pub scopes: Vec<Scope>,
     /// Lifetime in seconds (default 30 days, at most 366 days).
+    #[schema(minimum = 60, maximum = 31622400)]
+    #[serde(default, deserialize_with = "crate::extract::whole_number")]
     pub expires_in: Option<i64>,
 }
+
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MintResponse {

@@ -5,7 +5,7 @@
 
 use axum::{
     body::Body,
-    extract::{DefaultBodyLimit, Path, Query, State},
+    extract::{DefaultBodyLimit, Path, State},
     http::{header, HeaderMap, StatusCode},
     response::Response,
 };
@@ -19,6 +19,7 @@ use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
+    extract::ApiQuery,
     auth::Authenticated,
     error::ApiError,
     extract::{etag, guid},
@@ -44,8 +45,10 @@ pub struct PresignedUpload {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UploadParams {
-    /// The file's name, for a raw body.
+    /// The file's name, for a raw body (or `Content-Disposition: attachment; filename="…"`).
+    #[param(value_type = String, pattern = r"^([\s\S]*[/\\])?[^/\\]*[^\s/\\\x00-\x1f\x7f-\x9f][^/\\]*$")]
     filename: Option<String>,
 }
 
@@ -63,7 +66,7 @@ async fn upload(
     auth: Authenticated,
     headers: HeaderMap,
     Path(prod): Path<String>,
-    Query(params): Query<UploadParams>,
+    ApiQuery(params): ApiQuery<UploadParams>,
     body: Body,
 ) -> Result<Response, ApiError> {
     let format = Format::from_headers(&headers)?;
@@ -170,7 +173,7 @@ async fn presign(state: &AppState, auth: &Authenticated, prod: &podops_core::dom
 /// sha256 (declared at the start, or sent here), then the asset is stored (and probed).
 #[utoipa::path(post, path = "/a/v1/upload/{prod}/{asset}/complete", tag = "media",
     params(("prod" = String, Path), ("asset" = String, Path)), security(("bearer" = [])),
-    request_body(content = Option<UploadCompletion>, description = "optional: {sha256}, the hash the client computed while sending"),
+    request_body(content = UploadCompletion, description = "optional: {sha256}, the hash the client computed while sending"),
     responses((status = 200, body = podops_core::domain::Resource), (status = 404, body = ErrorBody, description = "upload.not_started"),
               (status = 422, body = ErrorBody, description = "upload.incomplete (params.missing_parts), upload.size_mismatch, upload.sha256_mismatch (nothing is kept)")))]
 async fn complete(

@@ -149,7 +149,7 @@ impl fmt::Display for Kind {
 /// 1–64 characters of `[A-Za-z0-9._@:-]`, so it is safe inside storage keys.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, example = "studio-cli")]
+#[schema(value_type = String, example = "studio-cli", pattern = "^[A-Za-z0-9._@:-]{1,64}$")]
 pub struct ClientId(String);
 
 impl ClientId {

@@ -8,6 +8,7 @@ use super::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = PreflightLevel)]
 pub enum Level {
     Green,
     Yellow,
@@ -17,6 +18,7 @@ pub enum Level {
 /// One check: `code` names the check when green (`preflight.encoder`) and
 /// what is wrong otherwise (`preflight.encoder_missing`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = PreflightCheck)]
 pub struct Check {
     pub code: String,
     pub level: Level,

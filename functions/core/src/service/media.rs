@@ -84,6 +84,11 @@ impl MediaRules {
         ACCEPTED.iter().find(|(_, e)| *e == ext).map(|(t, _)| *t)
     }
 
+    /// Every media type an upload may have.
+    pub fn accepted_types() -> impl Iterator<Item = &'static str> {
+        ACCEPTED.iter().map(|(t, _)| *t)
+    }
+
     /// The file extension PodOps gives a media type.
     pub fn extension_of(&self, media_type: &str) -> Option<&'static str> {
         ACCEPTED.iter().find(|(t, _)| *t == media_type).map(|(_, e)| *e)

@@ -46,6 +46,7 @@ pub struct UploadIntent {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadCompletion {
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub sha256: Option<String>,
 }
 

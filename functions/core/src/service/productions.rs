@@ -125,7 +125,7 @@ impl Podops {
         caller.require(Scope::ProductionWrite)?;
         let mut production = self.authorize(caller, prod, Need::Manage).await?;
         if client == &production.owner {
-            return Err(crate::domain::Invalid::new("client", "member.is_owner", "the owner's role cannot change").into());
+            return Err(ServiceError::Unprocessable { code: "member.is_owner", field: "client".into(), message: "the owner's role cannot change".into() });
         }
         if matches!(role, Some(Role::Owner)) {
             return Err(crate::domain::Invalid::new("role", "member.role", "role is viewer, operator or editor").into());

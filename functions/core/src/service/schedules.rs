@@ -98,8 +98,12 @@ impl Podops {
         const LAST: Timestamp = 253_402_300_799;
         let from = from.unwrap_or_else(|| self.clock.now());
         let to = to.unwrap_or(from.saturating_add(7 * DAY));
-        if !(0..=LAST).contains(&from) || !(0..=LAST).contains(&to) || to <= from || to - from > MAX_TIMETABLE {
-            return Err(crate::domain::Invalid::new("to", "schedule.range", "to is after from, at most 31 days later").into());
+        if !(0..=LAST).contains(&from) || !(0..=LAST).contains(&to) {
+            return Err(crate::domain::Invalid::new("to", "schedule.range", "from and to are UNIX seconds of the years 1970 to 9999").into());
+        }
+        // Each is fine alone; together they are not a range we answer (422, not 400).
+        if to <= from || to - from > MAX_TIMETABLE {
+            return Err(ServiceError::Unprocessable { code: "schedule.range", field: "to".into(), message: "to is after from, at most 31 days later".into() });
         }
         let mut slots: Vec<TimetableSlot> = self
             .schedules_of(prod)
