@@ -51,6 +51,25 @@ impl Format {
     }
 
     /// Renders `value` in this format; `root` names the XML document element.
+    /// An error answer as the client asked for it: the same `{error: {code, message, params}}`
+    /// as XML (`<error><code>…`) when it prefers XML, else unchanged.
+    pub async fn errors_as_asked(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+        let wants_xml = matches!(Format::from_headers(request.headers()), Ok(Format::Xml));
+        let response = next.run(request).await;
+        let is_json_error = (response.status().is_client_error() || response.status().is_server_error())
+            && response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        if !wants_xml || !is_json_error {
+            return response;
+        }
+        let (mut parts, body) = response.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else { return Response::from_parts(parts, axum::body::Body::empty()) };
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else { return Response::from_parts(parts, axum::body::Body::from(bytes)) };
+        let xml = xml::to_xml("error", &value["error"]);
+        parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
+        parts.headers.remove(header::CONTENT_LENGTH);
+        Response::from_parts(parts, axum::body::Body::from(xml))
+    }
+
     pub fn render<T: Serialize>(self, status: StatusCode, root: &str, value: &T) -> Response {
         match self {
             Format::Json => (status, Json(value)).into_response(),

@@ -71,6 +71,16 @@ async fn external_ids_find_one_asset_each_and_follow_edits_and_deletes() {
     assert_eq!((r.status, r.json()["guid"].as_str()), (StatusCode::OK, Some(a.as_str())));
     let head = app.call(Method::HEAD, &lookup, Some(&t), None).await;
     assert_eq!((head.status, head.header("content-location")), (StatusCode::OK, format!("/a/v1/resource/{prod}/asset/{a}").as_str()));
+    // Seed 003's HEAD names the bytes by their sha256.
+    let stored = app.call(Method::GET, &format!("/a/v1/resource/{prod}/asset/{a}"), Some(&t), None).await.json();
+    assert_eq!(head.header("x-legacy-asset-id"), stored["sha256"].as_str().expect("sha256"));
+    // With rendition parameters it answers as the content route: the original (302) …
+    let original = app.call(Method::GET, &format!("{lookup}?format=mp3"), Some(&t), None).await;
+    let direct = app.call(Method::GET, &format!("/a/v1/asset/{prod}/{a}/content?format=mp3"), Some(&t), None).await;
+    assert_eq!((original.status, original.header("location").split('?').next()), (direct.status, direct.header("location").split('?').next()));
+    // … and bad parameters are refused the same way.
+    let bad = app.call(Method::GET, &format!("{lookup}?bitrate=12345"), Some(&t), None).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 
     // The same id on a second asset is refused, and changes nothing.
     let (path_b, body_b) = put(&b, "370456");

@@ -51,3 +51,25 @@ async fn unknown_routes_and_methods_answer_in_the_error_shape() {
     assert_eq!(r.json()["name"], "podops");
     assert!(!r.header("x-request-id").is_empty(), "every response carries a request id");
 }
+
+#[tokio::test]
+async fn errors_come_as_xml_when_the_client_asked_for_xml() {
+    let app = app();
+    let t = app.token("alice", FULL);
+    let prod = app.production(&t, "xml_errors").await;
+    let req = Request::get(format!("/a/v1/resource/{prod}/episode/aaaaaaaaaaa1")).header("authorization", format!("Bearer {t}")).header("accept", "application/xml").body(Body::empty()).unwrap();
+    let r = app.send(req).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.header("content-type").starts_with("application/xml"), "{}", r.header("content-type"));
+    let body = String::from_utf8_lossy(&r.body).into_owned();
+    assert!(body.contains("<error>") && body.contains("<code>resource.not_found</code>") && body.contains("<message>"), "{body}");
+    // A bad request too, with its params.
+    let req = Request::get(format!("/a/v1/resource/{prod}/episode?limit=0")).header("authorization", format!("Bearer {t}")).header("accept", "application/xml").body(Body::empty()).unwrap();
+    let r = app.send(req).await;
+    let body = String::from_utf8_lossy(&r.body).into_owned();
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("<code>query.invalid</code>") && body.contains("<field>limit</field>"), "{body}");
+    // JSON stays the default.
+    let r = app.call(Method::GET, &format!("/a/v1/resource/{prod}/episode/aaaaaaaaaaa1"), Some(&t), None).await;
+    assert_eq!(r.code(), "resource.not_found");
+}

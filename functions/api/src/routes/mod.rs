@@ -93,6 +93,7 @@ pub fn finish(groups: OpenApiRouter<AppState>, state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn(crate::metrics::record))
         .layer(DefaultBodyLimit::max(json_limit))
         .layer(axum::middleware::from_fn(crate::auth::logged_in_as))
+        .layer(axum::middleware::from_fn(crate::negotiate::Format::errors_as_asked))
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

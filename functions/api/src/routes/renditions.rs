@@ -60,6 +60,11 @@ pub struct ContentParams {
 }
 
 impl ContentParams {
+    /// Whether any rendition parameter was given (an empty one counts as none).
+    fn asks_for_content(&self) -> bool {
+        [&self.format, &self.bitrate, &self.channels, &self.exact, &self.loudness].iter().any(|v| v.as_deref().is_some_and(|s| !s.is_empty()))
+    }
+
     fn parse(&self) -> Result<RenditionRequest, ApiError> {
         fn opt(v: &Option<String>) -> Option<&str> {
             v.as_deref().filter(|s| !s.is_empty())
@@ -156,30 +161,47 @@ fn empty(status: StatusCode) -> Response {
     resp
 }
 
-/// The asset carrying an external id (e.g. `legacy_track_token` = `370456`).
+/// The asset carrying an external id (e.g. `legacy_track_token` = `370456`). With rendition
+/// parameters (`format`, `bitrate`, `channels`, `exact`, `loudness`) it answers as the asset's
+/// content route does (302 to the bytes, 409 while a rendition is made), as seed 003's
+/// `GET /v0/legacy/tracks/{token}` did.
 #[utoipa::path(get, path = "/a/v1/asset/{prod}/by-external/{name}/{value}", tag = "resources",
-    params(("prod" = String, Path), ("name" = String, Path), ("value" = String, Path)), security(("bearer" = [])),
+    params(("prod" = String, Path), ("name" = String, Path), ("value" = String, Path), ContentParams), security(("bearer" = [])),
     responses((status = 200, body = podops_core::domain::Resource, headers(("ETag" = String), ("Content-Location" = String))),
-              (status = 404, body = ErrorBody)))]
+              (status = 302, description = "with rendition parameters: Location, a signed URL of the bytes"),
+              (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "with rendition parameters: asset.not_ready (with Retry-After), asset.low_quality, …")))]
 async fn get_by_external(
     State(state): State<AppState>,
     auth: Authenticated,
     headers: HeaderMap,
     Path((prod, name, value)): Path<(String, String, String)>,
+    ApiQuery(params): ApiQuery<ContentParams>,
 ) -> Result<Response, ApiError> {
     let format = Format::from_headers(&headers)?;
     let prod = guid("prod", &prod)?;
     let asset = state.podops.asset_by_external_id(&auth.caller, &prod, &name, &value).await?;
+    if params.asks_for_content() {
+        let request = params.parse()?;
+        let found = state.podops.asset_content(&auth.caller, &prod, &asset.guid, &request, true).await?;
+        let mut resp = empty(StatusCode::FOUND);
+        set(&mut resp, header::LOCATION, &found.url);
+        set(&mut resp, header::CACHE_CONTROL, "private, no-store");
+        set(&mut resp, header::CONTENT_LOCATION, &resource_path(&prod, &asset.guid));
+        return Ok(resp);
+    }
     let mut resp = format.render(StatusCode::OK, "asset", &asset);
     set(&mut resp, header::ETAG, &etag(asset.version));
     set(&mut resp, header::CONTENT_LOCATION, &resource_path(&prod, &asset.guid));
     Ok(resp)
 }
 
-/// 200 if an asset carries the external id (its path in `Content-Location`), else 404.
+/// 200 if an asset carries the external id (its path in `Content-Location`, the sha256 of its
+/// bytes in `X-Legacy-Asset-Id` as seed 003 named it), else 404.
 #[utoipa::path(head, path = "/a/v1/asset/{prod}/by-external/{name}/{value}", tag = "resources",
     params(("prod" = String, Path), ("name" = String, Path), ("value" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "exists"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "exists", headers(("X-Legacy-Asset-Id" = String, description = "sha256 of the asset's bytes, once stored"))),
+              (status = 404, body = ErrorBody)))]
 async fn head_by_external(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -190,6 +212,11 @@ async fn head_by_external(
     let mut resp = empty(StatusCode::OK);
     set(&mut resp, header::CONTENT_LOCATION, &resource_path(&prod, &asset.guid));
     set(&mut resp, header::ETAG, &etag(asset.version));
+    if let podops_core::domain::ResourceBody::Asset(a) = &asset.body {
+        if let Some(sha) = &a.sha256 {
+            set(&mut resp, header::HeaderName::from_static("x-legacy-asset-id"), sha);
+        }
+    }
     Ok(resp)
 }
 
