@@ -79,9 +79,22 @@ fn upload_body(doc: &mut OpenApi) {
     }
 }
 
+/// Resource bodies are taken as XML too (seed 001), typed by the kind's schema.
+fn xml_resource_bodies(doc: &mut OpenApi) {
+    for (_, item) in doc.paths.paths.iter_mut().filter(|(p, _)| p.starts_with("/a/v1/resource/")) {
+        for op in [&mut item.post, &mut item.put].into_iter().flatten() {
+            let Some(body) = op.request_body.as_mut() else { continue };
+            if let Some(json) = body.content.get("application/json").cloned() {
+                body.content.insert("application/xml".to_owned(), json);
+            }
+        }
+    }
+}
+
 /// Completes `doc` as described at the top of this file.
 pub fn complete(doc: &mut OpenApi) {
     upload_body(doc);
+    xml_resource_bodies(doc);
     for (path, item) in doc.paths.paths.iter_mut() {
         let path_params: Vec<Parameter> = item.parameters.clone().unwrap_or_default();
         let ops = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.head, &mut item.patch];

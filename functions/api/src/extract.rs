@@ -53,6 +53,54 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     }
 }
 
+/// A resource body: JSON, or XML (`application/xml`, `text/xml`): the root
+/// element's content (the root names the kind, like a wrapped JSON body),
+/// its texts not yet typed (see `xml_body`).
+pub enum JsonOrXml {
+    Json(serde_json::Value),
+    Xml(serde_json::Value),
+}
+
+impl FromRequest<AppState> for JsonOrXml {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let xml = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
+            let t = ct.split(';').next().unwrap_or("").trim();
+            t.eq_ignore_ascii_case("application/xml") || t.eq_ignore_ascii_case("text/xml")
+        });
+        if !xml {
+            return ApiJson::<serde_json::Value>::from_request(req, state).await.map(|ApiJson(v)| Self::Json(v));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request.too_large", "the body is larger than the limit").with_params(json!({ "limit": state.limits.json_body }))
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "body.unreadable", rejection.body_text())
+            }
+        })?;
+        let (_root, value) = crate::xml_body::parse(&bytes).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "body.invalid_xml", e))?;
+        Ok(Self::Xml(value))
+    }
+}
+
+impl JsonOrXml {
+    /// The body as JSON; XML typed by `kind`'s schema in the document.
+    pub fn into_json(self, kind: podops_core::domain::Kind) -> serde_json::Value {
+        match self {
+            Self::Json(v) => v,
+            Self::Xml(v) => {
+                static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+                let doc = DOC.get_or_init(|| serde_json::to_value(crate::routes::openapi()).unwrap_or_default());
+                let components = &doc["components"]["schemas"];
+                let name = kind.as_str();
+                let schema_name: String = name[..1].to_ascii_uppercase() + &name[1..];
+                crate::xml_body::typed(v, &json!({ "$ref": format!("#/components/schemas/{schema_name}") }), components)
+            }
+        }
+    }
+}
+
 fn is_json(headers: &HeaderMap) -> bool {
     let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
     let Ok(mime) = ct.parse::<mime::Mime>() else { return false };

@@ -13,6 +13,7 @@ pub mod rate_limit;
 pub mod routes;
 mod state;
 mod xml;
+mod xml_body;
 
 pub use auth::{Claims, ClientIp, TokenAuthority, TokenError, AUDIENCE, ISSUER};
 pub use error::ApiError;

@@ -73,3 +73,39 @@ async fn errors_come_as_xml_when_the_client_asked_for_xml() {
     let r = app.call(Method::GET, &format!("/a/v1/resource/{prod}/episode/aaaaaaaaaaa1"), Some(&t), None).await;
     assert_eq!(r.code(), "resource.not_found");
 }
+
+#[tokio::test]
+async fn resources_are_created_and_changed_with_xml_bodies() {
+    let app = app();
+    let t = app.token("alice", FULL);
+    let prod = app.production(&t, "xml_writers").await;
+    let path = format!("/a/v1/resource/{prod}/episode/0123456789ab");
+    let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<episode>
+  <title>Fish &amp; Chips</title>
+  <season>2</season>
+  <episode>7</episode>
+  <explicit>true</explicit>
+  <link></link>
+  <tracks><item><artist>Beirut</artist><title>Elephant Gun</title><offset>754</offset></item></tracks>
+</episode>"#;
+    let send = |method: Method, body: &str| {
+        Request::builder().method(method).uri(&path).header("authorization", format!("Bearer {t}")).header("content-type", "application/xml").body(Body::from(body.to_owned())).unwrap()
+    };
+    let r = app.send(send(Method::POST, xml)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    let got = app.call(Method::GET, &path, Some(&t), None).await.json();
+    assert_eq!((got["title"].as_str(), got["season"].as_u64(), got["episode"].as_u64(), got["explicit"].as_bool()), (Some("Fish & Chips"), Some(2), Some(7), Some(true)));
+    assert_eq!(got["tracks"], json!([{"artist": "Beirut", "title": "Elephant Gun", "offset": 754}]));
+    // Dashed names, on update.
+    let r = app.send(send(Method::PUT, "<episode><episode-type>bonus</episode-type><summary>Extra</summary></episode>")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "episode_type is an unknown field: the wire name is `type`");
+    let r = app.send(send(Method::PUT, "<episode><type>bonus</type><summary>Extra</summary></episode>")).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(app.call(Method::GET, &path, Some(&t), None).await.json()["type"], "bonus");
+    // Broken XML and a wrong type are refused with their codes, in XML when asked.
+    let r = app.send(send(Method::PUT, "<episode><title>open")).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "body.invalid_xml"));
+    let r = app.send(send(Method::PUT, "<episode><season>two</season></episode>")).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "body.invalid_field"), "{}", String::from_utf8_lossy(&r.body));
+}

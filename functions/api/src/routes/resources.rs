@@ -16,7 +16,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     auth::Authenticated,
     error::ApiError,
-    extract::{etag, guid, if_match, kind, ApiJson, ListParams, ListQuery},
+    extract::{etag, guid, if_match, kind, JsonOrXml, ListParams, ListQuery},
     negotiate::Format,
     openapi::ErrorBody,
     routes::productions::set,
@@ -87,11 +87,11 @@ async fn create_resource(
     auth: Authenticated,
     headers: HeaderMap,
     Path((prod, k, id)): Path<(String, String, String)>,
-    ApiJson(body): ApiJson<Value>,
+    body: JsonOrXml,
 ) -> Result<Response, ApiError> {
     let format = Format::from_headers(&headers)?;
     let (prod, k, id) = (guid("prod", &prod)?, kind(&k)?, guid("id", &id)?);
-    let resource = state.podops.create_resource(&auth.caller, &prod, k, &id, unwrap_named(k, body)).await?;
+    let resource = state.podops.create_resource(&auth.caller, &prod, k, &id, unwrap_named(k, body.into_json(k))).await?;
     let mut resp = format.render(StatusCode::CREATED, k.as_str(), &resource);
     set(&mut resp, header::LOCATION, &format!("/a/v1/resource/{prod}/{k}/{id}"));
     set(&mut resp, header::ETAG, &etag(resource.version));
@@ -109,9 +109,10 @@ async fn update_resource(
     auth: Authenticated,
     headers: HeaderMap,
     Path((prod, k, id)): Path<(String, String, String)>,
-    ApiJson(fields): ApiJson<Value>,
+    body: JsonOrXml,
 ) -> Result<Response, ApiError> {
     let (prod, k, id) = (guid("prod", &prod)?, kind(&k)?, guid("id", &id)?);
+    let fields = body.into_json(k);
     if !fields.is_object() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "body.invalid", "the body is a JSON object of the fields to change"));
     }
