@@ -138,3 +138,45 @@ pub fn complete(doc: &mut OpenApi) {
         }
     }
 }
+
+/// The served document: the resource routes, one path per kind
+/// (`/a/v1/resource/{prod}/episode/{id}`, …), each with its kind's body
+/// schema (`contract_bodies`), where the router has one `{kind}` route.
+pub fn per_kind(mut doc: serde_json::Value) -> serde_json::Value {
+    let Some(paths) = doc.get_mut("paths").and_then(serde_json::Value::as_object_mut) else { return doc };
+    let generic: Vec<(String, serde_json::Value)> =
+        ["/a/v1/resource/{prod}/{kind}/{id}", "/a/v1/resource/{prod}/{kind}"].iter().filter_map(|p| paths.remove(*p).map(|v| (p.to_string(), v))).collect();
+    let mut schemas = serde_json::Map::new();
+    for (kind, create, update) in crate::contract_bodies::bodies() {
+        let name = format!("{}{}", kind[..1].to_ascii_uppercase(), &kind[1..]);
+        schemas.insert(format!("{name}Create"), create);
+        schemas.insert(format!("{name}Update"), update);
+        for (path, item) in &generic {
+            let mut item = item.clone();
+            for (method, op) in item.as_object_mut().into_iter().flatten() {
+                let Some(op) = op.as_object_mut() else { continue };
+                if let Some(params) = op.get_mut("parameters").and_then(serde_json::Value::as_array_mut) {
+                    params.retain(|p| p.get("name").and_then(serde_json::Value::as_str) != Some("kind"));
+                }
+                if let Some(id) = op.get("operationId").and_then(serde_json::Value::as_str).map(str::to_owned) {
+                    op.insert("operationId".into(), serde_json::Value::String(format!("{id}_{kind}")));
+                }
+                let body = match method.as_str() {
+                    "post" => Some(format!("{name}Create")),
+                    "put" => Some(format!("{name}Update")),
+                    _ => None,
+                };
+                if let (Some(body), Some(content)) = (body, op.get_mut("requestBody").and_then(|b| b.get_mut("content")).and_then(serde_json::Value::as_object_mut)) {
+                    for media in content.values_mut() {
+                        media["schema"] = serde_json::json!({ "$ref": format!("#/components/schemas/{body}") });
+                    }
+                }
+            }
+            paths.insert(path.replace("{kind}", kind), item);
+        }
+    }
+    if let Some(components) = doc.get_mut("components").and_then(|c| c.get_mut("schemas")).and_then(serde_json::Value::as_object_mut) {
+        components.extend(schemas);
+    }
+    doc
+}

@@ -3,6 +3,7 @@
 
 mod auth;
 mod contract;
+mod contract_bodies;
 mod error;
 mod extract;
 pub mod feed_cache;

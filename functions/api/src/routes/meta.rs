@@ -34,7 +34,7 @@ async fn version() -> Json<VersionInfo> {
 #[utoipa::path(get, path = "/openapi.json", tag = "meta", responses((status = 200, description = "OpenAPI document", content_type = "application/json")))]
 async fn openapi_json() -> impl IntoResponse {
     static DOC: OnceLock<String> = OnceLock::new();
-    let doc = DOC.get_or_init(|| super::openapi().to_json().unwrap_or_default());
+    let doc = DOC.get_or_init(|| serde_json::to_string(&crate::contract::per_kind(serde_json::to_value(super::openapi()).unwrap_or_default())).unwrap_or_default());
     ([(header::CONTENT_TYPE, "application/json")], doc.as_str())
 }
 
