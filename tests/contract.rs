@@ -2,8 +2,9 @@
 //! ./scripts/test) runs every check against a running `podops serve` — undocumented
 //! statuses and content types, responses against their schemas, schema-valid requests
 //! accepted and schema-violating ones refused, methods not allowed, authentication ignored,
-//! server errors — with a fixed seed, and finds nothing. README "The API contract" has the
-//! longer run, and what is not covered yet (the stateful phase).
+//! server errors — in every phase (examples, coverage, fuzzing, and the stateful one, which
+//! creates productions and works on their resources), with a fixed seed, and finds nothing.
+//! README "The API contract" has the longer run.
 
 mod support;
 
@@ -26,9 +27,6 @@ async fn schemathesis_finds_no_contract_failure() {
         .args(["--no-color", "--config-file"])
         .arg(root.join("tests/contract/schemathesis.toml"))
         .args(["run", &server.url("/openapi.json"), "--url", &server.base, "--checks", "all", "--seed", "42", "--max-examples", "20"])
-        // Not yet the stateful phase: with the productions it creates, it reaches resource
-        // bodies, documented as one object for every kind until each kind has its own schema.
-        .args(["--phases", "examples,coverage,fuzzing"])
         .args(["--generation-database", "none", "--report", "junit", "--report-junit-path"])
         .arg(&junit)
         .arg("-H")

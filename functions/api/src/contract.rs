@@ -72,7 +72,10 @@ fn upload_body(doc: &mut OpenApi) {
     let mut content: serde_json::Map<String, serde_json::Value> = podops_core::service::MediaRules::accepted_types()
         .map(|t| (t.to_owned(), serde_json::json!({ "schema": { "type": "string", "format": "binary" } })))
         .collect();
-    content.insert("multipart/form-data".into(), serde_json::json!({ "schema": { "type": "object", "required": ["file"], "properties": { "file": { "type": "string", "format": "binary" } } } }));
+    content.insert(
+        "multipart/form-data".into(),
+        serde_json::json!({ "schema": { "type": "object", "additionalProperties": false, "required": ["file"], "properties": { "file": { "type": "string", "format": "binary" } } } }),
+    );
     content.insert("application/json".into(), serde_json::json!({ "schema": { "$ref": "#/components/schemas/UploadIntent" } }));
     if let Ok(content) = serde_json::from_value(serde_json::Value::Object(content)) {
         body.content = content;
@@ -177,6 +180,10 @@ pub fn per_kind(mut doc: serde_json::Value) -> serde_json::Value {
     }
     if let Some(components) = doc.get_mut("components").and_then(|c| c.get_mut("schemas")).and_then(serde_json::Value::as_object_mut) {
         components.extend(schemas);
+        if let Some(intent) = components.get_mut("UploadIntent").and_then(|s| s.get_mut("properties")).and_then(serde_json::Value::as_object_mut) {
+            let accepted: Vec<&str> = podops_core::service::MediaRules::accepted_types().collect();
+            intent.insert("content_type".into(), serde_json::json!({ "enum": accepted }));
+        }
     }
     doc
 }

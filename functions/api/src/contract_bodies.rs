@@ -10,7 +10,9 @@
 use serde_json::{json, Value};
 
 const GUID: &str = "^[0-9a-f]{12}$";
-const URL: &str = r"^https?://[a-z]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z]([a-z0-9-]{0,61}[a-z0-9])?)+(:[0-9]{1,5})?(/[A-Za-z0-9._~/%-]*)?$";
+/// A host name ending in an alphabetic top-level label (as real ones do; a
+/// numeric-looking last label would be read as an IPv4 address).
+const URL: &str = r"^https?://([a-z]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}(:[0-9]{1,5})?(/[A-Za-z0-9._~/%-]*)?$";
 
 fn text(min: u32, max: u32) -> Value {
     json!({ "type": "string", "minLength": min, "maxLength": max })
@@ -94,10 +96,10 @@ fn kinds() -> Vec<(&'static str, &'static [&'static str], Value)> {
             "outputs": { "type": "array", "minItems": 1, "maxItems": 8, "description": "at most one hls", "items": { "oneOf": [
                 object(&["kind"], json!({ "kind": { "const": "hls" } })),
                 object(&["kind", "url", "password"], json!({ "kind": { "const": "icecast" },
-                    "url": { "type": "string", "pattern": r"^icecast://[a-z]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z]([a-z0-9-]{0,61}[a-z0-9])?)+(:[0-9]{1,5})?/[A-Za-z0-9._-]+$" },
+                    "url": { "type": "string", "pattern": r"^icecast://([a-z]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}(:[0-9]{1,5})?/[A-Za-z0-9._-]+$" },
                     "password": secret })),
                 object(&["kind", "url", "stream_key"], json!({ "kind": { "const": "rtmp" },
-                    "url": { "type": "string", "pattern": r"^rtmps?://[a-z]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z]([a-z0-9-]{0,61}[a-z0-9])?)+(:[0-9]{1,5})?/[A-Za-z0-9._~/-]+$" },
+                    "url": { "type": "string", "pattern": r"^rtmps?://([a-z]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}(:[0-9]{1,5})?/[A-Za-z0-9._~/-]+$" },
                     "stream_key": secret })),
             ] } },
             "loop": { "type": "boolean" }, "show_feed": { "type": "boolean" }, "record": { "type": "boolean" },

@@ -188,14 +188,15 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<Version>, ApiError> {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "if_match.invalid", "If-Match is * or one ETag, e.g. \"3\"").with_params(json!({ "field": "If-Match" })));
     }
     let bare = !text.starts_with('"') && !text.starts_with("W/");
-    text.trim_matches('"')
+    let ours = text
+        .trim_matches('"')
         .parse::<u64>()
         .ok()
-        .filter(|_| bare || (text.starts_with('"') && text.ends_with('"') && text.len() >= 3))
-        .map(|v| Some(Version(v)))
-        .ok_or_else(|| {
-            ApiError::new(StatusCode::PRECONDITION_FAILED, "resource.version_mismatch", "If-Match must be an ETag this API returned, e.g. \"3\"")
-        })
+        .filter(|_| bare || (text.starts_with('"') && text.ends_with('"') && text.len() >= 3));
+    // A well-formed tag this API never issued (a weak one, or not a version) can never
+    // match: it is compared like a version no record has, so the body is checked first
+    // (400) and the mismatch answered after (412).
+    Ok(Some(ours.map_or(Version(u64::MAX), Version)))
 }
 
 /// RFC 9110 `If-Match`: `*`, or entity tags (`"…"`, weak `W/"…"`) separated by commas.

@@ -32,7 +32,7 @@ pub struct ImportRequest {
     /// The production's GUID.
     production: Guid,
     /// An http(s) URL of public audio (a host name; an IP literal must be public).
-    #[schema(pattern = r"^https?://[a-z]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z]([a-z0-9-]{0,61}[a-z0-9])?)+(/[A-Za-z0-9._~/-]*)?$", max_length = 2048)]
+    #[schema(pattern = r"^https?://([a-z]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}(/[A-Za-z0-9._~/-]*)?$", max_length = 2048)]
     url: String,
 }
 

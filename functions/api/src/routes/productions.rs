@@ -89,7 +89,8 @@ async fn get_production(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberRole {
-    /// `viewer` or `editor`.
+    /// `viewer`, `operator` or `editor` (a production has one owner, who made it).
+    #[schema(value_type = String, pattern = "^(viewer|operator|editor)$")]
     role: Role,
 }
 

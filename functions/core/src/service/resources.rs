@@ -201,11 +201,6 @@ impl Podops {
         caller.require(Scope::ResourceWrite)?;
         let production = self.authorize(caller, prod, Need::Write).await?;
         let stored = self.load(prod, kind, id).await?;
-        if let Some(expected) = update.if_match {
-            if expected != stored.version {
-                return Err(ServiceError::VersionMismatch { current: stored.version });
-            }
-        }
         let Value::Object(changes) = update.fields else {
             return Err(Invalid::new("", "body.not_object", "the body must be a JSON object").into());
         };
@@ -221,6 +216,13 @@ impl Podops {
         keep_server_fields(&mut body, &stored.body)?;
         if let (ResourceBody::Stream(new), ResourceBody::Stream(old)) = (&mut body, &stored.body) {
             new.restore_secrets(old)?;
+        }
+        // A body that is wrong whatever the version is refused as such (400) before its
+        // version is compared (412).
+        if let Some(expected) = update.if_match {
+            if expected != stored.version {
+                return Err(ServiceError::VersionMismatch { current: stored.version });
+            }
         }
         self.check_references(&production, &mut body).await?;
         self.check_placement(prod, id, &body).await?;
