@@ -99,6 +99,9 @@ impl CachedFeed {
 pub struct FeedCache {
     /// Each entry with when it was checked and the publish count then.
     entries: RwLock<HashMap<String, (Arc<CachedFeed>, Instant, u64)>>,
+    /// Held while a changed feed is read and compressed, so the requests that
+    /// arrive meanwhile wait for that one build instead of each making their own.
+    pub building: tokio::sync::Mutex<()>,
 }
 
 impl FeedCache {

@@ -44,7 +44,13 @@ fn check(code: &str, level: Level, params: Value, started: Instant) -> Check {
 impl StreamFleet {
     pub async fn preflight(self: &Arc<Self>, job: &Job) -> Result<(), ServiceError> {
         let podops = &self.podops;
-        if !podops.write_preflight(job, &|r: &mut Preflight| r.state = RunState::Running).await? {
+        // A retried job (its worker died) starts its checks afresh.
+        let restart = |r: &mut Preflight| {
+            r.state = RunState::Running;
+            r.checks.clear();
+            r.level = Level::Green;
+        };
+        if !podops.write_preflight(job, &restart).await? {
             return Ok(());
         }
         let subject = podops.preflight_subject(&job.production, &job.asset).await?;

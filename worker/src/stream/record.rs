@@ -19,6 +19,7 @@ use super::{backoff::Backoff, child, shared::{unix_now, RunShared}};
 const SHIP_EVERY: Duration = Duration::from_secs(2);
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
+#[derive(Clone)]
 pub struct Recorder {
     pub shared: Arc<RunShared>,
     pub blobs: Arc<dyn Blobs>,
@@ -34,6 +35,19 @@ impl Recorder {
             while rx.recv().await.is_some() {}
             return;
         }
+        // Segments go to the store from their own task: a slow upload never holds up the
+        // encoder's input (the pump drops what a full channel cannot take).
+        let stop_shipping = tokio_util::sync::CancellationToken::new();
+        let shipper = tokio::spawn(self.clone().ship_every(stop_shipping.clone()));
+        self.record(&mut rx).await;
+        stop_shipping.cancel();
+        let _ = shipper.await;
+        self.ship(true).await;
+        let _ = tokio::fs::remove_dir_all(&self.dir).await;
+    }
+
+    /// Feeds the encoder until the run ends, restarting it (with backoff) when it fails.
+    async fn record(&self, rx: &mut mpsc::Receiver<Bytes>) {
         let mut backoff = Backoff::new();
         loop {
             // A new prefix per encoder: a restarted encoder never overwrites a segment.
@@ -47,16 +61,19 @@ impl Recorder {
                     return;
                 }
             };
-            let (Some(mut stdin), Some(stderr)) = (proc.stdin.take(), proc.stderr.take()) else { return };
+            let (Some(mut stdin), Some(stdout), Some(stderr)) = (proc.stdin.take(), proc.stdout.take(), proc.stderr.take()) else { return };
             let _errors = child::log_stderr(stderr, self.shared.log.clone(), "recording".into());
-            let mut ship = tokio::time::interval(SHIP_EVERY);
+            // FFmpeg's -progress lines: read and dropped, or the full pipe would stop the encoder.
+            let progress = tokio::spawn(async move {
+                let mut stdout = stdout;
+                let _ = tokio::io::copy(&mut stdout, &mut tokio::io::sink()).await;
+            });
             let closed = loop {
                 tokio::select! {
                     piece = rx.recv() => match piece {
                         Some(b) => if stdin.write_all(&b).await.is_err() { break false },
                         None => break true,
                     },
-                    _ = ship.tick() => self.ship(false).await,
                     _ = proc.wait() => break false,
                 }
             };
@@ -65,12 +82,11 @@ impl Recorder {
                 if tokio::time::timeout(CLOSE_GRACE, proc.wait()).await.is_err() {
                     let _ = proc.kill().await;
                 }
-                self.ship(true).await;
-                let _ = tokio::fs::remove_dir_all(&self.dir).await;
+                progress.abort();
                 return;
             }
             let _ = proc.kill().await;
-            self.ship(true).await;
+            progress.abort();
             self.shared.log.push("error", "recording: the encoder stopped; starting it again");
             let deadline = tokio::time::Instant::now() + backoff.next();
             loop {
@@ -78,6 +94,17 @@ impl Recorder {
                     piece = rx.recv() => if piece.is_none() { return },
                     () = tokio::time::sleep_until(deadline) => break,
                 }
+            }
+        }
+    }
+
+    /// Stores closed segments every `SHIP_EVERY` until stopped.
+    async fn ship_every(self, stop: tokio_util::sync::CancellationToken) {
+        let mut tick = tokio::time::interval(SHIP_EVERY);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => self.ship(false).await,
+                () = stop.cancelled() => return,
             }
         }
     }

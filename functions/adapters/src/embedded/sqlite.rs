@@ -101,13 +101,12 @@ impl SqliteDb {
         })
     }
 
-    /// Runs `work` on a read-only connection. Reads run concurrently with
-    /// each other and with the writer. With a pooled connection at hand the
-    /// read runs here, on the calling task: a read of a few rows from the page
-    /// cache takes microseconds, less than the hop to a blocking thread it
-    /// would otherwise cost (measured in BENCHMARKS.md); opening a connection
-    /// (file I/O) still goes to a blocking thread.
-    pub(crate) async fn read<T, E, F>(&self, work: F) -> Result<T, E>
+    /// A point read (one row by its key) on a read-only connection. With a
+    /// pooled connection at hand it runs here, on the calling task: reading a
+    /// row from the page cache takes microseconds, less than the hop to a
+    /// blocking thread (measured in BENCHMARKS.md). Scans and counts, and
+    /// opening a connection, go to a blocking thread (`read`).
+    pub(crate) async fn read_point<T, E, F>(&self, work: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: PortError,
@@ -118,12 +117,32 @@ impl SqliteDb {
             .await
             .map_err(|_| E::unavailable("reader pool closed".to_owned()))?;
         let pooled = self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        if let Some(mut conn) = pooled {
-            let result = work(&mut conn);
-            self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
-            drop(permit);
-            return result.map_err(DbError::into_port);
+        match pooled {
+            Some(mut conn) => {
+                let result = work(&mut conn);
+                self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
+                drop(permit);
+                result.map_err(DbError::into_port)
+            }
+            None => {
+                drop(permit);
+                self.read(work).await
+            }
         }
+    }
+
+    /// Runs `work` on a read-only connection on a blocking thread. Reads run
+    /// concurrently with each other and with the writer.
+    pub(crate) async fn read<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: PortError,
+        F: FnOnce(&mut Connection) -> Result<T, DbError<E>> + Send + 'static,
+    {
+        let permit = Arc::clone(&self.inner.reader_permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| E::unavailable("reader pool closed".to_owned()))?;
         let inner = Arc::clone(&self.inner);
         run_blocking(move || {
             // The permit travels with the connection: if the caller gives up

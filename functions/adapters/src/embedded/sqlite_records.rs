@@ -137,7 +137,7 @@ impl Records for SqliteRecords {
     async fn get(&self, key: &Key) -> Result<Option<Record>, StoreError> {
         let key = key.clone();
         self.db
-            .read(move |conn| {
+            .read_point(move |conn| {
                 let found = conn
                     .prepare_cached(
                         "SELECT version, body, expires_at FROM records

@@ -111,6 +111,11 @@ async fn cached(state: &AppState, path: &str, name: &str) -> Result<Option<Arc<C
         state.feeds.put(path, feed.clone(), published);
         return Ok(Some(feed));
     }
+    let _building = state.feeds.building.lock().await;
+    // Another request may have built this version while we waited.
+    if let Some(feed) = state.feeds.any(path).filter(|f| f.sha256 == meta.sha256) {
+        return Ok(Some(feed));
+    }
     let blob = match publishing.public.get(&key, None).await {
         Ok(b) => b,
         Err(BlobError::NotFound) => return Ok(None),

@@ -186,9 +186,10 @@ impl Podops {
         publishing.public.put(&BlobKey::parse(&archive)?, RSS_TYPE, one_chunk(bytes.clone()), u64::MAX).await?;
         // The single commit point: readers see the old feed or the new one, never a mix.
         publishing.public.put(&BlobKey::parse(&format!("feeds/{name}/feed.xml"))?, RSS_TYPE, one_chunk(bytes), u64::MAX).await?;
-        self.feeds_published.fetch_add(1, std::sync::atomic::Ordering::Release);
         let record = BuildRecord { id: id.clone(), built_at: now, episodes: outcome.episodes, sha256: outcome.sha256.clone(), bytes: outcome.bytes, archive };
         self.record_build(&g.production, &record).await?;
+        // After the build's record: a server that reads the new feed then also reads its time.
+        self.feeds_published.fetch_add(1, std::sync::atomic::Ordering::Release);
         if let Some(due) = next_due {
             self.schedule_build(prod, due).await?;
         }

@@ -30,8 +30,13 @@ impl Podops {
                 return Err(ServiceError::NothingToRetry("the asset has not failed"));
             }
             let fetched = asset.object.is_some() || asset.sha256.is_some();
-            let kind = if asset.rel == AssetRel::Import && !fetched { JobKind::Import } else { JobKind::Probe };
-            asset.state = if kind == JobKind::Import { AssetState::Importing } else { AssetState::Pending };
+            let kind = match asset.rel {
+                AssetRel::Import if !fetched => JobKind::Import,
+                // Its segments were never joined: join them again (they stay until joined).
+                AssetRel::Recording if !fetched => JobKind::Record,
+                _ => JobKind::Probe,
+            };
+            asset.state = if matches!(kind, JobKind::Import | JobKind::Record) { AssetState::Importing } else { AssetState::Pending };
             asset.error = None;
             Job::new(kind, prod.clone(), id.clone(), None, now)
         } else {

@@ -226,6 +226,10 @@ impl Podops {
     /// and, when the stream records, gives the writes of its recording.
     pub(crate) async fn close_run(&self, prod: &Guid, id: &Guid, live: &mut Live) -> Result<Option<(Vec<WriteOp>, crate::domain::Job)>, ServiceError> {
         let Some(start) = live.started_at else { return Ok(None) };
+        if live.past_runs.iter().any(|r| r.start == start) {
+            // Already closed (and its recording made): a second end changes nothing.
+            return Ok(None);
+        }
         live.past_runs.push(crate::domain::live::PastRun { start, end: live.updated });
         let excess = live.past_runs.len().saturating_sub(3);
         live.past_runs.drain(..excess);

@@ -231,6 +231,8 @@ impl Podops {
                     }
                     if orphaned {
                         live.updated = now;
+                        // The run ends here: a worker that only missed its renewals finds no lease.
+                        live.lease = None;
                         recording = self.close_run(prod, id, &mut live).await?;
                     }
                 }
