@@ -7,10 +7,9 @@ cd "$(dirname "$0")/.."
 cargo build --release --bin podops >/dev/null 2>&1
 work=$(mktemp -d); chmod 755 "$work"   # nginx workers run as www-data
 trap 'kill $srv $ngx 2>/dev/null || true; rm -rf "$work"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source bench/wrk.sh   # cwd is the repository (see the cd above)
 p1=$(free_port); p2=$(free_port)
 ./target/release/podops serve --listen 127.0.0.1:$p1 --data-dir "$work/data" --no-rate-limits --log-format json 2>/dev/null & srv=$!
-wait_for() { for _ in $(seq 1 100); do curl -fs "$1" >/dev/null && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
 wait_for http://127.0.0.1:$p1/
 API=http://127.0.0.1:$p1; ADMIN=$(cat "$work/data/admin-token")
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
@@ -32,17 +31,6 @@ http { access_log off; default_type application/json; server { listen 127.0.0.1:
 NGX
 nginx -c "$work/nginx.conf" & ngx=$!
 wait_for http://127.0.0.1:$p2/one.json
-run() { # name url [auth] — three 10 s runs, the median by req/s is reported
-  local rows=""
-  for _ in 1 2 3; do
-    local out; out=$(wrk -t2 -c32 -d10s --latency ${3:+-H "$3"} "$2")
-    rows+="$(awk '/Requests\/sec/ {r=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2} END {print r, p50, p99}' <<<"$out")"$'\n'
-  done
-  local med; med=$(sort -n <<<"${rows%$'\n'}" | sed -n 2p)
-  read -r rps p50 p99 <<<"$med"
-  printf '| %s | %s | %s | %s | %s |\n' "$1" "$rps" "$p50" "$p99" "$(cut -d' ' -f1 <<<"${rows%$'\n'}" | tr '\n' ' ')"
-  echo "$rps" > "$work/$1.rps"
-}
 echo "| target | req/s (median) | p50 | p99 | req/s of the 3 runs |"; echo "|---|---|---|---|---|"
 run podops-get "$API$one" "$AUTH"; run nginx-get "http://127.0.0.1:$p2/one.json"
 run podops-list100 "$API$list" "$AUTH"; run nginx-list100 "http://127.0.0.1:$p2/list.json"

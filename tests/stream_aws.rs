@@ -6,7 +6,7 @@
 mod support;
 
 use std::{
-    process::{Command, Stdio},
+    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -14,8 +14,10 @@ use reqwest::StatusCode;
 use serde_json::json;
 use support::{aws::provision_fresh, call, Server};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stream_on_aws_obeys_stop_pause_and_restart_within_five_seconds() {
+/// `podops serve --backend aws` with no worker of its own, and a `podops worker --backend aws`
+/// process beside it (as on the ECS service), on a freshly provisioned moto. The temp files
+/// live as long as the caller keeps them.
+async fn api_and_worker() -> (Server, Child, tempfile::NamedTempFile, tempfile::TempDir) {
     let (_, flags) = provision_fresh();
     let log = tempfile::NamedTempFile::new().expect("log");
     let mut args = vec!["--backend", "aws", "--workers", "0"];
@@ -31,6 +33,12 @@ async fn a_stream_on_aws_obeys_stop_pause_and_restart_within_five_seconds() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn podops worker");
+    (server, worker, log, worker_dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_on_aws_obeys_stop_pause_and_restart_within_five_seconds() {
+    let (server, worker, _log, _worker_dir) = api_and_worker().await;
 
     let token = server.admin_token();
     let (_, p) = call(&server, &token, reqwest::Method::POST, "/a/v1/production", Some(json!({"name": "live_on_aws", "title": "Live"}))).await;
@@ -107,21 +115,7 @@ async fn a_stream_on_aws_obeys_stop_pause_and_restart_within_five_seconds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recording_on_aws_is_joined_from_s3_and_published_by_itself() {
-    let (_, flags) = provision_fresh();
-    let log = tempfile::NamedTempFile::new().expect("log");
-    let mut args = vec!["--backend", "aws", "--workers", "0"];
-    args.extend(flags.iter().map(String::as_str));
-    let server = Server::start_logging_to(&args, log.path()).await;
-    let worker_dir = tempfile::tempdir().expect("worker dir");
-    let worker = Command::new(support::binary())
-        .args(["worker", "--backend", "aws", "--grace", "5", "--log-format", "json"])
-        .args(&flags)
-        .arg("--data-dir")
-        .arg(worker_dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn podops worker");
+    let (server, worker, _log, _worker_dir) = api_and_worker().await;
     let token = server.admin_token();
     let (_, p) = call(&server, &token, reqwest::Method::POST, "/a/v1/production", Some(json!({"name": "recorded_on_aws", "title": "Live"}))).await;
     let prod = p["guid"].as_str().expect("guid").to_owned();

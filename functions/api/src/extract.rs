@@ -27,14 +27,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                 "send the body as application/json",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request.too_large", "the body is larger than the limit")
-                    .with_params(json!({ "limit": state.limits.json_body }))
-            } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "body.unreadable", rejection.body_text())
-            }
-        })?;
+        let bytes = body_bytes(req, state).await?;
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         match serde_path_to_error::deserialize(de) {
             Ok(value) => Ok(Self(value)),
@@ -72,13 +65,7 @@ impl FromRequest<AppState> for JsonOrXml {
         if !xml {
             return ApiJson::<serde_json::Value>::from_request(req, state).await.map(|ApiJson(v)| Self::Json(v));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request.too_large", "the body is larger than the limit").with_params(json!({ "limit": state.limits.json_body }))
-            } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "body.unreadable", rejection.body_text())
-            }
-        })?;
+        let bytes = body_bytes(req, state).await?;
         let (_root, value) = crate::xml_body::parse(&bytes).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "body.invalid_xml", e))?;
         Ok(Self::Xml(value))
     }
@@ -99,6 +86,17 @@ impl JsonOrXml {
             }
         }
     }
+}
+
+/// The whole body, within the JSON limit (413 beyond it).
+async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request.too_large", "the body is larger than the limit").with_params(json!({ "limit": state.limits.json_body }))
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "body.unreadable", rejection.body_text())
+        }
+    })
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -132,17 +130,6 @@ pub struct ListParams {
 }
 
 pub struct ListQuery(pub ListParams);
-
-/// A whole number (of seconds), written `60` or `60.0`: JSON Schema counts both as integers.
-pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    let n: Option<serde_json::Number> = serde::Deserialize::deserialize(d)?;
-    n.map(|n| {
-        n.as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1e15).map(|f| f as i64))
-            .ok_or_else(|| serde::de::Error::custom("a whole number of seconds"))
-    })
-    .transpose()
-}
 
 /// `Query<T>` whose rejection is the API's error shape (400 `query.invalid`),
 /// not axum's plain-text one.

@@ -2,11 +2,13 @@
 //! the kernel when the worker dies (`PR_SET_PDEATHSIG`), so a SIGKILLed
 //! worker never leaves an FFmpeg streaming for a lease it no longer holds.
 
-use std::{path::Path, process::Stdio, sync::Arc};
+use std::{path::Path, process::Stdio, sync::Arc, time::Duration};
 
+use bytes::Bytes;
 use tokio::{
-    io::{AsyncBufReadExt, AsyncRead, BufReader},
-    process::{Child, Command},
+    io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader},
+    process::{Child, ChildStdin, Command},
+    sync::mpsc,
 };
 
 use super::logsink::LogSink;
@@ -45,4 +47,37 @@ pub fn log_stderr(stderr: impl AsyncRead + Unpin + Send + 'static, log: Arc<LogS
         }
         last_code
     })
+}
+
+/// Feeds an encoder the pump's PCM until the run ends or the encoder stops.
+/// `true`: the input closed, and the encoder had `grace` to finish its output
+/// (an HLS endlist, a clean disconnect, a last segment) before being killed;
+/// `false`: the encoder stopped first, and is killed.
+pub async fn feed(proc: &mut Child, mut stdin: ChildStdin, rx: &mut mpsc::Receiver<Bytes>, grace: Duration) -> bool {
+    let closed = loop {
+        tokio::select! {
+            piece = rx.recv() => match piece {
+                Some(b) => if stdin.write_all(&b).await.is_err() { break false },
+                None => break true,
+            },
+            _ = proc.wait() => break false,
+        }
+    };
+    drop(stdin);
+    if !closed || tokio::time::timeout(grace, proc.wait()).await.is_err() {
+        let _ = proc.kill().await;
+    }
+    closed
+}
+
+/// Waits `wait` before an encoder starts again, taking (and dropping) the PCM
+/// meanwhile so the pump never blocks on it. `false`: the input closed.
+pub async fn drain_for(rx: &mut mpsc::Receiver<Bytes>, wait: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        tokio::select! {
+            piece = rx.recv() => if piece.is_none() { return false },
+            () = tokio::time::sleep_until(deadline) => return true,
+        }
+    }
 }

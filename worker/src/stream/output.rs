@@ -11,7 +11,7 @@ use podops_core::{
     live::command::{encoder_args, Target},
 };
 use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    io::{AsyncBufReadExt, BufReader},
     sync::mpsc,
 };
 
@@ -52,33 +52,19 @@ pub async fn run_output(shared: Arc<RunShared>, index: usize, output: StreamOutp
                 return shared.output_failed(index, "stream.encoder_missing", true);
             }
         };
-        let (Some(mut stdin), Some(stdout), Some(stderr)) = (proc.stdin.take(), proc.stdout.take(), proc.stderr.take()) else {
+        let (Some(stdin), Some(stdout), Some(stderr)) = (proc.stdin.take(), proc.stdout.take(), proc.stderr.take()) else {
             return shared.output_failed(index, "stream.encoder_missing", true);
         };
         let errors = child::log_stderr(stderr, shared.log.clone(), format!("output {index} ({kind})"));
         let progress = tokio::spawn(read_progress(shared.clone(), index, stdout));
         let started = tokio::time::Instant::now();
-        let closed = loop {
-            tokio::select! {
-                piece = rx.recv() => match piece {
-                    Some(b) => if stdin.write_all(&b).await.is_err() { break false },
-                    None => break true,
-                },
-                _ = proc.wait() => break false,
-            }
-        };
-        drop(stdin);
+        // The run ending lets FFmpeg finish its output (HLS endlist, a clean disconnect).
+        let closed = child::feed(&mut proc, stdin, &mut rx, CLOSE_GRACE).await;
+        progress.abort();
         if closed {
-            // The run is ending: let FFmpeg finish its output (HLS endlist, a clean disconnect).
-            if tokio::time::timeout(CLOSE_GRACE, proc.wait()).await.is_err() {
-                let _ = proc.kill().await;
-            }
-            progress.abort();
             shared.set_output(index, OutputState::Connecting, None);
             return;
         }
-        let _ = proc.kill().await;
-        progress.abort();
         let code = errors.await.ok().flatten().unwrap_or("output.encoder_exited");
         shared.log.push("error", &format!("output {index} ({kind}): the encoder stopped ({code})"));
         if started.elapsed() >= Duration::from_secs(30) {
@@ -93,14 +79,8 @@ pub async fn run_output(shared: Arc<RunShared>, index: usize, output: StreamOutp
         }
         shared.output_failed(index, code, false);
         shared.record_restart();
-        let wait = backoff.next();
-        // Drain while waiting, so the pump never blocks on this output.
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            tokio::select! {
-                piece = rx.recv() => if piece.is_none() { return },
-                () = tokio::time::sleep_until(deadline) => break,
-            }
+        if !child::drain_for(&mut rx, backoff.next()).await {
+            return;
         }
     }
 }

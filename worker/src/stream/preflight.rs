@@ -11,6 +11,7 @@ use futures::{stream::FuturesUnordered, StreamExt};
 use podops_core::{
     domain::{
         preflight::{Check, Level, Preflight, RunState},
+        stream::Mismatch,
         AssetState, AudioFormat, Job, Profile, StreamInput, StreamOutput,
     },
     live::{
@@ -294,18 +295,18 @@ fn assets_check(subject: &PreflightSubject, started: Instant) -> Check {
 /// source's, mono made stereo are yellow (they cost and add nothing).
 fn profile_check(profile: &Profile, facts: &[SourceFacts]) -> Check {
     let started = Instant::now();
-    let mut findings = Vec::new();
-    for f in facts {
-        if f.sample_rate > 0 && profile.sample_rate > f.sample_rate {
-            findings.push(("preflight.upsampling", json!({ "profile": profile.sample_rate, "source": f.sample_rate })));
-        }
-        if profile.bitrate > 0 && f.bitrate > 0 && u64::from(profile.bitrate) > f.bitrate {
-            findings.push(("preflight.bitrate_above_source", json!({ "profile": profile.bitrate, "source": f.bitrate })));
-        }
-        if f.channels == 1 && profile.channels == 2 {
-            findings.push(("preflight.mono_to_stereo", json!({})));
-        }
-    }
+    let findings: Vec<(&str, Value)> = facts
+        .iter()
+        .flat_map(|f| profile.mismatches(f.sample_rate, f.bitrate, f.channels))
+        .map(|(mismatch, params)| {
+            let code = match mismatch {
+                Mismatch::Upsampling => "preflight.upsampling",
+                Mismatch::BitrateAboveSource => "preflight.bitrate_above_source",
+                Mismatch::MonoToStereo => "preflight.mono_to_stereo",
+            };
+            (code, params)
+        })
+        .collect();
     match findings.first() {
         None => check("preflight.profile", Level::Green, json!({}), started),
         Some((code, params)) => check(code, Level::Yellow, json!({ "first": params, "findings": findings.iter().map(|(c, p)| json!({ "code": c, "params": p })).collect::<Vec<_>>() }), started),

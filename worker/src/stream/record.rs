@@ -11,7 +11,7 @@ use podops_core::{
     ports::{BlobKey, Blobs},
     service::{recording_format, RECORDING_SEGMENT_SECONDS},
 };
-use tokio::{io::AsyncWriteExt, sync::mpsc};
+use tokio::sync::mpsc;
 
 use super::{backoff::Backoff, child, shared::{unix_now, RunShared}};
 
@@ -61,39 +61,21 @@ impl Recorder {
                     return;
                 }
             };
-            let (Some(mut stdin), Some(stdout), Some(stderr)) = (proc.stdin.take(), proc.stdout.take(), proc.stderr.take()) else { return };
+            let (Some(stdin), Some(stdout), Some(stderr)) = (proc.stdin.take(), proc.stdout.take(), proc.stderr.take()) else { return };
             let _errors = child::log_stderr(stderr, self.shared.log.clone(), "recording".into());
             // FFmpeg's -progress lines: read and dropped, or the full pipe would stop the encoder.
             let progress = tokio::spawn(async move {
                 let mut stdout = stdout;
                 let _ = tokio::io::copy(&mut stdout, &mut tokio::io::sink()).await;
             });
-            let closed = loop {
-                tokio::select! {
-                    piece = rx.recv() => match piece {
-                        Some(b) => if stdin.write_all(&b).await.is_err() { break false },
-                        None => break true,
-                    },
-                    _ = proc.wait() => break false,
-                }
-            };
-            drop(stdin);
+            let closed = child::feed(&mut proc, stdin, rx, CLOSE_GRACE).await;
+            progress.abort();
             if closed {
-                if tokio::time::timeout(CLOSE_GRACE, proc.wait()).await.is_err() {
-                    let _ = proc.kill().await;
-                }
-                progress.abort();
                 return;
             }
-            let _ = proc.kill().await;
-            progress.abort();
             self.shared.log.push("error", "recording: the encoder stopped; starting it again");
-            let deadline = tokio::time::Instant::now() + backoff.next();
-            loop {
-                tokio::select! {
-                    piece = rx.recv() => if piece.is_none() { return },
-                    () = tokio::time::sleep_until(deadline) => break,
-                }
+            if !child::drain_for(rx, backoff.next()).await {
+                return;
             }
         }
     }

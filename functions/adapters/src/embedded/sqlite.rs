@@ -112,10 +112,7 @@ impl SqliteDb {
         E: PortError,
         F: FnOnce(&mut Connection) -> Result<T, DbError<E>> + Send + 'static,
     {
-        let permit = Arc::clone(&self.inner.reader_permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| E::unavailable("reader pool closed".to_owned()))?;
+        let permit = self.reader_permit::<E>().await?;
         let pooled = self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
         match pooled {
             Some(mut conn) => {
@@ -139,10 +136,7 @@ impl SqliteDb {
         E: PortError,
         F: FnOnce(&mut Connection) -> Result<T, DbError<E>> + Send + 'static,
     {
-        let permit = Arc::clone(&self.inner.reader_permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| E::unavailable("reader pool closed".to_owned()))?;
+        let permit = self.reader_permit::<E>().await?;
         let inner = Arc::clone(&self.inner);
         run_blocking(move || {
             // The permit travels with the connection: if the caller gives up
@@ -158,6 +152,11 @@ impl SqliteDb {
             result
         })
         .await
+    }
+
+    /// One of the `READERS` places: never more connections than that at once.
+    async fn reader_permit<E: PortError>(&self) -> Result<tokio::sync::OwnedSemaphorePermit, E> {
+        Arc::clone(&self.inner.reader_permits).acquire_owned().await.map_err(|_| E::unavailable("reader pool closed".to_owned()))
     }
 
     /// Runs `work` on the one writer connection on a blocking thread.

@@ -313,7 +313,7 @@ struct NewToken {
     scopes: Vec<Scope>,
     /// Seconds (60 to 366 days; default 366 days).
     #[schema(minimum = 60, maximum = 31622400)]
-    #[serde(default, deserialize_with = "crate::extract::whole_number")]
+    #[serde(default, deserialize_with = "podops_core::domain::whole::option_i64")]
     expires_in: Option<i64>,
 }
 

@@ -24,7 +24,7 @@ pub struct MintRequest {
     pub scopes: Vec<Scope>,
     /// Lifetime in seconds (default 30 days, at most 366 days).
     #[schema(minimum = 60, maximum = 31622400)]
-    #[serde(default, deserialize_with = "crate::extract::whole_number")]
+    #[serde(default, deserialize_with = "podops_core::domain::whole::option_i64")]
     pub expires_in: Option<i64>,
 }
 

@@ -16,6 +16,7 @@ pub mod resource;
 pub mod schedule;
 pub mod stream;
 pub mod webhook;
+pub mod whole;
 
 pub use access::{Role, Scope, Scopes};
 pub use account::{ApiKey, Email, InstanceRole, KeyKind, User};

@@ -49,6 +49,14 @@ impl AudioFormat {
     }
 }
 
+/// A profile that does more than its source gives (see `Profile::mismatches`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mismatch {
+    Upsampling,
+    BitrateAboveSource,
+    MonoToStereo,
+}
+
 /// An FFmpeg output profile: what every output of a stream is encoded as.
 /// No free-form FFmpeg arguments: only what is checked here reaches FFmpeg.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -98,6 +106,23 @@ impl Profile {
 
     pub fn hls_segment_seconds(&self) -> u32 {
         self.hls_segment_seconds.unwrap_or(DEFAULT_HLS_SEGMENT_SECONDS)
+    }
+
+    /// What this profile does to a source of these facts that costs and adds
+    /// nothing (0 for a fact not known): each with `{profile, source}` when it
+    /// compares numbers. Shown by the preview and the preflight.
+    pub fn mismatches(&self, sample_rate: u32, bitrate: u64, channels: u8) -> Vec<(Mismatch, serde_json::Value)> {
+        let mut out = Vec::new();
+        if sample_rate > 0 && self.sample_rate > sample_rate {
+            out.push((Mismatch::Upsampling, serde_json::json!({ "profile": self.sample_rate, "source": sample_rate })));
+        }
+        if self.bitrate > 0 && bitrate > 0 && u64::from(self.bitrate) > bitrate {
+            out.push((Mismatch::BitrateAboveSource, serde_json::json!({ "profile": self.bitrate, "source": bitrate })));
+        }
+        if channels == 1 && self.channels == 2 {
+            out.push((Mismatch::MonoToStereo, serde_json::json!({})));
+        }
+        out
     }
 
     /// Whether an output of `kind` can carry this profile: `Err` names why not.

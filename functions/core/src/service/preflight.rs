@@ -31,6 +31,23 @@ pub struct PreflightSubject {
     pub playlist_found: bool,
 }
 
+/// A preflight or dry-run report: which run it is of.
+trait RunReport: Serialize + DeserializeOwned {
+    fn run(&self) -> &str;
+}
+
+impl RunReport for Preflight {
+    fn run(&self) -> &str {
+        &self.run
+    }
+}
+
+impl RunReport for DryRun {
+    fn run(&self) -> &str {
+        &self.run
+    }
+}
+
 fn preflight_key(prod: &Guid, stream: &Guid) -> Key {
     Key::new(keys::production_partition(prod), format!("PREFLIGHT#{stream}"))
 }
@@ -82,11 +99,11 @@ impl Podops {
     /// Applies `f` to the preflight of the job's run. `false`: a newer run
     /// replaced it (the worker stops working on it).
     pub async fn write_preflight(&self, job: &Job, f: &(dyn Fn(&mut Preflight) + Send + Sync)) -> Result<bool, ServiceError> {
-        self.write_run(&preflight_key(&job.production, &job.asset), Self::run_of(job), &|r: &mut Preflight| (r.run.clone(), f(r))).await
+        self.write_run(&preflight_key(&job.production, &job.asset), Self::run_of(job), f).await
     }
 
     pub async fn write_dry_run(&self, job: &Job, f: &(dyn Fn(&mut DryRun) + Send + Sync)) -> Result<bool, ServiceError> {
-        self.write_run(&dry_run_key(&job.production, &job.asset), Self::run_of(job), &|r: &mut DryRun| (r.run.clone(), f(r))).await
+        self.write_run(&dry_run_key(&job.production, &job.asset), Self::run_of(job), f).await
     }
 
     /// A preflight or dry run whose job failed for good ends `failed`.
@@ -186,13 +203,13 @@ impl Podops {
         Ok(Some((report, record.version)))
     }
 
-    async fn write_run<T: Serialize + DeserializeOwned>(&self, key: &Key, run: &str, f: &(dyn Fn(&mut T) -> (String, ()) + Send + Sync)) -> Result<bool, ServiceError> {
+    async fn write_run<T: RunReport>(&self, key: &Key, run: &str, f: &(dyn Fn(&mut T) + Send + Sync)) -> Result<bool, ServiceError> {
         for _ in 0..WRITE_ATTEMPTS {
             let Some((mut report, version)) = self.read_run::<T>(key).await? else { return Ok(false) };
-            let (stored_run, ()) = f(&mut report);
-            if stored_run != run {
+            if report.run() != run {
                 return Ok(false);
             }
+            f(&mut report);
             let body = serde_json::to_value(&report).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let record = Record { key: key.clone(), version: version.next(), body, expires_at: Some(self.clock.now() + REPORT_TTL) };
             match self.records.replace(&record, version).await {

@@ -35,7 +35,7 @@ pub struct UploadIntent {
     #[schema(pattern = r"^([\s\S]*[/\\])?[^/\\]*[^\s/\\\x00-\x1f\x7f-\x9f][^/\\]*$")]
     pub filename: String,
     /// Exact size in bytes (at most the server's `--max-upload`: 413 beyond).
-    #[serde(deserialize_with = "whole")]
+    #[serde(deserialize_with = "crate::domain::whole::u64")]
     #[schema(minimum = 0)]
     pub size: u64,
     /// One of the media types an upload may have (the document lists them).
@@ -44,20 +44,9 @@ pub struct UploadIntent {
     #[schema(pattern = "^[0-9a-f]{64}$")]
     pub sha256: Option<String>,
     /// Multipart: the size of every part but the last (5 MiB – 5 GiB, at most 10,000 parts).
-    #[serde(default, deserialize_with = "whole_or_none")]
+    #[serde(default, deserialize_with = "crate::domain::whole::option_u64")]
     #[schema(minimum = 5242880, maximum = 5368709120_u64)]
     pub part_size: Option<u64>,
-}
-
-/// A whole number of bytes, written `1173` or `1173.0` (JSON Schema counts both as integers).
-fn whole<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    let n: serde_json::Number = Deserialize::deserialize(d)?;
-    n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1e18).map(|f| f as u64)).ok_or_else(|| serde::de::Error::custom("a whole number of bytes"))
-}
-
-fn whole_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    let n: Option<serde_json::Number> = Deserialize::deserialize(d)?;
-    n.map(|n| n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1e18).map(|f| f as u64)).ok_or_else(|| serde::de::Error::custom("a whole number of bytes"))).transpose()
 }
 
 /// What a client may say when it completes: the sha256 it computed while sending.

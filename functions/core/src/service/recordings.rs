@@ -188,8 +188,9 @@ impl Podops {
 fn recording_guid(stream: &Guid, start: i64) -> Guid {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(format!("recording:{stream}:{start}").as_bytes());
-    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    Guid::parse(&hex).unwrap_or_else(|_| Guid::random())
+    let mut bytes = [0u8; 6];
+    bytes.copy_from_slice(&digest[..6]);
+    Guid::from_bytes(bytes)
 }
 
 fn date_time(t: i64) -> String {

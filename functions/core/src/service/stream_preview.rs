@@ -5,7 +5,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::domain::{
-    resource::parse_client_body_with, Guid, Kind, OutputKind, Profile, Resource, ResourceBody, Scope, Stream, StreamInput, StreamOutput,
+    resource::parse_client_body_with, stream::Mismatch, Guid, Kind, OutputKind, Profile, Resource, ResourceBody, Scope, Stream, StreamInput,
+    StreamOutput,
 };
 use crate::live::{
     command::{encoder_args, source_args, Source, Target},
@@ -107,14 +108,16 @@ impl Podops {
                 }
                 p
             };
-            if profile.bitrate > 0 && probe.bitrate > 0 && u64::from(profile.bitrate) > probe.bitrate {
-                warnings.push(PreviewWarning { code: "preview.bitrate_above_source", params: params(json!({ "profile": profile.bitrate, "source": probe.bitrate })) });
-            }
-            if probe.sample_rate > 0 && profile.sample_rate > probe.sample_rate {
-                warnings.push(PreviewWarning { code: "preview.upsampling", params: params(json!({ "profile": profile.sample_rate, "source": probe.sample_rate })) });
-            }
-            if probe.channels == 1 && profile.channels == 2 {
-                warnings.push(PreviewWarning { code: "preview.mono_to_stereo", params: params(json!({})) });
+            let mut found = profile.mismatches(probe.sample_rate, probe.bitrate, probe.channels);
+            // The preview lists a bitrate first, as it always has.
+            found.sort_by_key(|(m, _)| *m != Mismatch::BitrateAboveSource);
+            for (mismatch, extra) in found {
+                let code = match mismatch {
+                    Mismatch::Upsampling => "preview.upsampling",
+                    Mismatch::BitrateAboveSource => "preview.bitrate_above_source",
+                    Mismatch::MonoToStereo => "preview.mono_to_stereo",
+                };
+                warnings.push(PreviewWarning { code, params: params(extra) });
             }
         }
         Ok(first)
