@@ -22,6 +22,8 @@ const CLIENT: &str = r"^([A-Za-z0-9._@:-]{1,64}|[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{
 const EMAIL: &str = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$";
 /// An external id's name (`legacy_track_token`).
 const EXTERNAL_ID_NAME: &str = "^[A-Za-z0-9_]{1,64}$";
+/// An external id's value: 1 to 255 characters of any kind.
+const EXTERNAL_ID_VALUE: &str = r"^[\s\S]{1,255}$";
 
 /// The pattern or the allowed values of a path parameter, by its name and route.
 fn constraint(path: &str, name: &str) -> Option<Result<&'static str, Vec<String>>> {
@@ -32,6 +34,7 @@ fn constraint(path: &str, name: &str) -> Option<Result<&'static str, Vec<String>
         "kind" => Err(Kind::ALL.iter().map(|k| k.as_str().to_owned()).collect()),
         "action" => Err(["start", "stop", "restart", "pause", "resume"].map(String::from).to_vec()),
         "name" if path.contains("by-external") => Ok(EXTERNAL_ID_NAME),
+        "value" if path.contains("by-external") => Ok(EXTERNAL_ID_VALUE),
         "name" => Ok(PRODUCTION_NAME),
         "email" => Ok(EMAIL),
         "production" => Ok(PRODUCTION_NAME),
@@ -82,6 +85,18 @@ fn upload_body(doc: &mut OpenApi) {
     }
 }
 
+/// An external id mapping takes a bare list of asset ids or `{"assets": [...]}`.
+fn mapping_body(doc: &mut OpenApi) {
+    let Some(op) = doc.paths.paths.get_mut("/a/v1/asset/{prod}/by-external/{name}/{value}").and_then(|item| item.post.as_mut()) else { return };
+    let Some(body) = op.request_body.as_mut() else { return };
+    let max = podops_core::service::MAX_MAPPED_PER_REQUEST;
+    let ids = serde_json::json!({ "type": "array", "minItems": 1, "maxItems": max, "items": { "type": "string", "pattern": GUID } });
+    let schema = serde_json::json!({ "oneOf": [ids, { "type": "object", "additionalProperties": false, "required": ["assets"], "properties": { "assets": ids } }] });
+    if let Ok(content) = serde_json::from_value(serde_json::json!({ "application/json": { "schema": schema } })) {
+        body.content = content;
+    }
+}
+
 /// Resource bodies are taken as XML too (seed 001), typed by the kind's schema.
 fn xml_resource_bodies(doc: &mut OpenApi) {
     for (_, item) in doc.paths.paths.iter_mut().filter(|(p, _)| p.starts_with("/a/v1/resource/")) {
@@ -97,6 +112,7 @@ fn xml_resource_bodies(doc: &mut OpenApi) {
 /// Completes `doc` as described at the top of this file.
 pub fn complete(doc: &mut OpenApi) {
     upload_body(doc);
+    mapping_body(doc);
     xml_resource_bodies(doc);
     for (path, item) in doc.paths.paths.iter_mut() {
         let path_params: Vec<Parameter> = item.parameters.clone().unwrap_or_default();

@@ -71,6 +71,9 @@ impl From<ServiceError> for ApiError {
             E::EnclosureMissing(g) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "episode.enclosure_missing", json!({ "field": "enclosure", "guid": g }))
             }
+            E::MappedAssetMissing(g) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "asset.mapping_asset_missing", json!({ "field": "assets", "guid": g }))
+            }
             E::BadCursor => (StatusCode::BAD_REQUEST, "cursor.invalid", json!({ "field": "cursor" })),
             E::TooLarge { limit } => (StatusCode::PAYLOAD_TOO_LARGE, "upload.too_large", json!({ "limit": limit })),
             E::UnsupportedMediaType(t) => {

@@ -78,6 +78,9 @@ const PROMISED: &[(&str, &str)] = &[
     ("get", "/live/{production}/{stream}/{file}"),
     ("get", "/a/v1/asset/{prod}/by-external/{name}/{value}"),
     ("head", "/a/v1/asset/{prod}/by-external/{name}/{value}"),
+    ("post", "/a/v1/asset/{prod}/by-external/{name}/{value}"),
+    ("get", "/a/v1/asset/{prod}/by-external/{name}/{value}/assets"),
+    ("get", "/a/v1/asset/{prod}/by-external/{name}"),
     ("post", "/_t/import"),
 ];
 

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod audit;
 pub mod build;
 pub mod channels;
+pub mod external_ids;
 pub mod feeds;
 pub mod imports;
 pub mod live;
@@ -54,6 +55,7 @@ pub fn all_groups() -> OpenApiRouter<AppState> {
         .merge(build::routes())
         .merge(feeds::routes())
         .merge(renditions::routes())
+        .merge(external_ids::routes())
         .merge(imports::routes())
         .merge(streams::routes())
         .merge(recordings::routes())

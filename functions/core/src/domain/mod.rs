@@ -28,7 +28,7 @@ pub use live::{Desired, Lease, Live, LiveError, LiveState, OutputState, OutputSt
 pub use stream::{AudioFormat, OutputKind, Playlist, PlaylistItem, Profile, Stream, StreamInput, StreamOutput, Tone};
 pub use resource::{
     Asset, AssetRel, Recorded, AssetState, Episode, EpisodeType, Owner, Probe, Rendition, Resource,
-    ResourceBody, Show, ShowType, Track,
+    ResourceBody, Show, ShowType, Track, check_external_id,
 };
 
 /// UNIX time in seconds.

@@ -471,14 +471,21 @@ impl Asset {
             return Err(Invalid::new("external_ids", "field.too_long", "an asset has at most 16 external ids"));
         }
         for (k, v) in &self.external_ids {
-            let key_ok = !k.is_empty() && k.len() <= 64 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-            if !key_ok {
-                return Err(Invalid::new("external_ids", "field.external_id", "external id names are 1-64 of [A-Za-z0-9_]"));
-            }
-            check_text(k, v, 1, 255).map_err(|e| e.within("external_ids"))?;
+            check_external_id(k, v).map_err(|e| e.within("external_ids"))?;
         }
         Ok(())
     }
+}
+
+/// An external id pair (seed 003's legacy track token): the name is 1-64 of
+/// `[A-Za-z0-9_]`, so a store key can put a `#` after it unambiguously; the
+/// value is 1-255 characters of text.
+pub fn check_external_id(name: &str, value: &str) -> Result<(), Invalid> {
+    let name_ok = !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !name_ok {
+        return Err(Invalid::new("", "field.external_id", "external id names are 1-64 of [A-Za-z0-9_]"));
+    }
+    check_text(name, value, 1, 255)
 }
 
 #[cfg(test)]

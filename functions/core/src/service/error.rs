@@ -31,6 +31,8 @@ pub enum ServiceError {
     Contended,
     #[error("the enclosure {0} is not an asset of this production")]
     EnclosureMissing(Guid),
+    #[error("asset {0} is not in this production, so nothing was mapped")]
+    MappedAssetMissing(Guid),
     #[error("the list cursor is invalid or belongs to another list")]
     BadCursor,
     #[error("the upload is larger than the limit of {limit} bytes")]

@@ -51,6 +51,19 @@ pub fn external_id(prod: &Guid, name: &str, value: &str) -> Key {
     Key::new(production_partition(prod), format!("EXTID#{name}#{value}"))
 }
 
+/// "`asset` is also mapped to external id `name` = `value`" (seed 003: one
+/// legacy track token, several original assets). Shares the `EXTID#{name}#`
+/// prefix with `external_id`, so one listing finds carriers and mappings;
+/// the record's body says which it is.
+pub fn external_mapping(prod: &Guid, name: &str, value: &str, asset: &Guid) -> Key {
+    Key::new(production_partition(prod), format!("EXTID#{name}#{value}#{asset}"))
+}
+
+/// Sort-key prefix of every external id pair named `name`, narrowed to values starting with `value_prefix`.
+pub fn external_id_prefix(name: &str, value_prefix: &str) -> String {
+    format!("EXTID#{name}#{value_prefix}")
+}
+
 /// A stream's run record (desired state, lease, live status).
 pub fn live(prod: &Guid, stream: &Guid) -> Key {
     Key::new(production_partition(prod), format!("LIVE#{stream}"))

@@ -52,6 +52,7 @@ pub use two_factor::Enrolment;
 pub use build::{BuildOutcome, BuildRecord, LeftOut, Publishing, KEPT_BUILDS, PUBLIC_URL_EXPIRY, RSS_TYPE};
 pub use assets::AssetUpdate;
 pub use error::ServiceError;
+pub use external_ids::{ExternalIdEntry, ExternalIdMapping, ExternalIdPage, MAX_MAPPED_PER_REQUEST};
 pub use inbox::{inbox_key, InboxOutcome, INBOX_PREFIX, INBOX_SOURCE};
 pub use job_sweep::{SweepPolicy, SweepReport, WORKER_CRASHED};
 pub use jobs::{job_message, Claim, FINISHED_JOB_TTL, RESEND_AFTER};
