@@ -12,6 +12,8 @@ pub fn init(format: LogFormat) {
     // A second init (tests) is harmless; ignore its error.
     let _ = match format {
         LogFormat::Pretty => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        // The span list repeats the current span (the request's) and costs a second
+        // pass over its fields on every line.
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
     };
 }

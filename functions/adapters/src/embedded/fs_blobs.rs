@@ -30,7 +30,7 @@ use std::{
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{stream, StreamExt};
 use podops_core::{
     Timestamp,
     ports::{BlobError, BlobKey, BlobMeta, Blobs, ByteStream, GetBlob, PartMeta, SignedMethod},
@@ -50,6 +50,10 @@ const WRITE_BATCH: usize = 1 << 20;
 /// The most slices one `writev` takes on Linux (IOV_MAX).
 const WRITE_BATCH_CHUNKS: usize = 1024;
 const READ_CHUNK: usize = 64 * 1024;
+/// Bodies up to this size are read at once (see `get`).
+const WHOLE_READ_MAX: u64 = 1 << 20;
+/// The chunk of a longer body: each is one trip to a blocking thread.
+const STREAM_CHUNK: usize = 256 * 1024;
 /// A live upload touches its temp file continuously; one untouched this long was
 /// left by a crashed process.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
@@ -111,32 +115,46 @@ impl FsBlobs {
     }
 
     /// The open data file and its metadata, or None when no object is there.
-    async fn open(&self, key: &BlobKey) -> Result<Option<(tokio::fs::File, BlobMeta)>, BlobError> {
+    /// Opening, the stat and the sidecar are one trip to a blocking thread.
+    async fn open(&self, key: &BlobKey) -> Result<Option<(fs::File, BlobMeta)>, BlobError> {
         let path = self.data_path(key);
-        let file = match tokio::fs::File::open(&path).await {
-            Ok(file) => file,
-            Err(e) if is_absent(&e) => return Ok(None),
-            Err(e) => return Err(unavailable("open object", e)),
-        };
-        let stat = file.metadata().await.map_err(|e| unavailable("stat object", e))?;
-        if !stat.is_file() {
-            // A directory holding longer keys (`a` when `a/b` exists) is no object.
+        let key = key.clone();
+        blocking("open object", move || open_object(&path, &key)).await
+    }
+}
+
+fn open_object(path: &Path, key: &BlobKey) -> io::Result<Option<(fs::File, BlobMeta)>> {
+    let file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if is_absent(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let stat = file.metadata()?;
+    if !stat.is_file() {
+        // A directory holding longer keys (`a` when `a/b` exists) is no object.
+        return Ok(None);
+    }
+    // The sidecar is looked up by the inode of the file we hold, so a put
+    // replacing the object meanwhile cannot pair our bytes with its metadata.
+    let meta = match read_sidecar(&sidecar_path(path, file_id(&stat))) {
+        Some(side) if side.size == stat.len() => BlobMeta { size: side.size, sha256: side.sha256, content_type: side.content_type },
+        Some(side) => {
+            tracing::warn!(key = %key, expected = side.size, found = stat.len(), "torn blob (power loss without fsync?): treated as absent");
             return Ok(None);
         }
-        // The sidecar is looked up by the inode of the file we hold, so a put
-        // replacing the object meanwhile cannot pair our bytes with its metadata.
-        let meta = match read_sidecar(&sidecar_path(&path, file_id(&stat))).await {
-            Some(side) if side.size == stat.len() => BlobMeta { size: side.size, sha256: side.sha256, content_type: side.content_type },
-            Some(side) => {
-                tracing::warn!(key = %key, expected = side.size, found = stat.len(), "torn blob (power loss without fsync?): treated as absent");
-                return Ok(None);
-            }
-            // Placed by hand or by an older version: served, but we do not hash
-            // a whole file on a read path, so sha256 is left empty.
-            None => BlobMeta { size: stat.len(), sha256: String::new(), content_type: UNKNOWN_CONTENT_TYPE.to_owned() },
-        };
-        Ok(Some((file, meta)))
-    }
+        // Placed by hand or by an older version: served, but we do not hash
+        // a whole file on a read path, so sha256 is left empty.
+        None => BlobMeta { size: stat.len(), sha256: String::new(), content_type: UNKNOWN_CONTENT_TYPE.to_owned() },
+    };
+    Ok(Some((file, meta)))
+}
+
+/// Reads `len` bytes at `offset` in one call (`pread`).
+fn read_at(file: &fs::File, offset: u64, len: usize) -> io::Result<Bytes> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; len];
+    file.read_exact_at(&mut buf, offset)?;
+    Ok(Bytes::from(buf))
 }
 
 #[async_trait]
@@ -187,7 +205,7 @@ impl Blobs for FsBlobs {
     }
 
     async fn get(&self, key: &BlobKey, range: Option<RangeInclusive<u64>>) -> Result<GetBlob, BlobError> {
-        let Some((mut file, meta)) = self.open(key).await? else { return Err(BlobError::NotFound) };
+        let Some((file, meta)) = self.open(key).await? else { return Err(BlobError::NotFound) };
         let size = meta.size;
         let range = match range {
             // The truthful range of an empty body covers no byte: start > end.
@@ -202,8 +220,17 @@ impl Blobs for FsBlobs {
             }
         };
         let len = if range.is_empty() { 0 } else { range.end() - range.start() + 1 };
+        // A range of at most a mebibyte (what apps ask for while playing) is
+        // read in one blocking trip; longer bodies stream in larger chunks,
+        // each chunk a trip of its own, so memory stays bounded per request.
+        if len <= WHOLE_READ_MAX {
+            let offset = *range.start();
+            let bytes = blocking("read object", move || read_at(&file, offset, len as usize)).await?;
+            return Ok(GetBlob { meta, range, body: Box::pin(stream::once(async { Ok(bytes) })) });
+        }
+        let mut file = tokio::fs::File::from_std(file);
         file.seek(io::SeekFrom::Start(*range.start())).await.map_err(|e| unavailable("seek object", e))?;
-        let body = ReaderStream::with_capacity(file.take(len), READ_CHUNK);
+        let body = ReaderStream::with_capacity(file.take(len), STREAM_CHUNK);
         Ok(GetBlob { meta, range, body: Box::pin(body) })
     }
 
@@ -428,8 +455,8 @@ fn write_sidecar(tmp: &Path, sidecar: &Sidecar) -> io::Result<TempPath> {
     Ok(path)
 }
 
-async fn read_sidecar(path: &Path) -> Option<Sidecar> {
-    let bytes = tokio::fs::read(path).await.ok()?;
+fn read_sidecar(path: &Path) -> Option<Sidecar> {
+    let bytes = fs::read(path).ok()?;
     match serde_json::from_slice(&bytes) {
         Ok(sidecar) => Some(sidecar),
         Err(e) => {
