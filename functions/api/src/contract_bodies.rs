@@ -56,7 +56,7 @@ fn kinds() -> Vec<(&'static str, &'static [&'static str], Value)> {
             "explicit": { "type": "boolean" }, "type": { "enum": ["episodic", "serial"] }, "author": text(0, 255),
             "owner": object(&[], json!({ "name": { "type": "string" }, "email": { "type": "string", "pattern": r"^([\s\S]*@[\s\S]*)?$" } })),
             "copyright": text(0, 255), "image": image(), "block": { "type": "boolean" }, "complete": { "type": "boolean" },
-            "new_feed_url": url_or_null(), "podcast_guid": { "type": ["string", "null"] }, "locked": { "type": "boolean" },
+            "new_feed_url": url_or_null(), "redirect": { "type": "boolean" }, "podcast_guid": { "type": ["string", "null"] }, "locked": { "type": "boolean" },
         })),
         ("episode", &["title"], json!({
             "title": text(1, 255), "summary": text(0, 4000), "content": text(0, 100_000), "link": url_or_null(),
@@ -132,7 +132,12 @@ pub fn bodies() -> Vec<(&'static str, Value, Value)> {
     kinds()
         .into_iter()
         .map(|(kind, required, properties)| {
-            let create = if properties.get("oneOf").is_some() { properties.clone() } else { object(required, properties.clone()) };
+            let mut create = if properties.get("oneOf").is_some() { properties.clone() } else { object(required, properties.clone()) };
+            if kind == "show" {
+                // A feed redirects only to where the show moved.
+                create["if"] = json!({ "required": ["redirect"], "properties": { "redirect": { "const": true } } });
+                create["then"] = json!({ "required": ["new_feed_url"], "properties": { "new_feed_url": { "type": "string" } } });
+            }
             let update = strip_required(create.clone());
             (kind, create, update)
         })

@@ -24,6 +24,8 @@ pub struct CachedFeed {
     pub sha256: String,
     pub content_type: String,
     pub last_modified: Option<String>,
+    /// Where the feed moved (the show's `new_feed_url` with `redirect: true`): answered with 301.
+    pub redirect: Option<String>,
     pub identity: Bytes,
     pub gzip: Bytes,
     pub brotli: Bytes,
@@ -73,7 +75,7 @@ impl CachedFeed {
         let mut br = Vec::with_capacity(identity.len() / 4);
         let params = brotli::enc::BrotliEncoderParams { quality: 11, lgwin: 22, ..Default::default() };
         let brotli = brotli::BrotliCompress(&mut identity.as_ref(), &mut br, &params).map(|_| Bytes::from(br)).unwrap_or_default();
-        Self { sha256, content_type, last_modified, identity, gzip, brotli }
+        Self { sha256, content_type, last_modified, redirect: None, identity, gzip, brotli }
     }
 
     /// The bytes of one encoding (identity when a compressor failed).

@@ -247,6 +247,42 @@ async fn the_feed_is_public_with_etag_304_and_last_modified_but_archives_are_not
 }
 
 #[tokio::test]
+async fn leaving_publishes_new_feed_url_then_redirects_with_301_and_enclosures_keep_working() {
+    let app = app();
+    let t = app.token("alice", BUILD);
+    let prod = app.production(&t, "leaving_show").await;
+    full_show(&app, &t, &prod).await;
+    let asset = probed_asset(&app, &t, &prod, 61.0).await;
+    episode(&app, &t, &prod, "bbbbbbbbbbb1", json!({"title": "One", "enclosure": asset, "published": 1_700_000_000})).await;
+    let show = format!("/a/v1/resource/{prod}/show/aaaaaaaaaaaa");
+    // Redirecting needs somewhere to go.
+    let r = app.call(Method::PUT, &show, Some(&t), Some(json!({"redirect": true}))).await;
+    assert_eq!((r.status, r.code().as_str(), r.json()["error"]["params"]["field"].as_str()), (StatusCode::BAD_REQUEST, "show.redirect_without_url", Some("redirect")));
+    // First step: the feed announces its new home, and is still served.
+    let new_home = "https://new-host.example.com/shows/test/feed.xml";
+    assert_eq!(app.call(Method::PUT, &show, Some(&t), Some(json!({"new_feed_url": new_home}))).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(build(&app, &t, &prod, "").await.status, StatusCode::CREATED);
+    let xml = published(&app, "leaving_show").await;
+    assert!(xml.contains(&format!("<itunes:new-feed-url>{new_home}</itunes:new-feed-url>")), "{xml}");
+    let enclosure = xml.split("<enclosure url=\"").nth(1).and_then(|r| r.split('"').next()).expect("an enclosure").replace("&amp;", "&");
+    // Then: 301 to it, for GET and HEAD, as soon as the build is published.
+    assert_eq!(app.call(Method::PUT, &show, Some(&t), Some(json!({"redirect": true}))).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(build(&app, &t, &prod, "").await.status, StatusCode::CREATED);
+    for method in [Method::GET, Method::HEAD] {
+        let r = app.call(method.clone(), "/feeds/leaving_show/feed.xml", None, None).await;
+        assert_eq!((r.status, r.header("location")), (StatusCode::MOVED_PERMANENTLY, new_home), "{method}");
+    }
+    // Enclosures keep working for the apps that downloaded the old feed.
+    let path = enclosure.split_once("://").and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_owned())).expect("a path");
+    let r = app.call(Method::GET, &path, None, None).await;
+    assert_eq!((r.status, r.body.len()), (StatusCode::OK, 4096), "{path}");
+    // Coming back: redirect off, the next build serves the feed again.
+    assert_eq!(app.call(Method::PUT, &show, Some(&t), Some(json!({"redirect": false, "new_feed_url": null}))).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(build(&app, &t, &prod, "").await.status, StatusCode::CREATED);
+    assert!(!published(&app, "leaving_show").await.contains("new-feed-url"));
+}
+
+#[tokio::test]
 async fn the_feed_is_served_gzip_or_brotli_as_asked_and_a_new_build_shows_at_once() {
     let app = app();
     let t = app.token("alice", BUILD);

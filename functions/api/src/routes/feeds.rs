@@ -38,14 +38,15 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// A published feed (`<name>/feed.xml`) or chapters file (`<name>/chapters/<episode>.json`).
 #[utoipa::path(get, path = "/feeds/{path}", tag = "feeds", params(("path" = String, Path, description = "e.g. my-first-podcast/feed.xml")),
-    responses((status = 200, description = "application/rss+xml; gzip or br by Accept-Encoding"), (status = 304, description = "unchanged (If-None-Match)"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "application/rss+xml; gzip or br by Accept-Encoding"),
+              (status = 301, description = "the show moved (redirect: true): Location is its new_feed_url"), (status = 304, description = "unchanged (If-None-Match)"), (status = 404, body = ErrorBody)))]
 async fn get_feed(State(state): State<AppState>, Path(path): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
     serve(&state, Method::GET, &path, &headers).await
 }
 
 /// Headers of a published feed.
 #[utoipa::path(head, path = "/feeds/{path}", tag = "feeds", params(("path" = String, Path)),
-    responses((status = 200, description = "headers only"), (status = 304), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "headers only"), (status = 301, description = "the show moved"), (status = 304), (status = 404, body = ErrorBody)))]
 async fn head_feed(State(state): State<AppState>, Path(path): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
     serve(&state, Method::HEAD, &path, &headers).await
 }
@@ -63,6 +64,15 @@ async fn serve(state: &AppState, method: Method, path: &str, headers: &HeaderMap
         return chapters(state, name, episode).await;
     }
     let feed = cached(state, path, name).await?.ok_or_else(not_found)?;
+    if let Some(moved_to) = &feed.redirect {
+        // Leaving PodOps: Apple and the other directories follow a 301 together
+        // with the feed's itunes:new-feed-url; apps that poll follow the 301.
+        let mut resp = Response::new(Body::empty());
+        *resp.status_mut() = StatusCode::MOVED_PERMANENTLY;
+        set(&mut resp, header::LOCATION, moved_to);
+        set(&mut resp, header::CACHE_CONTROL, "public, max-age=300");
+        return Ok(resp);
+    }
     let (encoding, body) = feed.body(Encoding::negotiate(headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok())));
     let etag = feed.etag(encoding);
     let unchanged = headers
@@ -107,13 +117,14 @@ async fn cached(state: &AppState, path: &str, name: &str) -> Result<Option<Arc<C
         state.feeds.forget(path);
         return Ok(None);
     };
-    if let Some(feed) = state.feeds.any(path).filter(|f| f.sha256 == meta.sha256) {
+    let (modified, redirect) = feed_meta(state, name).await;
+    if let Some(feed) = state.feeds.any(path).filter(|f| f.sha256 == meta.sha256 && f.redirect == redirect) {
         state.feeds.put(path, feed.clone(), published);
         return Ok(Some(feed));
     }
     let _building = state.feeds.building.lock().await;
     // Another request may have built this version while we waited.
-    if let Some(feed) = state.feeds.any(path).filter(|f| f.sha256 == meta.sha256) {
+    if let Some(feed) = state.feeds.any(path).filter(|f| f.sha256 == meta.sha256 && f.redirect == redirect) {
         return Ok(Some(feed));
     }
     let blob = match publishing.public.get(&key, None).await {
@@ -126,10 +137,9 @@ async fn cached(state: &AppState, path: &str, name: &str) -> Result<Option<Arc<C
     while let Some(piece) = body.next().await {
         bytes.extend_from_slice(&piece.map_err(|e| ApiError::from(BlobError::Body(e)))?);
     }
-    let modified = last_modified(state, name).await;
     let (sha, content_type) = (blob.meta.sha256, blob.meta.content_type);
     // Compressing (brotli at its best) takes milliseconds: off the async threads.
-    let feed = tokio::task::spawn_blocking(move || CachedFeed::new(sha, content_type, modified, Bytes::from(bytes)))
+    let feed = tokio::task::spawn_blocking(move || CachedFeed { redirect, ..CachedFeed::new(sha, content_type, modified, Bytes::from(bytes)) })
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "feed.cache", e.to_string()))?;
     let feed = Arc::new(feed);
@@ -147,10 +157,10 @@ async fn chapters(state: &AppState, name: &str, episode: &str) -> Result<Respons
     Ok(resp)
 }
 
-/// The production's last build time, as an HTTP date.
-async fn last_modified(state: &AppState, name: &str) -> Option<String> {
-    let guid = state.podops.production_by_name(name).await.ok().flatten()?;
-    let production = state.podops.production_record(&guid).await.ok().flatten()?;
-    let t = production.last_build?;
-    Some(podops_core::feed::rss::rfc2822(t))
+/// The production's last build time, as an HTTP date, and where its feed
+/// redirects, as of that build.
+async fn feed_meta(state: &AppState, name: &str) -> (Option<String>, Option<String>) {
+    let Some(guid) = state.podops.production_by_name(name).await.ok().flatten() else { return (None, None) };
+    let Some(production) = state.podops.production_record(&guid).await.ok().flatten() else { return (None, None) };
+    (production.last_build.map(podops_core::feed::rss::rfc2822), production.feed_redirect)
 }

@@ -21,6 +21,10 @@ pub struct Production {
     pub created: Timestamp,
     pub updated: Timestamp,
     pub last_build: Option<Timestamp>,
+    /// Where the published feed redirects (301), as of the last build: the
+    /// show's `new_feed_url` when it has `redirect: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed_redirect: Option<String>,
     pub version: Version,
 }
 

@@ -264,6 +264,8 @@ input_and_output! {
         block: bool,
         complete: bool,
         new_feed_url: Option<String>,
+        /// With `new_feed_url`: the published feed answers 301 to it (leaving PodOps).
+        redirect: bool,
         podcast_guid: Option<String>,
         locked: bool,
     }
@@ -286,6 +288,9 @@ impl Show {
         }
         check_url("link", &self.link)?;
         check_url("new_feed_url", &self.new_feed_url)?;
+        if self.redirect && self.new_feed_url.is_none() {
+            return Err(Invalid::new("redirect", "show.redirect_without_url", "set new_feed_url to where the show moved before redirecting its feed"));
+        }
         check_image("image", &self.image)
     }
 }

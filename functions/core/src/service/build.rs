@@ -187,7 +187,8 @@ impl Podops {
         // The single commit point: readers see the old feed or the new one, never a mix.
         publishing.public.put(&BlobKey::parse(&format!("feeds/{name}/feed.xml"))?, RSS_TYPE, one_chunk(bytes), u64::MAX).await?;
         let record = BuildRecord { id: id.clone(), built_at: now, episodes: outcome.episodes, sha256: outcome.sha256.clone(), bytes: outcome.bytes, archive };
-        self.record_build(&g.production, &record).await?;
+        let redirect = show.new_feed_url.clone().filter(|_| show.redirect);
+        self.record_build(&g.production, &record, redirect).await?;
         // After the build's record: a server that reads the new feed then also reads its time.
         self.feeds_published.fetch_add(1, std::sync::atomic::Ordering::Release);
         if let Some(due) = next_due {
@@ -247,7 +248,7 @@ impl Podops {
         Ok(out)
     }
 
-    async fn record_build(&self, production: &Production, build: &BuildRecord) -> Result<(), ServiceError> {
+    async fn record_build(&self, production: &Production, build: &BuildRecord, redirect: Option<String>) -> Result<(), ServiceError> {
         let prod = &production.guid;
         let body = serde_json::to_value(build).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let key = crate::ports::Key::new(keys::production_partition(prod), format!("BUILD#{}", build.id));
@@ -257,6 +258,7 @@ impl Podops {
             let Some(rec) = self.records.get(&keys::production(prod)).await? else { break };
             let mut p: Production = serde_json::from_value(rec.body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             p.last_build = Some(build.built_at);
+            p.feed_redirect = redirect.clone();
             p.version = rec.version.next();
             let body = serde_json::to_value(&p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             match self.records.replace(&Record { key: rec.key, version: p.version, body, expires_at: None }, rec.version).await {

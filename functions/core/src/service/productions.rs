@@ -48,6 +48,7 @@ impl Podops {
             created: now,
             updated: now,
             last_build: None,
+            feed_redirect: None,
             version: Version::FIRST,
         };
         let name_key = keys::production_name(&production.name);
