@@ -94,7 +94,7 @@ async fn main() {
                 chapters_url: Some("http://127.0.0.1:8080/feeds/ten_thousand/chapters/000000000001.json"),
             })
             .collect();
-        xml = rss::render(&rss::Channel { show: &show, feed_url, image_url: Some("https://example.com/art.jpg"), built_at: now, live: Vec::new() }, &items);
+        xml = rss::render(&rss::Channel { show: &show, feed_url, image_url: Some("https://example.com/art.jpg"), built_at: now, live: Vec::new(), hubs: Vec::new() }, &items);
         render_ms.push(t.elapsed().as_secs_f64() * 1000.0);
     }
 

@@ -127,6 +127,8 @@ pub struct ServeArgs {
     pub aws: AwsArgs,
     #[command(flatten)]
     pub key: SigningKeyArgs,
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
 
 /// Where the master signing secret comes from.
@@ -214,6 +216,48 @@ pub struct TokenArgs {
     pub region: String,
 }
 
+/// Where changed feeds are announced (all off unless set). `podops serve` and every
+/// `podops worker` take the same settings: the API side queues, the worker sends.
+#[derive(Args, Clone)]
+pub struct NotifyArgs {
+    /// A WebSub hub: declared in every feed (`atom:link rel="hub"`) and told of each publish;
+    /// repeatable (comma-separated in the env).
+    #[arg(long = "websub-hub", env = "PODOPS_WEBSUB_HUBS", value_delimiter = ',', value_name = "URL")]
+    pub websub_hubs: Vec<String>,
+    /// Podcast Index's pubnotify endpoint, e.g. https://api.podcastindex.org/api/1.0/hub/pubnotify
+    #[arg(long, env = "PODOPS_PUBNOTIFY_URL", value_name = "URL")]
+    pub pubnotify_url: Option<String>,
+    /// A podping endpoint, e.g. https://podping.cloud/ (with --podping-token).
+    #[arg(long, env = "PODOPS_PODPING_URL", value_name = "URL", requires = "podping_token")]
+    pub podping_url: Option<String>,
+    /// The token podping issued to this host (sent as `Authorization`; never logged).
+    #[arg(long, env = "PODOPS_PODPING_TOKEN", hide_env_values = true)]
+    pub podping_token: Option<String>,
+    /// Announcements of one feed are coalesced within windows of this many seconds.
+    #[arg(long, env = "PODOPS_NOTIFY_WINDOW", default_value_t = 60)]
+    pub notify_window: i64,
+    /// The public base URL of feeds (`<base>/feeds/<name>/feed.xml`), for a worker that
+    /// announces live streams; `podops serve` uses its --public-url.
+    #[arg(long, env = "PODOPS_FEED_BASE_URL", value_name = "URL")]
+    pub feed_base_url: Option<String>,
+}
+
+impl NotifyArgs {
+    pub fn targets(&self) -> anyhow::Result<podops_core::domain::notify::NotifyTargets> {
+        use podops_core::domain::notify::{endpoint, NotifyTargets};
+        let websub_hubs = self.websub_hubs.iter().map(|h| endpoint("--websub-hub", h)).collect::<Result<_, _>>().map_err(anyhow::Error::msg)?;
+        let pubnotify = self.pubnotify_url.as_deref().map(|u| endpoint("--pubnotify-url", u)).transpose().map_err(anyhow::Error::msg)?;
+        let podping = match (&self.podping_url, &self.podping_token) {
+            (Some(url), Some(token)) => Some((endpoint("--podping-url", url).map_err(anyhow::Error::msg)?, token.clone())),
+            _ => None,
+        };
+        if self.notify_window < 1 {
+            anyhow::bail!("--notify-window is at least 1 second");
+        }
+        Ok(NotifyTargets { websub_hubs, pubnotify, podping, window: self.notify_window })
+    }
+}
+
 #[derive(Args)]
 pub struct WorkerArgs {
     /// The data directory `podops serve` uses (database, media, secret).
@@ -254,6 +298,8 @@ pub struct WorkerArgs {
     pub aws: AwsArgs,
     #[command(flatten)]
     pub key: SigningKeyArgs,
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
 
 #[cfg(test)]

@@ -46,6 +46,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         MediaRules { max_upload: args.max_upload, url_ttl: args.media_url_ttl, allow_addresses: args.allow_address.clone() },
     )
     .with_publishing(Publishing { public: ports.public, feed_base_url: public_url.clone(), rebuild_delay: args.rebuild_delay })
+    .with_notify(args.notify.targets()?)
     .with_accounts(AccountRules { signup_open: args.signup == Signup::Open, base_url: public_url.clone(), admins: args.admin_emails.clone(), answer_after: None }, Some(mailer(&args).await?));
     let tokens = Arc::new(data_dir::token_authority(&secret));
     let (token_path, created) = data_dir::ensure_admin_token(&args.data_dir, &tokens)?;

@@ -43,8 +43,9 @@ pub async fn run(args: WorkerArgs) -> Result<()> {
         secret.expose_secret(),
         MediaRules { max_upload: args.max_import, allow_addresses: args.allow_address.clone(), ..MediaRules::default() },
     )
-    // Feeds are never built here; the public store takes live HLS.
-    .with_publishing(Publishing { public: ports.public, feed_base_url: String::new(), rebuild_delay: 0 });
+    // Feeds are never built here (the base URL names them in announcements); the public store takes live HLS.
+    .with_publishing(Publishing { public: ports.public, feed_base_url: args.notify.feed_base_url.clone().unwrap_or_default(), rebuild_delay: 0 })
+    .with_notify(args.notify.targets()?);
     let config = WorkerConfig {
         concurrency: args.concurrency.max(1),
         visibility: Duration::from_secs(args.visibility.max(1)),

@@ -9,6 +9,7 @@ pub mod fault;
 pub mod ffmpeg;
 pub mod fetch;
 mod inbox;
+mod notify;
 mod probe;
 mod process;
 mod runner;

@@ -65,6 +65,7 @@ impl Worker {
             JobKind::Probe => self.probe(job).await,
             JobKind::Transcode => self.transcode(job).await,
             JobKind::Deliver => self.deliver(job).await,
+            JobKind::Notify => self.notify(job).await,
             JobKind::Record => self.record(job).await,
             JobKind::Preflight | JobKind::DryRun => {
                 // They run where streams run: a worker without streams hands them on.

@@ -72,7 +72,8 @@ pub async fn state(function: Function, mut config: Config) -> Result<Started, In
     let secret = secret.expose_secret();
     let podops = Podops::new(ports.records, ports.blobs, ports.jobs, Arc::new(SystemClock), secret, config.media.clone())
         .with_publishing(Publishing { public: ports.public, feed_base_url: config.feed_base_url.clone(), rebuild_delay: config.rebuild_delay })
-        .with_accounts(account_rules(config, api_url), mailer(function, config).await);
+        .with_accounts(account_rules(config, api_url), mailer(function, config).await)
+        .with_notify(config.notify.clone());
     let state = AppState {
         podops,
         tokens: Arc::new(TokenAuthority::new(&derive_key(secret, "jwt"), ISSUER, AUDIENCE)),

@@ -3,6 +3,7 @@
 //! function with its name, before anything else runs.
 
 use podops_adapters::aws::{AwsConfig, DEFAULT_MAX_RECEIVES, SdkTuning, dlq_name};
+use podops_core::domain::notify::{endpoint, NotifyTargets};
 use podops_api::rate_limit::{Rate, RateLimitConfig};
 use podops_core::{domain::Email, service::MediaRules, signing::parse_master_secret};
 use secrecy::SecretBox;
@@ -34,6 +35,11 @@ pub struct Config {
     /// `podops serve`'s flags); `PODOPS_NO_RATE_LIMITS=1` turns them off
     /// (behind a gateway that limits already).
     pub rate_limits: Option<RateLimitConfig>,
+    /// `PODOPS_WEBSUB_HUBS` (comma-separated), `PODOPS_PUBNOTIFY_URL`,
+    /// `PODOPS_PODPING_URL`: where changed feeds are announced. A function
+    /// only queues announcements (the worker sends them, with the podping
+    /// token), so it needs no token; the hubs are declared in feeds.
+    pub notify: NotifyTargets,
 }
 
 /// Sign-in by email on AWS. Every function knows the admins (a key's
@@ -142,6 +148,19 @@ impl Config {
                     // The client IP comes from the gateway's request context.
                     trust_proxy: false,
                 })
+            },
+            notify: NotifyTargets {
+                websub_hubs: get("PODOPS_WEBSUB_HUBS")
+                    .map(|v| v.split(',').map(str::trim).filter(|h| !h.is_empty()).map(|h| endpoint("PODOPS_WEBSUB_HUBS", h)).collect::<Result<Vec<_>, _>>())
+                    .transpose()
+                    .map_err(|reason| ConfigError::Invalid { var: "PODOPS_WEBSUB_HUBS", reason })?
+                    .unwrap_or_default(),
+                pubnotify: get("PODOPS_PUBNOTIFY_URL").map(|v| endpoint("PODOPS_PUBNOTIFY_URL", &v)).transpose().map_err(|reason| ConfigError::Invalid { var: "PODOPS_PUBNOTIFY_URL", reason })?,
+                podping: get("PODOPS_PODPING_URL")
+                    .map(|v| endpoint("PODOPS_PODPING_URL", &v).map(|u| (u, String::new())))
+                    .transpose()
+                    .map_err(|reason| ConfigError::Invalid { var: "PODOPS_PODPING_URL", reason })?,
+                window: number("PODOPS_NOTIFY_WINDOW", get("PODOPS_NOTIFY_WINDOW"), 60)?,
             },
             accounts: AccountSettings {
                 mail_from: get("PODOPS_MAIL_FROM"),

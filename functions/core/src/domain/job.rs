@@ -24,6 +24,8 @@ pub enum JobKind {
     /// A 10 s test encode of a stream (`asset` is the stream).
     #[serde(rename = "dry_run")]
     DryRun,
+    /// Announce a changed feed to hubs, pubnotify and podping (`asset` is the production).
+    Notify,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -85,6 +87,8 @@ impl Job {
             // Each run is new work: `start_run` sets an id with the run in it.
             (None, JobKind::Preflight) => format!("preflight-{asset}"),
             (None, JobKind::DryRun) => format!("dryrun-{asset}"),
+            // `notify_feed` sets an id with the reason and the window in it.
+            (None, JobKind::Notify) => format!("notify-{asset}"),
         };
         Self { id, kind, production, asset, rendition, state: JobState::Queued, attempts: 0, created: now, updated: now, sent_at: now, resends: 0, version: Version::FIRST }
     }

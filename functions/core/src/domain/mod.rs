@@ -8,6 +8,7 @@ pub mod audit;
 pub mod import_url;
 mod job;
 pub mod live;
+pub mod notify;
 pub mod preflight;
 mod names;
 mod production;

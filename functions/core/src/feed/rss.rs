@@ -20,6 +20,8 @@ pub struct Channel<'a> {
     pub built_at: Timestamp,
     /// Live shows (`podcast:liveItem`), before the episodes.
     pub live: Vec<LiveItem>,
+    /// WebSub hubs this feed is announced to (`atom:link rel="hub"`).
+    pub hubs: Vec<String>,
 }
 
 /// One occurrence of a live show: pending (scheduled), live, or ended.
@@ -79,6 +81,9 @@ pub fn render(channel: &Channel<'_>, items: &[Item<'_>]) -> String {
         element(w, "copyright", &show.copyright);
     }
     let _ = writeln!(w, "<atom:link href=\"{}\" rel=\"self\" type=\"application/rss+xml\"/>", attr(channel.feed_url));
+    for hub in &channel.hubs {
+        let _ = writeln!(w, "<atom:link href=\"{}\" rel=\"hub\"/>", attr(hub));
+    }
     element(w, "lastBuildDate", &rfc2822(channel.built_at));
     element(w, "generator", concat!("PodOps ", env!("CARGO_PKG_VERSION")));
     if let Some(image) = channel.image_url {

@@ -157,7 +157,8 @@ impl Podops {
             })
             .collect();
         let live = self.live_items(prod, name, now).await?;
-        let channel = rss::Channel { show: &show, feed_url: &feed_url, image_url: image_url.as_deref(), built_at: now, live };
+        let hubs = self.notify.websub_hubs.iter().map(|h| h.to_string()).collect();
+        let channel = rss::Channel { show: &show, feed_url: &feed_url, image_url: image_url.as_deref(), built_at: now, live, hubs };
         let xml = rss::render(&channel, &items);
         let sha256 = hex::encode(Sha256::digest(xml.as_bytes()));
         let mut outcome = BuildOutcome {
@@ -198,6 +199,7 @@ impl Podops {
         outcome.build_id = Some(id.clone());
         let told = serde_json::json!({ "build": id, "feed_url": outcome.feed_url, "episodes": outcome.episodes, "sha256": outcome.sha256 });
         self.emit(prod, "build.published", told).await;
+        self.announce(prod, crate::domain::notify::Reason::Update).await;
         Ok(outcome)
     }
 
@@ -222,6 +224,7 @@ impl Podops {
         if let Err(e) = publishing.public.delete(&BlobKey::parse(&current.archive)?).await {
             tracing::warn!(archive = %current.archive, error = %e, "rolled back, but the dropped build's archive was not removed");
         }
+        self.announce(prod, crate::domain::notify::Reason::Update).await;
         Ok(previous)
     }
 

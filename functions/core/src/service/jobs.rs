@@ -180,6 +180,7 @@ impl Podops {
     pub async fn record_job_failure(&self, job: &Job, code: &str) -> Result<(), ServiceError> {
         match (&job.kind, &job.rendition) {
             (JobKind::Deliver, _) => self.fail_delivery(job).await,
+            (JobKind::Notify, _) => self.fail_notification(job).await,
             (JobKind::Preflight | JobKind::DryRun, _) => self.fail_check_run(job, code).await,
             (JobKind::Transcode, Some(spec)) => self.record_rendition(&job.production, &job.asset, spec, Err(code)).await.map(|_| ()),
             _ => match self.fail_asset(&job.production, &job.asset, code).await {

@@ -12,6 +12,7 @@ mod error;
 mod external_ids;
 mod fleet_stats;
 mod imports;
+mod notify;
 mod inbox;
 mod job_sweep;
 mod jobs;
@@ -52,6 +53,7 @@ pub use two_factor::Enrolment;
 pub use build::{BuildOutcome, BuildRecord, LeftOut, Publishing, KEPT_BUILDS, PUBLIC_URL_EXPIRY, RSS_TYPE};
 pub use assets::AssetUpdate;
 pub use error::ServiceError;
+pub use notify::Notification;
 pub use external_ids::{ExternalIdEntry, ExternalIdMapping, ExternalIdPage, MAX_MAPPED_PER_REQUEST};
 pub use inbox::{inbox_key, InboxOutcome, INBOX_PREFIX, INBOX_SOURCE};
 pub use job_sweep::{SweepPolicy, SweepReport, WORKER_CRASHED};
@@ -92,6 +94,8 @@ pub struct Podops {
     /// Counts the feeds this process published: a server's in-memory copies
     /// of feeds are current while it has not moved.
     pub feeds_published: Arc<std::sync::atomic::AtomicU64>,
+    /// Where changed feeds are announced (WebSub, pubnotify, podping); empty: nowhere.
+    pub notify: Arc<crate::domain::notify::NotifyTargets>,
 }
 
 impl Podops {
@@ -114,6 +118,7 @@ impl Podops {
             accounts: None,
             mailer: None,
             feeds_published: Arc::default(),
+            notify: Arc::default(),
         }
     }
 
@@ -127,6 +132,11 @@ impl Podops {
 
     pub fn with_publishing(mut self, publishing: Publishing) -> Self {
         self.publishing = Some(publishing);
+        self
+    }
+
+    pub fn with_notify(mut self, targets: crate::domain::notify::NotifyTargets) -> Self {
+        self.notify = Arc::new(targets);
         self
     }
 }

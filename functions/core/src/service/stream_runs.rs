@@ -5,6 +5,7 @@
 
 use crate::domain::{
     live::{Desired, Lease, Live, LiveError, LiveState},
+    notify::Reason,
     Asset, Guid, Kind, Profile, Resource, ResourceBody, Stream, StreamInput, Version,
 };
 use crate::ports::{BlobKey, ListQuery, Record, StoreError, WriteOp};
@@ -149,6 +150,7 @@ impl Podops {
                         if event == "stream.started" {
                             // The feed's live item moves from pending to live.
                             self.feed_is_stale(prod).await?;
+                            self.announce(prod, Reason::Live).await;
                         }
                     }
                     return Ok(live);
@@ -212,6 +214,7 @@ impl Podops {
                         self.emit(prod, event, serde_json::json!({ "stream": id, "state": live.state, "error": error })).await;
                         // The feed's live item moves from live to ended.
                         self.feed_is_stale(prod).await?;
+                        self.announce(prod, Reason::LiveEnd).await;
                     }
                     return Ok(());
                 }
@@ -312,6 +315,7 @@ impl Podops {
         }
         self.emit(prod, "stream.stopped", serde_json::json!({ "stream": id, "state": live.state, "error": null })).await;
         self.feed_is_stale(prod).await?;
+        self.announce(prod, Reason::LiveEnd).await;
         if let Some(job) = job {
             self.send_job(&job).await?;
         }
