@@ -37,6 +37,34 @@ fn parsers(feed: &str) -> Value {
     serde_json::from_slice(&out.stdout).expect("json")
 }
 
+/// A podping endpoint on loopback: the `reason` of each ping it got.
+async fn podping_receiver() -> (std::sync::Arc<std::sync::Mutex<Vec<String>>>, String) {
+    let reasons = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = reasons.clone();
+    let app = axum::Router::new().route(
+        "/podping",
+        axum::routing::get(move |q: axum::extract::Query<std::collections::HashMap<String, String>>| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().expect("lock").push(q.get("reason").cloned().unwrap_or_default());
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/podping", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (reasons, url)
+}
+
+async fn wait_for_reason(reasons: &std::sync::Mutex<Vec<String>>, reason: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !reasons.lock().expect("lock").iter().any(|r| r == reason) {
+        assert!(Instant::now() < deadline, "no podping with reason {reason}: {:?}", reasons.lock().expect("lock"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn feed_with(server: &Server, status: &str) -> String {
     feed_of_with(server, "live_show_feed", status).await
 }
@@ -59,7 +87,12 @@ async fn feed_of_with(server: &Server, name: &str, status: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_shown_in_the_feed_is_pending_then_live_then_ended() {
     let log = tempfile::NamedTempFile::new().expect("log");
-    let server = Server::start_logging_to(&["--workers", "1", "--rebuild-delay", "0"], log.path()).await;
+    let (pings, podping) = podping_receiver().await;
+    let server = Server::start_logging_to(
+        &["--workers", "1", "--rebuild-delay", "0", "--podping-url", &podping, "--podping-token", "t0ken", "--notify-window", "1"],
+        log.path(),
+    )
+    .await;
     let admin = server.admin_token();
     let (_, prod) = call(&server, &admin, Method::POST, "/a/v1/production", Some(json!({"name": "live_show_feed", "title": "Live"}))).await;
     let prod = prod["guid"].as_str().expect("guid").to_owned();
@@ -95,6 +128,8 @@ async fn a_stream_shown_in_the_feed_is_pending_then_live_then_ended() {
     let (s, e) = call(&server, &admin, Method::POST, &format!("/a/v1/stream/{prod}/bbbbbbbbbbb1/start"), None).await;
     ok(s, &e);
     let live = feed_with(&server, "live").await;
+    // podping hears of it with the live reason.
+    wait_for_reason(&pings, "live").await;
     let read = partytime(&live);
     let statuses: Vec<&str> = read["live"].as_array().expect("items").iter().filter_map(|i| i["status"].as_str()).collect();
     assert_eq!(statuses, ["live", "pending"], "{read}");
@@ -105,6 +140,8 @@ async fn a_stream_shown_in_the_feed_is_pending_then_live_then_ended() {
     let (s, e) = call(&server, &admin, Method::POST, &format!("/a/v1/stream/{prod}/bbbbbbbbbbb1/stop"), None).await;
     ok(s, &e);
     let ended = feed_with(&server, "ended").await;
+    wait_for_reason(&pings, "liveEnd").await;
+    assert!(pings.lock().expect("lock").iter().any(|r| r == "update"), "builds are updates");
     let read = partytime(&ended);
     let statuses: Vec<&str> = read["live"].as_array().expect("items").iter().filter_map(|i| i["status"].as_str()).collect();
     assert_eq!(statuses, ["pending", "ended"], "{read}");
