@@ -3,6 +3,7 @@
 
 pub mod apple;
 pub mod chapters;
+pub mod import;
 pub mod rss;
 
 pub use apple::{check_show, Problem};
