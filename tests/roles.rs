@@ -75,6 +75,7 @@ impl World {
             ("POST", "/a/v1/ffmpeg/preview") => json!({ "production": prod, "stream": "aaaaaaaaaaa1" }),
             ("POST", "/_a/token") => json!({ "client_id": "svc", "scopes": ["resource:read"] }),
             ("POST", "/_t/import") => json!({ "production": prod, "url": "https://example.com/episode.mp3" }),
+            ("POST", "/a/v1/import/feed") => json!({ "url": "https://example.com/feed.xml", "dry_run": true }),
             ("PUT", "/a/v1/users/{email}") => json!({ "role": "user" }),
             ("POST", _) | ("PUT", _) => json!({}),
             _ => return None,

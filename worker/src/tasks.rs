@@ -66,6 +66,7 @@ impl Worker {
             JobKind::Transcode => self.transcode(job).await,
             JobKind::Deliver => self.deliver(job).await,
             JobKind::Notify => self.notify(job).await,
+            JobKind::FeedImport => self.feed_import(job).await,
             JobKind::Record => self.record(job).await,
             JobKind::Preflight | JobKind::DryRun => {
                 // They run where streams run: a worker without streams hands them on.

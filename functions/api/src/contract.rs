@@ -30,6 +30,7 @@ fn constraint(path: &str, name: &str) -> Option<Result<&'static str, Vec<String>
     let by_name = match name {
         "prod" | "asset" | "stream" => Ok(GUID),
         "id" if path.starts_with("/a/v1/tokens") => Ok("^[0-9a-f]{16}$"),
+        "id" if path.starts_with("/a/v1/import/feed") => Ok("^[0-9a-f]{12}-[0-9a-f]{12}$"),
         "id" => Ok(GUID),
         "kind" => Err(Kind::ALL.iter().map(|k| k.as_str().to_owned()).collect()),
         "action" => Err(["start", "stop", "restart", "pause", "resume"].map(String::from).to_vec()),
@@ -97,6 +98,23 @@ fn mapping_body(doc: &mut OpenApi) {
     }
 }
 
+/// A feed import names an http(s) URL and, optionally, a production name.
+fn feed_import_body(doc: &mut OpenApi) {
+    let Some(op) = doc.paths.paths.get_mut("/a/v1/import/feed").and_then(|item| item.post.as_mut()) else { return };
+    let Some(body) = op.request_body.as_mut() else { return };
+    let schema = serde_json::json!({
+        "type": "object", "additionalProperties": false, "required": ["url"],
+        "properties": {
+            "url": { "type": "string", "pattern": crate::contract_bodies::URL, "maxLength": 2000 },
+            "name": { "type": ["string", "null"], "pattern": PRODUCTION_NAME },
+            "dry_run": { "type": "boolean" },
+        }
+    });
+    if let Ok(content) = serde_json::from_value(serde_json::json!({ "application/json": { "schema": schema } })) {
+        body.content = content;
+    }
+}
+
 /// Resource bodies are taken as XML too (seed 001), typed by the kind's schema.
 fn xml_resource_bodies(doc: &mut OpenApi) {
     for (_, item) in doc.paths.paths.iter_mut().filter(|(p, _)| p.starts_with("/a/v1/resource/")) {
@@ -113,6 +131,7 @@ fn xml_resource_bodies(doc: &mut OpenApi) {
 pub fn complete(doc: &mut OpenApi) {
     upload_body(doc);
     mapping_body(doc);
+    feed_import_body(doc);
     xml_resource_bodies(doc);
     for (path, item) in doc.paths.paths.iter_mut() {
         let path_params: Vec<Parameter> = item.parameters.clone().unwrap_or_default();

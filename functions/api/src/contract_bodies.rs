@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 const GUID: &str = "^[0-9a-f]{12}$";
 /// A host name ending in an alphabetic top-level label (as real ones do; a
 /// numeric-looking last label would be read as an IPv4 address).
-const URL: &str = r"^https?://([a-z]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}(:[0-9]{1,5})?(/[A-Za-z0-9._~/%-]*)?$";
+pub(crate) const URL: &str = r"^https?://([a-z]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}(:[0-9]{1,5})?(/[A-Za-z0-9._~/%-]*)?$";
 
 fn text(min: u32, max: u32) -> Value {
     json!({ "type": "string", "minLength": min, "maxLength": max })
@@ -65,6 +65,7 @@ fn kinds() -> Vec<(&'static str, &'static [&'static str], Value)> {
             "type": { "enum": ["full", "trailer", "bonus"] }, "explicit": { "type": "boolean" }, "block": { "type": "boolean" },
             "enclosure": { "type": ["string", "null"], "pattern": GUID, "description": "an asset of the production (422 episode.enclosure_missing)" },
             "image": image(), "transcript": url_or_null(), "chapters": url_or_null(),
+            "feed_guid": { "type": ["string", "null"], "pattern": r"^\s*[^\x00-\x1f\x7f\s]([^\x00-\x1f\x7f]{0,253}[^\x00-\x1f\x7f\s])?\s*$", "maxLength": 255, "description": "the guid the feed publishes (kept from another host); unset: podops:<production>:<episode>" },
             "tracks": { "type": "array", "maxItems": 1000, "description": "in order of offset (400 tracks.order)",
                 "items": object(&["artist", "title", "offset"], json!({ "artist": text(1, 255), "title": text(1, 255), "offset": { "type": "integer", "minimum": 0, "maximum": u32::MAX } })) },
         })),

@@ -71,6 +71,7 @@ impl From<ServiceError> for ApiError {
             E::EnclosureMissing(g) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "episode.enclosure_missing", json!({ "field": "enclosure", "guid": g }))
             }
+            E::ImportNotFound(id) => (StatusCode::NOT_FOUND, "import.not_found", json!({ "id": id })),
             E::MappedAssetMissing(g) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "asset.mapping_asset_missing", json!({ "field": "assets", "guid": g }))
             }

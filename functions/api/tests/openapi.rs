@@ -79,6 +79,8 @@ const PROMISED: &[(&str, &str)] = &[
     ("get", "/a/v1/asset/{prod}/by-external/{name}/{value}"),
     ("head", "/a/v1/asset/{prod}/by-external/{name}/{value}"),
     ("post", "/a/v1/asset/{prod}/by-external/{name}/{value}"),
+    ("post", "/a/v1/import/feed"),
+    ("get", "/a/v1/import/feed/{id}"),
     ("get", "/a/v1/asset/{prod}/by-external/{name}/{value}/assets"),
     ("get", "/a/v1/asset/{prod}/by-external/{name}"),
     ("post", "/_t/import"),

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod build;
 pub mod channels;
 pub mod external_ids;
+pub mod feed_imports;
 pub mod feeds;
 pub mod imports;
 pub mod live;
@@ -57,6 +58,7 @@ pub fn all_groups() -> OpenApiRouter<AppState> {
         .merge(renditions::routes())
         .merge(external_ids::routes())
         .merge(imports::routes())
+        .merge(feed_imports::routes())
         .merge(streams::routes())
         .merge(recordings::routes())
         .merge(streams::event_routes())

@@ -22,6 +22,13 @@ pub const FORBIDDEN_ADDRESS: &str = "import.forbidden_address";
 /// an IP address (in any of the forms `url` normalises: `2130706433`,
 /// `0x7f.1`, `[::ffff:127.0.0.1]`) must be a public one.
 pub fn check_import_url(s: &str) -> Result<Url, Refused> {
+    check_import_url_allowing(s, &[])
+}
+
+/// `check_import_url`, except that the operator's `allowed` addresses (a
+/// receiver on this machine, an internal mirror) pass too.
+pub fn check_import_url_allowing(s: &str, allowed: &[IpAddr]) -> Result<Url, Refused> {
+    let check_ip = |ip: IpAddr| if allowed.contains(&ip) { Ok(()) } else { check_ip(ip) };
     let url = Url::parse(s).map_err(|e| Refused { code: FORBIDDEN_SCHEME, reason: format!("not a URL: {e}") })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Refused { code: FORBIDDEN_SCHEME, reason: format!("scheme '{}' is not http or https", url.scheme()) });

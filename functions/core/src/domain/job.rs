@@ -26,6 +26,9 @@ pub enum JobKind {
     DryRun,
     /// Announce a changed feed to hubs, pubnotify and podping (`asset` is the production).
     Notify,
+    /// Import a show from its RSS feed (`asset` is the import).
+    #[serde(rename = "feed_import")]
+    FeedImport,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -89,6 +92,7 @@ impl Job {
             (None, JobKind::DryRun) => format!("dryrun-{asset}"),
             // `notify_feed` sets an id with the reason and the window in it.
             (None, JobKind::Notify) => format!("notify-{asset}"),
+            (None, JobKind::FeedImport) => format!("feedimport-{asset}"),
         };
         Self { id, kind, production, asset, rendition, state: JobState::Queued, attempts: 0, created: now, updated: now, sent_at: now, resends: 0, version: Version::FIRST }
     }

@@ -332,6 +332,9 @@ input_and_output! {
         transcript: Option<String>,
         chapters: Option<String>,
         tracks: Vec<Track>,
+        /// The `<guid>` the feed publishes: set for a show moved in from another host, whose
+        /// apps know its episodes by their old guids; unset, `podops:<production>:<episode>`.
+        feed_guid: Option<String>,
     }
     server { duration: Option<u32> }
 }
@@ -345,6 +348,12 @@ impl Episode {
         check_image("image", &self.image)?;
         check_url("transcript", &self.transcript)?;
         check_url("chapters", &self.chapters)?;
+        if let Some(g) = &self.feed_guid {
+            check_text("feed_guid", g.trim(), 1, 255)?;
+            if g.chars().any(|c| c < ' ' || c == '\x7f') {
+                return Err(Invalid::new("feed_guid", "field.control_character", "feed_guid has no control characters"));
+            }
+        }
         if self.season == Some(0) || self.episode == Some(0) {
             let field = if self.season == Some(0) { "season" } else { "episode" };
             return Err(Invalid::new(field, "field.range", format!("{field} starts at 1")));

@@ -164,7 +164,14 @@ fn render_item(w: &mut String, item: &Item<'_>) {
         element(w, "link", link);
     }
     // Never changes for an episode, whatever is edited: apps key downloads on it.
-    let _ = writeln!(w, "<guid isPermaLink=\"false\">podops:{}:{}</guid>", item.production, item.guid);
+    match item.episode.feed_guid.as_deref() {
+        Some(kept) => {
+            let _ = writeln!(w, "<guid isPermaLink=\"false\">{}</guid>", text(kept.trim()));
+        }
+        None => {
+            let _ = writeln!(w, "<guid isPermaLink=\"false\">podops:{}:{}</guid>", item.production, item.guid);
+        }
+    }
     if let Some(published) = ep.published {
         element(w, "pubDate", &rfc2822(published));
     }

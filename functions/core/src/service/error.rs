@@ -31,6 +31,8 @@ pub enum ServiceError {
     Contended,
     #[error("the enclosure {0} is not an asset of this production")]
     EnclosureMissing(Guid),
+    #[error("no feed import {0}")]
+    ImportNotFound(String),
     #[error("asset {0} is not in this production, so nothing was mapped")]
     MappedAssetMissing(Guid),
     #[error("the list cursor is invalid or belongs to another list")]

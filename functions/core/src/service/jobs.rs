@@ -181,6 +181,7 @@ impl Podops {
         match (&job.kind, &job.rendition) {
             (JobKind::Deliver, _) => self.fail_delivery(job).await,
             (JobKind::Notify, _) => self.fail_notification(job).await,
+            (JobKind::FeedImport, _) => self.fail_feed_import(job, code, "the import could not finish (the feed could not be fetched or stored)").await,
             (JobKind::Preflight | JobKind::DryRun, _) => self.fail_check_run(job, code).await,
             (JobKind::Transcode, Some(spec)) => self.record_rendition(&job.production, &job.asset, spec, Err(code)).await.map(|_| ()),
             _ => match self.fail_asset(&job.production, &job.asset, code).await {

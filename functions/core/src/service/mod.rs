@@ -12,6 +12,7 @@ mod error;
 mod external_ids;
 mod fleet_stats;
 mod imports;
+mod feed_imports;
 mod notify;
 mod inbox;
 mod job_sweep;
@@ -54,6 +55,7 @@ pub use build::{BuildOutcome, BuildRecord, LeftOut, Publishing, KEPT_BUILDS, PUB
 pub use assets::AssetUpdate;
 pub use error::ServiceError;
 pub use notify::Notification;
+pub use feed_imports::{FeedImport, FeedImportRequest, ImportProblem, ImportProgress, ImportReport, ImportedEpisode};
 pub use external_ids::{ExternalIdEntry, ExternalIdMapping, ExternalIdPage, MAX_MAPPED_PER_REQUEST};
 pub use inbox::{inbox_key, InboxOutcome, INBOX_PREFIX, INBOX_SOURCE};
 pub use job_sweep::{SweepPolicy, SweepReport, WORKER_CRASHED};

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::{
     domain::{
         audit::Target,
-        import_url::check_import_url,
+        import_url::check_import_url_allowing,
         resource::{client_fields, parse_client_body_with},
         Asset, AssetRel, Guid, Invalid, Kind, Production, Resource, ResourceBody, Scope, Version,
     },
@@ -107,7 +107,7 @@ impl Podops {
         if let ResourceBody::Asset(asset) = &resource.body {
             let index = external_id_ops(prod, id, &BTreeMap::new(), &asset.external_ids);
             if asset.rel == AssetRel::Import {
-                check_import_url(asset.source.as_deref().unwrap_or(""))
+                check_import_url_allowing(asset.source.as_deref().unwrap_or(""), &self.media.allow_addresses)
                     .map_err(|r| ServiceError::ImportRefused { code: r.code, reason: r.reason })?;
                 let ids = asset.external_ids.clone();
                 let mut index = index;

@@ -211,6 +211,9 @@ impl Parser {
             let at = reader.buffer_position();
             let (ns, event) = reader.read_resolved_event().map_err(|e| refuse("import.not_xml", format!("not well-formed XML after byte {at}: {e}")))?;
             match event {
+                Event::DocType(d) if String::from_utf8_lossy(&d).trim().to_ascii_lowercase().starts_with("html") => {
+                    return Err(refuse("import.not_rss", "this is an HTML page, not a feed"));
+                }
                 Event::DocType(_) => {
                     return Err(refuse("import.doctype", "the feed declares a document type; feeds have none, and entities it could define are never expanded"));
                 }

@@ -111,7 +111,7 @@ fn what_is_not_a_feed_is_refused_with_a_code() {
     for (what, bytes, code) in [
         ("billion laughs", laughs.as_bytes().to_vec(), "import.doctype"),
         ("external entity", xxe.as_bytes().to_vec(), "import.doctype"),
-        ("an HTML page", b"<!doctype html><html><body><p>Not a feed</body></html>".to_vec(), "import.doctype"),
+        ("an HTML page", b"<!doctype html><html><body><p>Not a feed</body></html>".to_vec(), "import.not_rss"),
         ("XHTML without doctype", b"<html><body><p>Not a feed</p></body></html>".to_vec(), "import.not_rss"),
         ("an Atom feed", b"<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>x</title></feed>".to_vec(), "import.not_rss"),
         ("no items", feed("<title>Empty</title>", "").into_bytes(), "import.no_items"),

@@ -1,0 +1,473 @@
+//! Moving a show in from its RSS feed. `POST /a/v1/import/feed` records the
+//! import and queues a `feed_import` job; the worker fetches the feed through
+//! the address guard and hands the bytes to `apply_feed_import`, which writes
+//! the show and one episode per item, each enclosure an import asset (fetched
+//! by its own import job, like any URL import). Ids are derived from the
+//! production and the item's guid, so a retried job, or the same feed imported
+//! again ("keep in sync until we switch over"), adds only what is new. The
+//! job acts with the rights of who asked, checked again as it writes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    domain::{
+        import_url::check_import_url_allowing, ClientId, Guid, Invalid, Job, JobKind, Kind, NewProduction, ProductionName, Scope, Scopes, Timestamp,
+        Version,
+    },
+    feed::import::{parse, SourceFeed, SourceItem},
+    ports::{Key, Record, StoreError, WriteOp},
+};
+
+use super::{keys, Caller, Need, Podops, RequestContext, ServiceError};
+
+/// Import records are kept this long after their last change.
+const IMPORT_TTL: Timestamp = 30 * 24 * 3600;
+/// Progress is written every this many items.
+const PROGRESS_EVERY: usize = 25;
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ImportProgress {
+    pub items: u32,
+    pub done: u32,
+}
+
+/// One problem of an import, with its item's guid when it is about one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ImportProblem {
+    pub guid: Option<String>,
+    pub code: String,
+    pub message: String,
+}
+
+/// One episode the import made (or found made by an earlier run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ImportedEpisode {
+    /// The item's guid, kept as the episode's `feed_guid`.
+    pub guid: String,
+    #[schema(value_type = String)]
+    pub episode: Guid,
+    /// The import asset of its enclosure (its state says whether the audio arrived).
+    #[schema(value_type = Option<String>)]
+    pub asset: Option<Guid>,
+    /// False when an earlier import had made it.
+    pub created: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ImportReport {
+    /// The show's title as the feed gives it.
+    pub title: String,
+    pub items: u32,
+    /// Whether this import created the show (false: it was there, and kept).
+    pub show_created: bool,
+    pub episodes_created: u32,
+    pub episodes_existing: u32,
+    /// A dry run: what would be created, nothing written.
+    pub dry_run: bool,
+    pub episodes: Vec<ImportedEpisode>,
+    pub problems: Vec<ImportProblem>,
+}
+
+/// An import of a show from its feed, as `GET /a/v1/import/feed/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FeedImport {
+    /// `<partition>-<import>`: what the status route takes.
+    pub id: String,
+    pub url: String,
+    /// The production it imports into (none for a dry run).
+    pub name: Option<String>,
+    /// That production, once the feed was read and it was found or created.
+    #[schema(value_type = Option<String>)]
+    pub production: Option<Guid>,
+    pub dry_run: bool,
+    /// `queued`, `running`, `done` or `failed`.
+    pub state: String,
+    pub progress: ImportProgress,
+    pub report: Option<ImportReport>,
+    /// Why it failed (`import.not_rss`, `import.locked`, `import.fetch_failed`, …).
+    pub error: Option<ImportProblem>,
+    pub requested_by: String,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+}
+
+/// What a client sends.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeedImportRequest {
+    /// The feed's URL (http or https).
+    pub url: String,
+    /// The production to import into: created if new, synced if it is yours. Default: from the URL.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Only read the feed and report what would be imported.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+fn import_key(partition: &Guid, import: &Guid) -> Key {
+    Key::new(keys::production_partition(partition), format!("FEEDIMPORT#{import}"))
+}
+
+fn derived(kind: &str, prod: &Guid, guid: &str) -> Guid {
+    let digest = Sha256::digest(format!("feed-import:{kind}:{prod}:{guid}").as_bytes());
+    let mut bytes = [0u8; 6];
+    bytes.copy_from_slice(&digest[..6]);
+    Guid::from_bytes(bytes)
+}
+
+/// A production name from the feed's URL: its host and path, as a slug.
+fn name_from_url(url: &url::Url) -> Option<ProductionName> {
+    let raw = format!("{}{}", url.host_str().unwrap_or(""), url.path());
+    let mut slug = String::new();
+    for c in raw.to_ascii_lowercase().chars() {
+        let c = if c.is_ascii_alphanumeric() { c } else { '_' };
+        if !(c == '_' && slug.ends_with('_')) {
+            slug.push(c);
+        }
+    }
+    let slug = slug.trim_matches('_');
+    let slug: String = slug.strip_suffix("_xml").unwrap_or(slug).chars().take(44).collect();
+    let slug = if slug.len() < 8 { format!("imported_{slug}") } else { slug };
+    ProductionName::parse(slug.trim_end_matches('_')).ok()
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+impl Podops {
+    /// `POST /a/v1/import/feed`: records the import and queues its job.
+    pub async fn start_feed_import(&self, caller: &Caller, request: FeedImportRequest) -> Result<FeedImport, ServiceError> {
+        caller.require(Scope::ProductionWrite)?;
+        let url = check_import_url_allowing(&request.url, &self.media.allow_addresses).map_err(|r| ServiceError::ImportRefused { code: r.code, reason: r.reason })?;
+        let name = if request.dry_run {
+            None
+        } else {
+            let name = match request.name.as_deref() {
+                Some(n) => ProductionName::parse(n)?,
+                None => name_from_url(&url).ok_or_else(|| Invalid::new("name", "name.length", "name the production: none can be made from this URL"))?,
+            };
+            // Another's production of that name is refused now; a new one is made
+            // only once the feed has been read, so a bad feed leaves nothing behind.
+            self.writable_production(caller, &name).await?;
+            Some(name)
+        };
+        // The import's record and job live in a partition of their own.
+        let partition = Guid::random();
+        let id = Guid::random();
+        let now = self.clock.now();
+        let import = FeedImport {
+            id: format!("{partition}-{id}"),
+            url: url.to_string(),
+            name: name.map(|n| n.as_str().to_owned()),
+            production: None,
+            dry_run: request.dry_run,
+            state: "queued".into(),
+            progress: ImportProgress::default(),
+            report: None,
+            error: None,
+            requested_by: caller.client.to_string(),
+            created: now,
+            updated: now,
+        };
+        let job = Job { id: format!("feedimport-{id}"), ..Job::new(JobKind::FeedImport, partition.clone(), id.clone(), None, now) };
+        let body = serde_json::to_value(&import).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut ops = vec![WriteOp::Create(Record { key: import_key(&partition, &id), version: Version::FIRST, body, expires_at: Some(now + IMPORT_TTL) })];
+        ops.extend(self.create_job_ops(&job)?);
+        self.records.transact(&ops).await?;
+        self.send_job(&job).await?;
+        Ok(import)
+    }
+
+    /// The production named `name` if the caller may write it, `None` if there is none; another's is taken.
+    async fn writable_production(&self, caller: &Caller, name: &ProductionName) -> Result<Option<Guid>, ServiceError> {
+        let Some(prod) = self.production_by_name(name.as_str()).await? else { return Ok(None) };
+        match self.authorize(caller, &prod, Need::Write).await {
+            Ok(_) => Ok(Some(prod)),
+            Err(ServiceError::ProductionNotFound(_)) => Err(ServiceError::NameTaken(name.as_str().to_owned())),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /a/v1/import/feed/{id}`: for who asked for it, and for whoever may read its production.
+    pub async fn feed_import(&self, caller: &Caller, id: &str) -> Result<FeedImport, ServiceError> {
+        let not_found = || ServiceError::ImportNotFound(id.to_owned());
+        let (partition, import) = id.split_once('-').ok_or_else(not_found)?;
+        let (partition, import) = (Guid::parse(partition).map_err(|_| not_found())?, Guid::parse(import).map_err(|_| not_found())?);
+        let (found, _) = self.load_feed_import(&partition, &import).await?.ok_or_else(not_found)?;
+        let own = found.requested_by == caller.client.as_str();
+        let member = match &found.production {
+            Some(prod) => caller.require(Scope::ProductionRead).is_ok() && self.authorize(caller, prod, Need::Read).await.is_ok(),
+            None => false,
+        };
+        if !own && !member && !caller.scopes.is_admin() {
+            return Err(not_found());
+        }
+        Ok(found)
+    }
+
+    /// The import a `feed_import` job runs.
+    pub async fn feed_import_of(&self, job: &Job) -> Result<Option<FeedImport>, ServiceError> {
+        Ok(self.load_feed_import(&job.production, &job.asset).await?.map(|(i, _)| i))
+    }
+
+    async fn load_feed_import(&self, partition: &Guid, import: &Guid) -> Result<Option<(FeedImport, Version)>, ServiceError> {
+        let Some(record) = self.records.get(&import_key(partition, import)).await? else { return Ok(None) };
+        let found = serde_json::from_value(record.body).map_err(|e| StoreError::Corrupt(format!("feed import {import}: {e}")))?;
+        Ok(Some((found, record.version)))
+    }
+
+    /// Changes the import's record (retried on a concurrent write).
+    async fn update_feed_import(&self, job: &Job, change: impl Fn(&mut FeedImport)) -> Result<FeedImport, ServiceError> {
+        for _ in 0..5 {
+            let Some((mut found, version)) = self.load_feed_import(&job.production, &job.asset).await? else {
+                return Err(ServiceError::ImportNotFound(job.asset.to_string()));
+            };
+            change(&mut found);
+            found.updated = self.clock.now();
+            let body = serde_json::to_value(&found).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let record = Record { key: import_key(&job.production, &job.asset), version: version.next(), body, expires_at: Some(found.updated + IMPORT_TTL) };
+            match self.records.replace(&record, version).await {
+                Ok(()) => return Ok(found),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::Contended)
+    }
+
+    /// The job started: `running`.
+    pub async fn feed_import_running(&self, job: &Job) -> Result<(), ServiceError> {
+        self.update_feed_import(job, |i| i.state = "running".into()).await.map(|_| ())
+    }
+
+    /// The import ends without importing anything: `failed` with a code.
+    pub async fn fail_feed_import(&self, job: &Job, code: &str, message: &str) -> Result<(), ServiceError> {
+        let problem = ImportProblem { guid: None, code: code.to_owned(), message: message.to_owned() };
+        self.update_feed_import(job, |i| {
+            i.state = "failed".into();
+            i.error = Some(problem.clone());
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// The fetched feed: parsed, then reported (dry run) or written.
+    pub async fn apply_feed_import(&self, job: &Job, bytes: &[u8]) -> Result<(), ServiceError> {
+        let Some(import) = self.feed_import_of(job).await? else { return Ok(()) };
+        let (feed, findings) = match parse(bytes) {
+            Ok(parsed) => parsed,
+            Err(e) => return self.fail_feed_import(job, e.code, &e.message).await,
+        };
+        let mut report = ImportReport { title: feed.show.title.clone(), items: feed.items.len() as u32, dry_run: import.dry_run, ..ImportReport::default() };
+        for f in &findings {
+            let guid = f.item.and_then(|i| feed.items.get(i)).map(|i| i.guid.clone());
+            report.problems.push(ImportProblem { guid, code: f.code.to_owned(), message: f.message.clone() });
+        }
+        if feed.show.locked {
+            // podcast:locked yes: the owner asked hosts not to take the show. Proving
+            // ownership (a code mailed to the owner) is not built yet: refuse.
+            let message = "the feed is locked (podcast:locked yes): its owner must unlock it at the current host to move it";
+            if !import.dry_run {
+                return self.fail_feed_import(job, "import.locked", message).await;
+            }
+            report.problems.push(ImportProblem { guid: None, code: "import.locked".into(), message: message.into() });
+        }
+        let Some(name) = import.name.as_deref().filter(|_| !import.dry_run) else {
+            // A dry run: what would be made.
+            report.episodes = feed.items.iter().map(|i| ImportedEpisode { guid: i.guid.clone(), episode: Guid::from_bytes([0; 6]), asset: None, created: false }).collect();
+            report.episodes_created = feed.items.len() as u32;
+            return self.finish_feed_import(job, report).await;
+        };
+        let caller = self.importer(&import)?;
+        let name = ProductionName::parse(name)?;
+        let prod = match self.writable_production(&caller, &name).await {
+            Ok(Some(prod)) => prod,
+            Ok(None) => {
+                let title = truncate(if feed.show.title.is_empty() { name.as_str() } else { &feed.show.title }, 255);
+                match self.create_production(&caller, NewProduction { name: name.clone(), title, summary: String::new() }).await {
+                    Ok(p) => p.guid,
+                    // Made meanwhile by a retried run of this job, or by someone else: look again.
+                    Err(ServiceError::NameTaken(_)) => match self.writable_production(&caller, &name).await {
+                        Ok(Some(prod)) => prod,
+                        _ => return self.fail_feed_import(job, "production.name_taken", "a production of that name was made meanwhile by someone else").await,
+                    },
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(ServiceError::NameTaken(n)) => return self.fail_feed_import(job, "production.name_taken", &format!("the production '{n}' is another's")).await,
+            Err(e) => return Err(e),
+        };
+        self.update_feed_import(job, |i| {
+            i.production = Some(prod.clone());
+            i.progress = ImportProgress { items: feed.items.len() as u32, done: 0 };
+        })
+        .await?;
+        report.show_created = self.import_show(&caller, &prod, &feed, &mut report).await?;
+        for (n, item) in feed.items.iter().enumerate() {
+            self.import_item(&caller, &prod, item, &mut report).await?;
+            if (n + 1) % PROGRESS_EVERY == 0 {
+                self.update_feed_import(job, |i| i.progress.done = (n + 1) as u32).await?;
+            }
+        }
+        self.finish_feed_import(job, report).await
+    }
+
+    async fn finish_feed_import(&self, job: &Job, report: ImportReport) -> Result<(), ServiceError> {
+        self.update_feed_import(job, |i| {
+            i.state = "done".into();
+            i.progress.done = report.items;
+            i.progress.items = report.items;
+            i.report = Some(report.clone());
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Who the job writes as: who asked, with write scopes; their role is checked on every write.
+    fn importer(&self, import: &FeedImport) -> Result<Caller, ServiceError> {
+        let client = ClientId::parse(&import.requested_by)?;
+        let scopes = Scopes::new(vec![Scope::ProductionWrite, Scope::ResourceWrite, Scope::ResourceRead, Scope::ProductionRead]);
+        Ok(Caller { client, scopes, context: RequestContext { via: "feed-import", ..RequestContext::default() } })
+    }
+
+    /// Creates the show from the channel unless the production has one (kept as it is).
+    async fn import_show(&self, caller: &Caller, prod: &Guid, feed: &SourceFeed, report: &mut ImportReport) -> Result<bool, ServiceError> {
+        let existing = self.bodies_of(prod, Kind::Show, |_| Some(())).await?;
+        if !existing.is_empty() {
+            return Ok(false);
+        }
+        let s = &feed.show;
+        let mut body = Map::new();
+        body.insert("title".into(), json!(truncate(if s.title.is_empty() { "Imported show" } else { &s.title }, 255)));
+        body.insert("description".into(), json!(truncate(&s.description, 4000)));
+        body.insert("language".into(), json!(s.language));
+        body.insert("link".into(), json!(s.link));
+        body.insert("category".into(), json!(s.category));
+        body.insert("subcategory".into(), json!(s.subcategory));
+        body.insert("explicit".into(), json!(s.explicit.unwrap_or(false)));
+        if let Some(t) = s.show_type.as_deref().filter(|t| *t == "episodic" || *t == "serial") {
+            body.insert("type".into(), json!(t));
+        }
+        body.insert("author".into(), json!(truncate(&s.author, 255)));
+        body.insert("owner".into(), json!({ "name": s.owner_name, "email": s.owner_email }));
+        body.insert("copyright".into(), json!(truncate(&s.copyright, 255)));
+        body.insert("image".into(), json!(s.image));
+        body.insert("podcast_guid".into(), json!(s.podcast_guid));
+        let id = derived("show", prod, "show");
+        match self.create_tolerantly(caller, prod, Kind::Show, &id, body, None, report).await? {
+            Created::Made => Ok(true),
+            Created::Existed | Created::Failed => Ok(false),
+        }
+    }
+
+    async fn import_item(&self, caller: &Caller, prod: &Guid, item: &SourceItem, report: &mut ImportReport) -> Result<(), ServiceError> {
+        let episode = derived("episode", prod, &item.guid);
+        if self.load(prod, Kind::Episode, &episode).await.is_ok() {
+            report.episodes_existing += 1;
+            let asset = item.enclosure.as_ref().map(|_| derived("asset", prod, &item.guid));
+            report.episodes.push(ImportedEpisode { guid: item.guid.clone(), episode, asset, created: false });
+            return Ok(());
+        }
+        let mut asset = None;
+        if let Some(enclosure) = &item.enclosure {
+            let id = derived("asset", prod, &item.guid);
+            let file = url::Url::parse(&enclosure.url).ok().and_then(|u| u.path_segments().and_then(|mut s| s.next_back().map(str::to_owned))).unwrap_or_default();
+            let mut body = Map::new();
+            body.insert("rel".into(), json!("import"));
+            body.insert("source".into(), json!(enclosure.url));
+            body.insert("name".into(), json!(truncate(&file, 255)));
+            if enclosure.content_type.contains('/') {
+                body.insert("content_type".into(), json!(truncate(&enclosure.content_type, 127)));
+            }
+            match self.create_tolerantly(caller, prod, Kind::Asset, &id, body, Some(&item.guid), report).await? {
+                Created::Made | Created::Existed => asset = Some(id),
+                Created::Failed => {}
+            }
+        } else {
+            report.problems.push(ImportProblem { guid: Some(item.guid.clone()), code: "import.no_enclosure".into(), message: "the item has no enclosure: imported without audio".into() });
+        }
+        let mut body = Map::new();
+        body.insert("title".into(), json!(truncate(if item.title.is_empty() { "Untitled" } else { &item.title }, 255)));
+        body.insert("summary".into(), json!(truncate(&item.description, 4000)));
+        body.insert("content".into(), json!(truncate(&item.content, 100_000)));
+        body.insert("link".into(), json!(item.link));
+        body.insert("published".into(), json!(item.published));
+        body.insert("season".into(), json!(item.season.filter(|s| *s > 0)));
+        body.insert("episode".into(), json!(item.episode.filter(|e| *e > 0)));
+        if let Some(t) = &item.episode_type {
+            body.insert("type".into(), json!(t));
+        }
+        body.insert("explicit".into(), json!(item.explicit.unwrap_or(false)));
+        body.insert("block".into(), json!(item.block));
+        body.insert("image".into(), json!(item.image));
+        body.insert("transcript".into(), json!(item.transcripts.first().map(|(u, _)| u)));
+        body.insert("chapters".into(), json!(item.chapters));
+        body.insert("feed_guid".into(), json!(item.guid));
+        body.insert("enclosure".into(), json!(asset));
+        let created = self.create_tolerantly(caller, prod, Kind::Episode, &episode, body, Some(&item.guid), report).await?;
+        if created != Created::Failed {
+            report.episodes_created += u32::from(created == Created::Made);
+            report.episodes.push(ImportedEpisode { guid: item.guid.clone(), episode, asset, created: created == Created::Made });
+        }
+        Ok(())
+    }
+
+    /// Creates a resource from what a feed gave. A field the server refuses
+    /// (a malformed URL, an odd language tag) is dropped and reported, and the
+    /// rest kept; a resource that exists (a retried job) is left as it is.
+    #[allow(clippy::too_many_arguments)]
+    async fn create_tolerantly(
+        &self,
+        caller: &Caller,
+        prod: &Guid,
+        kind: Kind,
+        id: &Guid,
+        mut body: Map<String, Value>,
+        guid: Option<&str>,
+        report: &mut ImportReport,
+    ) -> Result<Created, ServiceError> {
+        loop {
+            match self.create_resource(caller, prod, kind, id, Value::Object(body.clone())).await {
+                Ok(_) => return Ok(Created::Made),
+                Err(ServiceError::ResourceExists { .. }) => return Ok(Created::Existed),
+                Err(ServiceError::Invalid(e)) => {
+                    let field = e.field.split(['.', '[']).next().unwrap_or("").to_owned();
+                    let message = format!("{kind} {field}: {}", e.message);
+                    report.problems.push(ImportProblem { guid: guid.map(str::to_owned), code: e.code.to_owned(), message });
+                    if body.remove(&field).is_none() || field == "title" {
+                        return Ok(Created::Failed);
+                    }
+                }
+                Err(ServiceError::ImportRefused { code, reason }) => {
+                    report.problems.push(ImportProblem { guid: guid.map(str::to_owned), code: code.to_owned(), message: format!("{kind}: {reason}") });
+                    return Ok(Created::Failed);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Created {
+    Made,
+    Existed,
+    Failed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_come_from_the_feed_url() {
+        let name = |u: &str| name_from_url(&url::Url::parse(u).unwrap()).map(|n| n.as_str().to_owned());
+        assert_eq!(name("https://feeds.example.com/my-show.xml").as_deref(), Some("feeds_example_com_my_show"));
+        assert_eq!(name("https://a.io/").as_deref(), Some("imported_a_io"));
+        assert!(name("https://feeds.simplecast.com/very/long/path/that/goes/on/and/on/feed.rss").is_some_and(|n| n.len() <= 44));
+    }
+}
