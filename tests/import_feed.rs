@@ -163,6 +163,28 @@ async fn a_show_moves_in_with_its_guids_dates_and_audio_and_syncs_again() {
     let (_, episodes) = call(&server, &admin, Method::GET, &format!("/a/v1/resource/{prod}/episode?limit=100"), None).await;
     assert_eq!(episodes["total"], 4);
 
+    // The CLI does the same, with a progress bar on a terminal and the report at the end.
+    let home = tempfile::tempdir().expect("home");
+    let cli = |args: &[&str]| {
+        std::process::Command::new(support::binary())
+            .args(args)
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("XDG_STATE_HOME", home.path().join("state"))
+            .env("PODOPS_API", &server.base)
+            .env("PODOPS_TOKEN", &admin)
+            .env_remove("PODOPS_PROFILE")
+            .env_remove("PODOPS_PRODUCTION")
+            .output()
+            .expect("run podops")
+    };
+    let out = cli(&["import-feed", &format!("{base}/show-v2.xml"), "--name", "moved_in_show", "--output", "json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!((printed["state"].as_str(), printed["report"]["episodes_existing"].as_u64()), (Some("done"), Some(4)), "{printed}");
+    let out = cli(&["import-feed", &format!("{base}/locked.xml"), "--name", "locked_show_cli"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("import.locked"), "{}", String::from_utf8_lossy(&out.stderr));
+
     // Another user sees neither the import nor the production.
     let stranger = support::mail::sign_in(&server, "stranger@example.com").await;
     let (s, _) = call(&server, &stranger, Method::GET, &format!("/a/v1/import/feed/{}", done["id"].as_str().unwrap()), None).await;

@@ -92,6 +92,22 @@ pub enum ClientCommand {
     ///
     /// Example: podops import https://example.com/old-feed/episode-1.mp3
     Import { url: String },
+    /// Move a show in from its RSS feed: the show, every episode with its guid, and the audio
+    /// (fetched by the server). Run it again to add what the old host published since.
+    ///
+    /// Example: podops import-feed https://feeds.old-host.example/my-show.xml --name my_show --dry-run
+    ImportFeed {
+        url: String,
+        /// The production to import into (created if new; yours is synced). Default: from the URL.
+        #[arg(long)]
+        name: Option<String>,
+        /// Only report what would be imported.
+        #[arg(long)]
+        dry_run: bool,
+        /// Seconds to wait for the import to finish.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
     /// Read an asset; --wait waits until it is probed (or failed).
     ///
     /// Example: podops asset get 3f2a9c01b7e4 --wait

@@ -104,6 +104,12 @@ pub async fn run(opts: ClientOpts, command: ClientCommand) -> Result<(), ClientE
             let asset = api.post(&format!("/a/v1/resource/{prod}/asset/{}", new_id()), &json!({ "rel": "import", "source": url, "name": name })).await?;
             print(out, &asset, ASSET_COLUMNS)
         }
+        ClientCommand::ImportFeed { url, name, dry_run, timeout } => {
+            let started = api.post("/a/v1/import/feed", &json!({ "url": url, "name": name, "dry_run": dry_run })).await?;
+            let id = started["id"].as_str().unwrap_or_default().to_owned();
+            let ended = wait_for_import(&api, &id, Duration::from_secs(timeout)).await?;
+            print_import(out, &ended)
+        }
         ClientCommand::Asset(AssetCommand::Get { id, wait, timeout }) => {
             let prod = production(&api, &settings).await?;
             let asset = if wait { wait_for_asset(&api, &prod, &id, Duration::from_secs(timeout)).await? } else { api.get(&format!("/a/v1/resource/{prod}/asset/{id}")).await? };
@@ -273,6 +279,55 @@ pub async fn wait_for_asset(api: &Api, prod: &str, id: &str, timeout: Duration) 
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// Polls a feed import until it ends, with a progress bar of its items on a terminal.
+async fn wait_for_import(api: &Api, id: &str, timeout: Duration) -> Result<Value, ClientError> {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} items").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let now = api.get(&format!("/a/v1/import/feed/{id}")).await?;
+        let state = now["state"].as_str().unwrap_or_default().to_owned();
+        bar.set_length(now["progress"]["items"].as_u64().unwrap_or(0));
+        bar.set_position(now["progress"]["done"].as_u64().unwrap_or(0));
+        bar.set_message(format!("import {state}"));
+        if state == "done" || state == "failed" {
+            bar.finish_and_clear();
+            return Ok(now);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bar.finish_and_clear();
+            return Err(ClientError::Failed(format!("import {id} is still {state} after {} s (follow it: GET /a/v1/import/feed/{id})", timeout.as_secs())));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn print_import(out: super::args::OutputFormat, ended: &Value) -> Result<(), ClientError> {
+    if out != super::args::OutputFormat::Table {
+        print(out, ended, &[])?;
+    } else {
+        let report = &ended["report"];
+        if report.is_object() {
+            let n = |k: &str| report[k].as_u64().unwrap_or(0);
+            let verb = if report["dry_run"].as_bool() == Some(true) { "would create" } else { "created" };
+            println!("{}: {} items; {verb} {} episodes, {} there already{}", report["title"].as_str().unwrap_or(""), n("items"), n("episodes_created"), n("episodes_existing"),
+                if report["show_created"].as_bool() == Some(true) { "; show created" } else { "" });
+            if let Some(problems) = report["problems"].as_array().filter(|p| !p.is_empty()) {
+                print!("{}", super::output::table(problems, &["guid", "code", "message"]));
+            }
+        }
+        if let Some(p) = ended["production"].as_str() {
+            println!("production {p} ({})", ended["name"].as_str().unwrap_or(""));
+        }
+    }
+    if ended["state"] == "failed" {
+        let e = &ended["error"];
+        return Err(ClientError::Failed(format!("{}: {}", e["code"].as_str().unwrap_or("import.failed"), e["message"].as_str().unwrap_or(""))));
+    }
+    Ok(())
 }
 
 fn print_probe(asset: &Value) {
