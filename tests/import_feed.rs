@@ -193,6 +193,58 @@ async fn a_show_moves_in_with_its_guids_dates_and_audio_and_syncs_again() {
     assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("production.name_taken")));
 }
 
+/// The same move on the AWS backend (moto): `podops serve --backend aws` queues, a separate
+/// `podops worker --backend aws` (as on ECS) fetches the feed and the audio into S3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_show_moves_in_on_aws_through_sqs_dynamodb_and_s3() {
+    let (base, _host) = start_old_host().await;
+    let (_, flags) = support::aws::provision_fresh();
+    let mut args = vec!["--backend", "aws", "--workers", "0", "--allow-address", "127.0.0.1"];
+    args.extend(flags.iter().map(String::as_str));
+    let server = Server::start(&args).await;
+    let worker_dir = tempfile::tempdir().expect("worker dir");
+    let worker = std::process::Command::new(support::binary())
+        .args(["worker", "--backend", "aws", "--grace", "5", "--allow-address", "127.0.0.1"])
+        .args(&flags)
+        .arg("--data-dir")
+        .arg(worker_dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn podops worker");
+    let _worker = scopeguard(worker);
+    let admin = server.admin_token();
+    let done = import(&server, &admin, json!({"url": format!("{base}/show.xml"), "name": "moved_in_aws"})).await;
+    assert_eq!((done["state"].as_str(), done["report"]["episodes_created"].as_u64()), (Some("done"), Some(3)), "{done}");
+    let prod = done["production"].as_str().expect("production").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (_, list) = call(&server, &admin, Method::GET, &format!("/a/v1/resource/{prod}/asset?limit=100"), None).await;
+        let states: Vec<&str> = list["items"].as_array().map(|a| a.iter().filter_map(|x| x["state"].as_str()).collect()).unwrap_or_default();
+        if states.iter().filter(|s| **s == "ready").count() == 2 && states.contains(&"failed") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "imports never settled on AWS: {states:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (s, e) = call(&server, &admin, Method::POST, "/a/v1/build", Some(json!({"production": prod}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    let published = server.http.get(server.url("/feeds/moved_in_aws/feed.xml")).send().await.expect("feed").text().await.expect("text");
+    assert!(published.contains("<guid isPermaLink=\"false\">old-host-guid-1</guid>"), "{published}");
+}
+
+/// Stops the worker process when the test ends, however it ends.
+fn scopeguard(child: std::process::Child) -> impl Drop {
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    Stop(child)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_is_not_a_feed_fails_with_a_code_and_leaves_nothing() {
     let (base, _host) = start_old_host().await;

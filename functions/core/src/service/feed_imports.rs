@@ -24,6 +24,8 @@ use super::{keys, Caller, Need, Podops, RequestContext, ServiceError};
 
 /// Import records are kept this long after their last change.
 const IMPORT_TTL: Timestamp = 30 * 24 * 3600;
+/// Most episodes and problems a report lists.
+pub const MAX_LISTED: usize = 500;
 /// Progress is written every this many items.
 const PROGRESS_EVERY: usize = 25;
 
@@ -66,8 +68,13 @@ pub struct ImportReport {
     pub episodes_existing: u32,
     /// A dry run: what would be created, nothing written.
     pub dry_run: bool,
+    /// The first `MAX_LISTED` episodes (in feed order) and problems: the record stays small
+    /// enough for one DynamoDB item whatever the feed's size.
     pub episodes: Vec<ImportedEpisode>,
     pub problems: Vec<ImportProblem>,
+    /// True when `episodes` or `problems` were cut at `MAX_LISTED`.
+    #[serde(default)]
+    pub truncated: bool,
 }
 
 /// An import of a show from its feed, as `GET /a/v1/import/feed/{id}` shows it.
@@ -316,7 +323,10 @@ impl Podops {
         self.finish_feed_import(job, report).await
     }
 
-    async fn finish_feed_import(&self, job: &Job, report: ImportReport) -> Result<(), ServiceError> {
+    async fn finish_feed_import(&self, job: &Job, mut report: ImportReport) -> Result<(), ServiceError> {
+        report.truncated = report.episodes.len() > MAX_LISTED || report.problems.len() > MAX_LISTED;
+        report.episodes.truncate(MAX_LISTED);
+        report.problems.truncate(MAX_LISTED);
         self.update_feed_import(job, |i| {
             i.state = "done".into();
             i.progress.done = report.items;
