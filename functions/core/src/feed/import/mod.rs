@@ -142,9 +142,10 @@ pub fn parse(bytes: &[u8]) -> Result<(SourceFeed, Vec<Finding>), NotAFeed> {
 
 /// The document as text, in the encoding its byte order mark or XML
 /// declaration names (UTF-8 when neither does); undecodable bytes become U+FFFD.
-fn decode(bytes: &[u8]) -> String {
+/// Valid UTF-8 is borrowed, not copied: a large feed is held once.
+fn decode(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(bytes) {
-        return encoding.decode_without_bom_handling(&bytes[bom..]).0.into_owned();
+        return encoding.decode_without_bom_handling(&bytes[bom..]).0;
     }
     let head = &bytes[..bytes.len().min(200)];
     let declared = std::str::from_utf8(head).ok().or_else(|| std::str::from_utf8(&head[..head.len().saturating_sub(3)]).ok()).and_then(|h| {
@@ -157,7 +158,7 @@ fn decode(bytes: &[u8]) -> String {
     let encoding = declared.and_then(|label| encoding_rs::Encoding::for_label(label.as_bytes())).unwrap_or(encoding_rs::UTF_8);
     // A declaration of UTF-16 on bytes without a BOM is a lie: read them as UTF-8.
     let encoding = if encoding == encoding_rs::UTF_16LE || encoding == encoding_rs::UTF_16BE { encoding_rs::UTF_8 } else { encoding };
-    encoding.decode_without_bom_handling(bytes).0.into_owned()
+    encoding.decode_without_bom_handling(bytes).0
 }
 
 /// An element's name with its namespace made canonical (`itunes:image`
