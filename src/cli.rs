@@ -228,7 +228,7 @@ pub struct NotifyArgs {
     #[arg(long, env = "PODOPS_PUBNOTIFY_URL", value_name = "URL")]
     pub pubnotify_url: Option<String>,
     /// A podping endpoint, e.g. https://podping.cloud/ (with --podping-token).
-    #[arg(long, env = "PODOPS_PODPING_URL", value_name = "URL", requires = "podping_token")]
+    #[arg(long, env = "PODOPS_PODPING_URL", value_name = "URL")]
     pub podping_url: Option<String>,
     /// The token podping issued to this host (sent as `Authorization`; never logged).
     #[arg(long, env = "PODOPS_PODPING_TOKEN", hide_env_values = true)]
@@ -245,14 +245,17 @@ pub struct NotifyArgs {
 impl NotifyArgs {
     pub fn targets(&self) -> anyhow::Result<podops_core::domain::notify::NotifyTargets> {
         use podops_core::domain::notify::{endpoint, NotifyTargets};
-        let websub_hubs = self.websub_hubs.iter().map(|h| endpoint("--websub-hub", h)).collect::<Result<_, _>>().map_err(anyhow::Error::msg)?;
-        let pubnotify = self.pubnotify_url.as_deref().map(|u| endpoint("--pubnotify-url", u)).transpose().map_err(anyhow::Error::msg)?;
-        let podping = match (&self.podping_url, &self.podping_token) {
-            (Some(url), Some(token)) => Some((endpoint("--podping-url", url).map_err(anyhow::Error::msg)?, token.clone())),
-            _ => None,
+        // An empty value (the template's default for an unused setting) is no setting.
+        let set = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        let websub_hubs = self.websub_hubs.iter().map(|h| h.trim()).filter(|h| !h.is_empty()).map(|h| endpoint("--websub-hub", h)).collect::<Result<_, _>>().map_err(anyhow::Error::msg)?;
+        let pubnotify = set(&self.pubnotify_url).map(|u| endpoint("--pubnotify-url", &u)).transpose().map_err(anyhow::Error::msg)?;
+        let podping = match (set(&self.podping_url), set(&self.podping_token)) {
+            (Some(url), Some(token)) => Some((endpoint("--podping-url", &url).map_err(anyhow::Error::msg)?, token)),
+            (Some(_), None) => anyhow::bail!("--podping-url needs --podping-token (PODOPS_PODPING_TOKEN)"),
+            (None, _) => None,
         };
-        if self.notify_window < 1 {
-            anyhow::bail!("--notify-window is at least 1 second");
+        if !(1..=3600).contains(&self.notify_window) {
+            anyhow::bail!("--notify-window is 1 to 3600 seconds");
         }
         Ok(NotifyTargets { websub_hubs, pubnotify, podping, window: self.notify_window })
     }

@@ -65,7 +65,7 @@ fn kinds() -> Vec<(&'static str, &'static [&'static str], Value)> {
             "type": { "enum": ["full", "trailer", "bonus"] }, "explicit": { "type": "boolean" }, "block": { "type": "boolean" },
             "enclosure": { "type": ["string", "null"], "pattern": GUID, "description": "an asset of the production (422 episode.enclosure_missing)" },
             "image": image(), "transcript": url_or_null(), "chapters": url_or_null(),
-            "feed_guid": { "type": ["string", "null"], "pattern": r"^\s*[^\x00-\x1f\x7f\s]([^\x00-\x1f\x7f]{0,253}[^\x00-\x1f\x7f\s])?\s*$", "maxLength": 255, "description": "the guid the feed publishes (kept from another host); unset: podops:<production>:<episode>" },
+            "feed_guid": { "type": ["string", "null"], "pattern": r"^\s*[^\x00-\x1f\x7f\s]([^\x00-\x1f\x7f]{0,1998}[^\x00-\x1f\x7f\s])?\s*$", "maxLength": 2000, "description": "the guid the feed publishes (kept from another host); unset: podops:<production>:<episode>" },
             "tracks": { "type": "array", "maxItems": 1000, "description": "in order of offset (400 tracks.order)",
                 "items": object(&["artist", "title", "offset"], json!({ "artist": text(1, 255), "title": text(1, 255), "offset": { "type": "integer", "minimum": 0, "maximum": u32::MAX } })) },
         })),

@@ -60,6 +60,9 @@ pub struct BuildRecord {
     pub sha256: String,
     pub bytes: usize,
     pub archive: String,
+    /// Where the feed redirected (301) when this build was published; a rollback restores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<String>,
 }
 
 /// Where publishing goes: the public store and the URL it is served under.
@@ -187,9 +190,9 @@ impl Podops {
         publishing.public.put(&BlobKey::parse(&archive)?, RSS_TYPE, one_chunk(bytes.clone()), u64::MAX).await?;
         // The single commit point: readers see the old feed or the new one, never a mix.
         publishing.public.put(&BlobKey::parse(&format!("feeds/{name}/feed.xml"))?, RSS_TYPE, one_chunk(bytes), u64::MAX).await?;
-        let record = BuildRecord { id: id.clone(), built_at: now, episodes: outcome.episodes, sha256: outcome.sha256.clone(), bytes: outcome.bytes, archive };
         let redirect = show.new_feed_url.clone().filter(|_| show.redirect);
-        self.record_build(&g.production, &record, redirect).await?;
+        let record = BuildRecord { id: id.clone(), built_at: now, episodes: outcome.episodes, sha256: outcome.sha256.clone(), bytes: outcome.bytes, archive, redirect };
+        self.record_build(&g.production, &record).await?;
         // After the build's record: a server that reads the new feed then also reads its time.
         self.feeds_published.fetch_add(1, std::sync::atomic::Ordering::Release);
         if let Some(due) = next_due {
@@ -217,6 +220,8 @@ impl Podops {
         let archived = publishing.public.get(&BlobKey::parse(&previous.archive)?, None).await?;
         let feed_key = BlobKey::parse(&format!("feeds/{}/feed.xml", production.name))?;
         publishing.public.put(&feed_key, RSS_TYPE, archived.body, u64::MAX).await?;
+        // The redirect goes back to what it was with that build.
+        self.note_published(prod, None, previous.redirect.clone()).await?;
         self.feeds_published.fetch_add(1, std::sync::atomic::Ordering::Release);
         let mut ops = vec![WriteOp::Delete { key: current_record.key.clone(), expected: current_record.version }];
         ops.extend(self.audit_ops(caller, "production.rollback", Target::new("build", &current.id), Some(prod), Default::default())?);
@@ -251,16 +256,30 @@ impl Podops {
         Ok(out)
     }
 
-    async fn record_build(&self, production: &Production, build: &BuildRecord, redirect: Option<String>) -> Result<(), ServiceError> {
+    async fn record_build(&self, production: &Production, build: &BuildRecord) -> Result<(), ServiceError> {
         let prod = &production.guid;
         let body = serde_json::to_value(build).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let key = crate::ports::Key::new(keys::production_partition(prod), format!("BUILD#{}", build.id));
         self.records.create(&Record { key, version: Version::FIRST, body, expires_at: None }).await?;
-        // last_build on the production: retried, since members may be edited concurrently.
+        self.note_published(prod, Some(build.built_at), build.redirect.clone()).await?;
+        let publishing = self.publishing.as_ref().ok_or(ServiceError::PublishingNotConfigured)?;
+        for (record, old) in self.builds(prod).await?.into_iter().skip(KEPT_BUILDS) {
+            self.records.delete(&record.key, record.version).await?;
+            publishing.public.delete(&BlobKey::parse(&old.archive)?).await?;
+        }
+        Ok(())
+    }
+
+    /// The production's record of what is published: when (unchanged when
+    /// `None`) and where the feed redirects. Retried, since members may be
+    /// edited concurrently.
+    async fn note_published(&self, prod: &Guid, built_at: Option<Timestamp>, redirect: Option<String>) -> Result<(), ServiceError> {
         for _ in 0..5 {
             let Some(rec) = self.records.get(&keys::production(prod)).await? else { break };
             let mut p: Production = serde_json::from_value(rec.body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            p.last_build = Some(build.built_at);
+            if built_at.is_some() {
+                p.last_build = built_at;
+            }
             p.feed_redirect = redirect.clone();
             p.version = rec.version.next();
             let body = serde_json::to_value(&p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -269,11 +288,6 @@ impl Podops {
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
-        }
-        let publishing = self.publishing.as_ref().ok_or(ServiceError::PublishingNotConfigured)?;
-        for (record, old) in self.builds(prod).await?.into_iter().skip(KEPT_BUILDS) {
-            self.records.delete(&record.key, record.version).await?;
-            publishing.public.delete(&BlobKey::parse(&old.archive)?).await?;
         }
         Ok(())
     }

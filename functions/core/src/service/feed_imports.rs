@@ -26,6 +26,8 @@ use super::{keys, Caller, Need, Podops, RequestContext, ServiceError};
 const IMPORT_TTL: Timestamp = 30 * 24 * 3600;
 /// Most episodes and problems a report lists.
 pub const MAX_LISTED: usize = 500;
+/// Longest guid or message a report keeps (in characters).
+const MAX_TEXT: usize = 256;
 /// Progress is written every this many items.
 const PROGRESS_EVERY: usize = 25;
 
@@ -148,7 +150,9 @@ fn truncate(text: &str, max: usize) -> String {
 impl Podops {
     /// `POST /a/v1/import/feed`: records the import and queues its job.
     pub async fn start_feed_import(&self, caller: &Caller, request: FeedImportRequest) -> Result<FeedImport, ServiceError> {
+        // The job writes the show and its episodes: the token must allow both.
         caller.require(Scope::ProductionWrite)?;
+        caller.require(Scope::ResourceWrite)?;
         let url = check_import_url_allowing(&request.url, &self.media.allow_addresses).map_err(|r| ServiceError::ImportRefused { code: r.code, reason: r.reason })?;
         let name = if request.dry_run {
             None
@@ -271,8 +275,7 @@ impl Podops {
         };
         let mut report = ImportReport { title: feed.show.title.clone(), items: feed.items.len() as u32, dry_run: import.dry_run, ..ImportReport::default() };
         for f in &findings {
-            let guid = f.item.and_then(|i| feed.items.get(i)).map(|i| i.guid.clone());
-            report.problems.push(ImportProblem { guid, code: f.code.to_owned(), message: f.message.clone() });
+            report.problems.push(ImportProblem { guid: f.guid.clone(), code: f.code.to_owned(), message: f.message.clone() });
         }
         if feed.show.locked {
             // podcast:locked yes: the owner asked hosts not to take the show. Proving
@@ -314,8 +317,17 @@ impl Podops {
         })
         .await?;
         report.show_created = self.import_show(&caller, &prod, &feed, &mut report).await?;
+        let imported_at = self.clock.now();
         for (n, item) in feed.items.iter().enumerate() {
-            self.import_item(&caller, &prod, item, &mut report).await?;
+            let mut item = item.clone();
+            if item.published.is_none() {
+                // The feed's order kept (newest first), a second apart: undated items
+                // would otherwise wait out of the feed as unpublished.
+                item.published = Some(imported_at - n as i64);
+                let message = "no usable pubDate: published at the import time, in the feed's order".to_owned();
+                report.problems.push(ImportProblem { guid: Some(item.guid.clone()), code: "import.no_date".into(), message });
+            }
+            self.import_item(&caller, &prod, &item, &mut report).await?;
             if (n + 1) % PROGRESS_EVERY == 0 {
                 self.update_feed_import(job, |i| i.progress.done = (n + 1) as u32).await?;
             }
@@ -327,6 +339,14 @@ impl Podops {
         report.truncated = report.episodes.len() > MAX_LISTED || report.problems.len() > MAX_LISTED;
         report.episodes.truncate(MAX_LISTED);
         report.problems.truncate(MAX_LISTED);
+        // Bounded texts too, so the record fits one DynamoDB item (400 KB) whatever the feed holds.
+        for e in &mut report.episodes {
+            e.guid = truncate(&e.guid, MAX_TEXT);
+        }
+        for p in &mut report.problems {
+            p.guid = p.guid.as_deref().map(|g| truncate(g, MAX_TEXT));
+            p.message = truncate(&p.message, MAX_TEXT);
+        }
         self.update_feed_import(job, |i| {
             i.state = "done".into();
             i.progress.done = report.items;

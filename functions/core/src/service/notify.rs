@@ -15,6 +15,8 @@ use crate::{
 
 use super::{keys, Podops, ServiceError};
 
+/// Seconds after a live change's rebuild is due that it is announced.
+const LIVE_REBUILD_MARGIN: i64 = 5;
 /// Notification records are kept this long.
 const NOTIFICATION_TTL: Timestamp = 7 * 24 * 3600;
 
@@ -56,7 +58,14 @@ impl Podops {
         let window = self.notify.window.max(1);
         let bucket = now / window;
         let job = Job { id: format!("notify-{prod}-{}-{bucket}", reason.as_str()), ..Job::new(JobKind::Notify, prod.clone(), prod.clone(), None, now) };
-        let notification = Notification { feed_url, reason, due: (bucket + 1) * window, status: "pending".into(), results: Vec::new() };
+        // A live change shows in the feed only after its rebuild (`rebuild_delay`
+        // on this server; up to a minute later on AWS, whose due builds run each
+        // minute): announce it after that, or apps would read the old feed.
+        let mut due = (bucket + 1) * window;
+        if reason != Reason::Update {
+            due = due.max(now + publishing.rebuild_delay + LIVE_REBUILD_MARGIN);
+        }
+        let notification = Notification { feed_url, reason, due, status: "pending".into(), results: Vec::new() };
         let body = serde_json::to_value(&notification).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut ops = vec![WriteOp::Create(Record { key: notification_key(prod, &job.id), version: Version::FIRST, body, expires_at: Some(now + NOTIFICATION_TTL) })];
         ops.extend(self.create_job_ops(&job)?);

@@ -92,7 +92,10 @@ pub struct SourceFeed {
 /// Something the import reports without stopping: which item (by position), a code, what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
+    /// The item's position as parsed (before repeated guids are dropped).
     pub item: Option<usize>,
+    /// The item's guid (kept or derived), when the finding is about an item.
+    pub guid: Option<String>,
     pub code: &'static str,
     pub message: String,
 }
@@ -163,15 +166,17 @@ fn decode(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
 
 /// An element's name with its namespace made canonical (`itunes:image`
 /// whatever prefix the feed bound), or its plain local name.
-fn canonical(ns: ResolveResult<'_>, local: &[u8]) -> String {
+fn canonical(ns: ResolveResult<'_>, local: &[u8], qname: &[u8]) -> String {
     let local = String::from_utf8_lossy(local);
     match ns {
-        ResolveResult::Bound(n) if n.as_ref() == ITUNES => format!("itunes:{local}"),
+        // Some hosts bind Apple's namespace in another case (…/DTDs/Podcast-1.0.dtd).
+        ResolveResult::Bound(n) if n.as_ref().eq_ignore_ascii_case(ITUNES) => format!("itunes:{local}"),
         ResolveResult::Bound(n) if PODCAST.contains(&n.as_ref()) => format!("podcast:{local}"),
         ResolveResult::Bound(n) if n.as_ref() == CONTENT => format!("content:{local}"),
         ResolveResult::Bound(n) if n.as_ref() == ATOM => format!("atom:{local}"),
         ResolveResult::Bound(n) => format!("{{{}}}{local}", String::from_utf8_lossy(n.as_ref())),
-        _ => local.into_owned(),
+        // An undeclared prefix stays a prefix: `itunes:title` never stands in for `title`.
+        _ => String::from_utf8_lossy(qname).into_owned(),
     }
 }
 
@@ -198,6 +203,10 @@ struct Parser {
     findings: Vec<Finding>,
     /// Canonical names of the open elements.
     path: Vec<String>,
+    /// Where each open element's text starts in `text`: an element's text
+    /// is all text inside it, markup that should have been escaped (`a<br/>b`
+    /// in a description) included as text.
+    starts: Vec<usize>,
     text: String,
     item: Option<SourceItem>,
     seen_element: bool,
@@ -219,16 +228,16 @@ impl Parser {
                     return Err(refuse("import.doctype", "the feed declares a document type; feeds have none, and entities it could define are never expanded"));
                 }
                 Event::Start(e) => {
-                    let name = canonical(ns, e.local_name().as_ref());
+                    let name = canonical(ns, e.local_name().as_ref(), e.name().as_ref());
                     self.open(&name, &e);
                     self.path.push(name);
-                    self.text.clear();
+                    self.starts.push(self.text.len());
                 }
                 Event::Empty(e) => {
-                    let name = canonical(ns, e.local_name().as_ref());
+                    let name = canonical(ns, e.local_name().as_ref(), e.name().as_ref());
                     self.open(&name, &e);
                     self.path.push(name);
-                    self.text.clear();
+                    self.starts.push(self.text.len());
                     self.close();
                 }
                 Event::Text(t) => match t.unescape() {
@@ -309,7 +318,14 @@ impl Parser {
 
     fn close(&mut self) {
         let Some(name) = self.path.pop() else { return };
-        let text = std::mem::take(&mut self.text);
+        let start = self.starts.pop().unwrap_or(0).min(self.text.len());
+        let text = self.text[start..].to_owned();
+        // A field's text stays its parent's when the parent is a field too (markup
+        // inside a description); a container (channel, item, …) needs none of it,
+        // so memory holds one item's text at a time.
+        if matches!(self.parent(), None | Some("rss" | "channel" | "item" | "image" | "itunes:owner" | "itunes:category")) {
+            self.text.truncate(start);
+        }
         if name == "item" && self.in_channel() {
             if let Some(item) = self.item.take() {
                 self.feed.items.push(item);
@@ -358,7 +374,7 @@ impl Parser {
             "pubDate" => {
                 item.published = parse_date(&text);
                 if item.published.is_none() && !text.trim().is_empty() {
-                    self.findings.push(Finding { item: Some(index), code: "import.bad_date", message: format!("pubDate '{}' is no date", text.trim()) });
+                    self.findings.push(Finding { item: Some(index), guid: None, code: "import.bad_date", message: format!("pubDate '{}' is no date", text.trim()) });
                 }
             }
             "title" => item.title = text.trim().to_owned(),
@@ -375,7 +391,7 @@ impl Parser {
             "itunes:duration" => {
                 item.duration = parse_duration(&text);
                 if item.duration.is_none() && !text.trim().is_empty() {
-                    self.findings.push(Finding { item: Some(index), code: "import.bad_duration", message: format!("itunes:duration '{}' is no duration", text.trim()) });
+                    self.findings.push(Finding { item: Some(index), guid: None, code: "import.bad_duration", message: format!("itunes:duration '{}' is no duration", text.trim()) });
                 }
             }
             _ => {}
@@ -395,14 +411,20 @@ fn derive_guids(items: &mut Vec<SourceItem>, findings: &mut Vec<Finding>) {
             Some(enclosure) => enclosure.url.clone(),
             None => format!("podops-import:{}", &hex::encode(Sha256::digest(format!("{}\n{:?}", item.title, item.published)))[..32]),
         };
-        findings.push(Finding { item: Some(i), code: "import.guid_derived", message: format!("no guid: keyed by {}", item.guid) });
+        findings.push(Finding { item: Some(i), guid: None, code: "import.guid_derived", message: format!("no guid: keyed by {}", item.guid) });
+    }
+    // Findings name their item by guid from here on: positions move as repeats go.
+    for f in findings.iter_mut() {
+        if let Some(item) = f.item.and_then(|i| items.get(i)) {
+            f.guid = Some(item.guid.clone());
+        }
     }
     let mut seen = std::collections::HashSet::new();
     let mut index = 0;
     items.retain(|item| {
         let first = seen.insert(item.guid.clone());
         if !first {
-            findings.push(Finding { item: Some(index), code: "import.duplicate_guid", message: format!("guid {} appears again: only its first item is imported", item.guid) });
+            findings.push(Finding { item: Some(index), guid: Some(item.guid.clone()), code: "import.duplicate_guid", message: format!("guid {} appears again: only its first item is imported", item.guid) });
         }
         index += 1;
         first

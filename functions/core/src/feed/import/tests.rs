@@ -125,3 +125,15 @@ fn what_is_not_a_feed_is_refused_with_a_code() {
     }
     assert_eq!(parse(&vec![b' '; MAX_FEED_BYTES + 1]).unwrap_err().code, "import.too_large");
 }
+
+#[test]
+fn unescaped_markup_keeps_its_text_and_namespaces_are_matched_by_uri() {
+    let text = r#"<?xml version="1.0"?><rss xmlns:it="http://www.itunes.com/DTDs/Podcast-1.0.dtd"><channel><title>Show</title>
+<item><guid>g</guid><title>Real title</title><itunes:title>Undeclared prefix</itunes:title><description>line one<br/>line two</description>
+<it:episode>7</it:episode><it:block>yes</it:block></item></channel></rss>"#;
+    let (f, _) = parse(text.as_bytes()).unwrap();
+    let i = &f.items[0];
+    assert_eq!(i.description, "line oneline two");
+    assert_eq!(i.title, "Real title", "an undeclared itunes: prefix is not the itunes namespace, and never replaces <title>");
+    assert_eq!((i.episode, i.block), (Some(7), true), "Apple's namespace in another case, under another prefix");
+}

@@ -14,7 +14,8 @@ const ZONES: &[(&str, i32)] = &[
     ("EST", -5 * 3600), ("EDT", -4 * 3600), ("CST", -6 * 3600), ("CDT", -5 * 3600),
     ("MST", -7 * 3600), ("MDT", -6 * 3600), ("PST", -8 * 3600), ("PDT", -7 * 3600),
     ("AKST", -9 * 3600), ("AKDT", -8 * 3600), ("HST", -10 * 3600),
-    ("BST", 3600), ("IST", 3600), ("CET", 3600), ("CEST", 2 * 3600), ("MET", 3600), ("MEST", 2 * 3600),
+    // IST is left out: Irish (+1) and Indian (+5:30) feeds both write it.
+    ("BST", 3600), ("CET", 3600), ("CEST", 2 * 3600), ("MET", 3600), ("MEST", 2 * 3600),
     ("EET", 2 * 3600), ("EEST", 3 * 3600), ("WET", 0), ("WEST", 3600),
     ("AEST", 10 * 3600), ("AEDT", 11 * 3600), ("JST", 9 * 3600),
 ];
@@ -32,6 +33,13 @@ pub fn parse_date(text: &str) -> Option<Timestamp> {
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.timestamp());
+    }
+    // ISO 8601 with a space and no zone (read as UTC), or a bare date.
+    if let Ok(t) = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S") {
+        return Some(t.and_utc().timestamp());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp());
     }
     lenient(text)
 }
@@ -143,6 +151,7 @@ mod tests {
             "Mar 5, 2024 16:00:00 GMT",
             "2024-03-05T16:00:00Z",
             "  Tue,  05 Mar 2024 16:00:00 +0000  ",
+            "2024-03-05 16:00:00",
             "Tue, 05 Mar 2024 16:00:00 UTC",
         ] {
             assert_eq!(parse_date(text), Some(t), "{text}");
