@@ -272,6 +272,12 @@ async fn leaving_publishes_new_feed_url_then_redirects_with_301_and_enclosures_k
         let r = app.call(method.clone(), "/feeds/leaving_show/feed.xml", None, None).await;
         assert_eq!((r.status, r.header("location")), (StatusCode::MOVED_PERMANENTLY, new_home), "{method}");
     }
+    // Rolling back to the build before the redirect serves that feed again; a new build redirects.
+    let r = app.call(Method::POST, "/a/v1/build/rollback", Some(&t), Some(json!({ "production": prod }))).await;
+    assert!(r.status.is_success(), "{}", String::from_utf8_lossy(&r.body));
+    assert!(published(&app, "leaving_show").await.contains("new-feed-url"));
+    assert_eq!(build(&app, &t, &prod, "").await.status, StatusCode::CREATED);
+    assert_eq!(app.call(Method::GET, "/feeds/leaving_show/feed.xml", None, None).await.status, StatusCode::MOVED_PERMANENTLY);
     // Enclosures keep working for the apps that downloaded the old feed.
     let path = enclosure.split_once("://").and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_owned())).expect("a path");
     let r = app.call(Method::GET, &path, None, None).await;
