@@ -143,6 +143,17 @@ fn name_from_url(url: &url::Url) -> Option<ProductionName> {
     ProductionName::parse(slug.trim_end_matches('_')).ok()
 }
 
+/// Show notes as another host published them, made safe to publish again:
+/// the formatting and links apps show are kept (ammonia's allow-list of
+/// tags and attributes); scripts, styles, event handlers, iframes and
+/// `javascript:` URLs go. Plain text passes unchanged.
+fn sanitize(html: &str) -> String {
+    if !html.contains('<') && !html.contains('&') {
+        return html.to_owned();
+    }
+    ammonia::Builder::default().link_rel(Some("noopener nofollow")).clean(html).to_string()
+}
+
 fn truncate(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }
@@ -373,7 +384,7 @@ impl Podops {
         let s = &feed.show;
         let mut body = Map::new();
         body.insert("title".into(), json!(truncate(if s.title.is_empty() { "Imported show" } else { &s.title }, 255)));
-        body.insert("description".into(), json!(truncate(&s.description, 4000)));
+        body.insert("description".into(), json!(truncate(&sanitize(&s.description), 4000)));
         body.insert("language".into(), json!(s.language));
         body.insert("link".into(), json!(s.link));
         body.insert("category".into(), json!(s.category));
@@ -422,8 +433,8 @@ impl Podops {
         }
         let mut body = Map::new();
         body.insert("title".into(), json!(truncate(if item.title.is_empty() { "Untitled" } else { &item.title }, 255)));
-        body.insert("summary".into(), json!(truncate(&item.description, 4000)));
-        body.insert("content".into(), json!(truncate(&item.content, 100_000)));
+        body.insert("summary".into(), json!(truncate(&sanitize(&item.description), 4000)));
+        body.insert("content".into(), json!(truncate(&sanitize(&item.content), 100_000)));
         body.insert("link".into(), json!(item.link));
         body.insert("published".into(), json!(item.published));
         body.insert("season".into(), json!(item.season.filter(|s| *s > 0)));
@@ -492,6 +503,16 @@ enum Created {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn show_notes_keep_their_formatting_and_lose_what_runs() {
+        let clean = sanitize(r#"<p>Hi <b>there</b> <a href="https://x.example.com/" onclick="steal()">link</a></p><script>alert(1)</script><img src="javascript:alert(2)"><iframe src="https://evil.example.com/"></iframe>"#);
+        assert!(clean.contains("<p>Hi <b>there</b>") && clean.contains(r#"href="https://x.example.com/""#), "{clean}");
+        for gone in ["script", "onclick", "javascript:", "iframe", "alert"] {
+            assert!(!clean.contains(gone), "{gone} survived: {clean}");
+        }
+        assert_eq!(sanitize("plain words, no markup"), "plain words, no markup");
+    }
 
     #[test]
     fn names_come_from_the_feed_url() {
