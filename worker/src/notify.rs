@@ -29,6 +29,8 @@ impl Worker {
         if notification.status != "pending" {
             return Ok(());
         }
+        // The runner hands the message back until `due`; this covers a message
+        // received a moment early.
         let wait = (notification.due - self.podops.clock.now()).clamp(0, MAX_WAIT);
         if wait > 0 {
             tokio::time::sleep(Duration::from_secs(wait as u64)).await;

@@ -141,6 +141,17 @@ impl Worker {
         if let Some(stream) = parsed.job.strip_prefix(STREAM_JOB_PREFIX) {
             return self.offer_stream(&parsed.production, stream, &message).await;
         }
+        if parsed.job.starts_with("notify-") {
+            // An announcement waits for its window to close: the message comes back
+            // then, rather than the job holding a slot while it waits.
+            if let Ok(Some(due)) = self.podops.notification_due(&parsed.production, &parsed.job).await {
+                let wait = due - self.podops.clock.now();
+                if wait > 0 {
+                    let _ = jobs.extend(&message.receipt, Duration::from_secs(wait as u64)).await;
+                    return;
+                }
+            }
+        }
         let lease = self.config.visibility.as_secs().max(1) as i64;
         match self.podops.claim_job(&parsed, &self.config.worker_id, lease).await {
             Ok(Claim::Claimed(job)) => self.run_claimed(job, &message, stop).await,

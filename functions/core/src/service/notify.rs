@@ -84,6 +84,14 @@ impl Podops {
         Ok(Some((notification, record.version)))
     }
 
+    /// When a `notify` job's window closes, if it is still to be sent: the
+    /// worker hands the message back until then instead of holding a slot.
+    pub async fn notification_due(&self, prod: &Guid, job_id: &str) -> Result<Option<Timestamp>, ServiceError> {
+        let Some(record) = self.records.get(&notification_key(prod, job_id)).await? else { return Ok(None) };
+        let notification: Notification = serde_json::from_value(record.body).map_err(|e| StoreError::Corrupt(format!("notification {job_id}: {e}")))?;
+        Ok((notification.status == "pending").then_some(notification.due))
+    }
+
     /// Records an attempt's outcome on the notification.
     pub async fn record_notification(&self, job: &Job, status: &str, results: Vec<String>) -> Result<(), ServiceError> {
         let Some((mut notification, version)) = self.notification_of(job).await? else { return Ok(()) };
