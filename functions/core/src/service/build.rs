@@ -184,7 +184,10 @@ impl Podops {
         if outcome.problems.iter().any(|p| p.blocking) {
             return Err(ServiceError::FeedInvalid(outcome.problems));
         }
-        let id = format!("{now:012}-{}", Guid::random());
+        // Sorted by time, then by a UUIDv7 (ordered within the second too), so
+        // "newest first" holds for two builds of one second and a rollback
+        // republishes the build before the newest, not a random one of them.
+        let id = format!("{now:012}-{}", uuid::Uuid::now_v7().simple());
         let archive = format!("feeds/{name}/builds/{id}.xml");
         let bytes = xml.into_bytes();
         publishing.public.put(&BlobKey::parse(&archive)?, RSS_TYPE, one_chunk(bytes.clone()), u64::MAX).await?;
