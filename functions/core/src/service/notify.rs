@@ -79,17 +79,20 @@ impl Podops {
 
     /// The notification a `notify` job sends, and its record's version.
     pub async fn notification_of(&self, job: &Job) -> Result<Option<(Notification, Version)>, ServiceError> {
-        let Some(record) = self.records.get(&notification_key(&job.production, &job.id)).await? else { return Ok(None) };
-        let notification = serde_json::from_value(record.body).map_err(|e| StoreError::Corrupt(format!("notification {}: {e}", job.id)))?;
-        Ok(Some((notification, record.version)))
+        self.load_notification(&job.production, &job.id).await
     }
 
     /// When a `notify` job's window closes, if it is still to be sent: the
     /// worker hands the message back until then instead of holding a slot.
     pub async fn notification_due(&self, prod: &Guid, job_id: &str) -> Result<Option<Timestamp>, ServiceError> {
+        let found = self.load_notification(prod, job_id).await?;
+        Ok(found.filter(|(n, _)| n.status == "pending").map(|(n, _)| n.due))
+    }
+
+    async fn load_notification(&self, prod: &Guid, job_id: &str) -> Result<Option<(Notification, Version)>, ServiceError> {
         let Some(record) = self.records.get(&notification_key(prod, job_id)).await? else { return Ok(None) };
-        let notification: Notification = serde_json::from_value(record.body).map_err(|e| StoreError::Corrupt(format!("notification {job_id}: {e}")))?;
-        Ok((notification.status == "pending").then_some(notification.due))
+        let notification = serde_json::from_value(record.body).map_err(|e| StoreError::Corrupt(format!("notification {job_id}: {e}")))?;
+        Ok(Some((notification, record.version)))
     }
 
     /// Records an attempt's outcome on the notification.
