@@ -76,6 +76,8 @@ impl World {
             ("POST", "/_a/token") => json!({ "client_id": "svc", "scopes": ["resource:read"] }),
             ("POST", "/_t/import") => json!({ "production": prod, "url": "https://example.com/episode.mp3" }),
             ("POST", "/a/v1/import/feed") => json!({ "url": "https://example.com/feed.xml", "dry_run": true }),
+            ("POST", "/a/v1/backups") => json!({ "production": prod }),
+            ("POST", "/a/v1/backups/restore") => json!({ "archive": "aaaaaaaaaaa1-aaaaaaaaaaa1" }),
             ("PUT", "/a/v1/users/{email}") => json!({ "role": "user" }),
             ("POST", _) | ("PUT", _) => json!({}),
             _ => return None,

@@ -108,6 +108,34 @@ pub enum ClientCommand {
         #[arg(long, default_value_t = 600)]
         timeout: u64,
     },
+    /// Back a production up into one archive file (records, media, sha256 manifest), to
+    /// restore into this or another PodOps (embedded or AWS) with `podops restore`.
+    ///
+    /// Example: podops export my_show -f my_show.tar
+    Export {
+        /// The production (name or guid). Default: the one in use.
+        production: Option<String>,
+        /// Where to write the archive (`-o` is the output format, as for every command).
+        /// Default: `<production>.tar` here.
+        #[arg(short = 'f', long = "file")]
+        file: Option<std::path::PathBuf>,
+        /// Seconds to wait for the backup to be written.
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
+    },
+    /// Restore an archive made by `podops export` as a new production (or into an empty one
+    /// of yours); every object's sha256 is checked.
+    ///
+    /// Example: podops restore my_show.tar --name my_show_copy
+    Restore {
+        file: std::path::PathBuf,
+        /// The production to restore into. Default: the archived production's name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Seconds to wait for the restore to finish.
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
+    },
     /// Read an asset; --wait waits until it is probed (or failed).
     ///
     /// Example: podops asset get 3f2a9c01b7e4 --wait

@@ -12,6 +12,7 @@ use super::{
         TemplateKind,
     },
     config::{ConfigFile, Settings},
+    backups,
     output::print,
     publish, streams, upload, ClientError,
 };
@@ -109,6 +110,30 @@ pub async fn run(opts: ClientOpts, command: ClientCommand) -> Result<(), ClientE
             let id = started["id"].as_str().unwrap_or_default().to_owned();
             let ended = wait_for_import(&api, &id, Duration::from_secs(timeout)).await?;
             print_import(out, &ended)
+        }
+        ClientCommand::Export { production: named, file, timeout } => {
+            let chosen = named.clone().or(settings.production.clone()).unwrap_or_default();
+            let prod = match named {
+                Some(p) => production(&api, &Settings { production: Some(p), ..settings.clone() }).await?,
+                None => production(&api, &settings).await?,
+            };
+            let output_file = file.unwrap_or_else(|| std::path::PathBuf::from(format!("{chosen}.tar")));
+            let done = backups::export(&api, &prod, &output_file, Duration::from_secs(timeout)).await?;
+            print(out, &done, &["id", "production", "state", "size", "sha256", "records", "objects"])
+        }
+        ClientCommand::Restore { file, name, timeout } => {
+            let done = backups::restore(&api, &file, name.as_deref(), Duration::from_secs(timeout)).await?;
+            if out == super::args::OutputFormat::Table {
+                println!("restored into production {} ({})", done["production"].as_str().unwrap_or(""), done["name"].as_str().unwrap_or(""));
+                let report = &done["report"];
+                println!("{} records, {} objects, {} bytes", report["records"], report["objects"], report["bytes"]);
+                if let Some(secrets) = report["secrets_to_set"].as_array().filter(|s| !s.is_empty()) {
+                    println!("set these secrets again (archives hold them masked): {}", secrets.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "));
+                }
+                Ok(())
+            } else {
+                print(out, &done, &[])
+            }
         }
         ClientCommand::Asset(AssetCommand::Get { id, wait, timeout }) => {
             let prod = production(&api, &settings).await?;

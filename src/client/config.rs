@@ -23,6 +23,7 @@ pub struct Profile {
 }
 
 /// What a command runs with, after flags, environment and file are merged.
+#[derive(Clone)]
 pub struct Settings {
     pub api: String,
     pub token: String,

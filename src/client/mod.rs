@@ -7,6 +7,7 @@
 mod accounts;
 mod api;
 mod args;
+mod backups;
 mod commands;
 mod config;
 mod error;

@@ -8,6 +8,7 @@
 pub mod fault;
 pub mod ffmpeg;
 pub mod fetch;
+mod backup;
 mod feed_import;
 mod inbox;
 mod notify;

@@ -67,6 +67,8 @@ impl Worker {
             JobKind::Deliver => self.deliver(job).await,
             JobKind::Notify => self.notify(job).await,
             JobKind::FeedImport => self.feed_import(job).await,
+            JobKind::Backup => self.backup(job).await,
+            JobKind::Restore => self.restore(job).await,
             JobKind::Record => self.record(job).await,
             JobKind::Preflight | JobKind::DryRun => {
                 // They run where streams run: a worker without streams hands them on.
@@ -224,7 +226,7 @@ impl Worker {
         Ok(())
     }
 
-    fn scratch(&self) -> Result<tempfile::TempDir, Failure> {
+    pub(crate) fn scratch(&self) -> Result<tempfile::TempDir, Failure> {
         std::fs::create_dir_all(&self.config.scratch_dir).and_then(|()| tempfile::tempdir_in(&self.config.scratch_dir))
             .map_err(|e| Failure { code: "job.scratch".into(), detail: e.to_string(), transient: true })
     }
@@ -248,7 +250,7 @@ impl Worker {
     }
 
     /// Copies a stored object to a local file.
-    async fn download(&self, key: &BlobKey, to: &Path) -> Result<(), Failure> {
+    pub(crate) async fn download(&self, key: &BlobKey, to: &Path) -> Result<(), Failure> {
         let io = |e: std::io::Error| Failure { code: "job.scratch".into(), detail: e.to_string(), transient: true };
         let blob = self.podops.blobs.get(key, None).await.map_err(|e| match e {
             BlobError::NotFound => Failure::input("media.missing", format!("{key} is gone")),

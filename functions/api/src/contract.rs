@@ -30,7 +30,7 @@ fn constraint(path: &str, name: &str) -> Option<Result<&'static str, Vec<String>
     let by_name = match name {
         "prod" | "asset" | "stream" => Ok(GUID),
         "id" if path.starts_with("/a/v1/tokens") => Ok("^[0-9a-f]{16}$"),
-        "id" if path.starts_with("/a/v1/import/feed") => Ok("^[0-9a-f]{12}-[0-9a-f]{12}$"),
+        "id" if path.starts_with("/a/v1/import/feed") || path.starts_with("/a/v1/backups/restore") => Ok("^[0-9a-f]{12}-[0-9a-f]{12}$"),
         "id" => Ok(GUID),
         "kind" => Err(Kind::ALL.iter().map(|k| k.as_str().to_owned()).collect()),
         "action" => Err(["start", "stop", "restart", "pause", "resume"].map(String::from).to_vec()),
@@ -115,6 +115,27 @@ fn feed_import_body(doc: &mut OpenApi) {
     }
 }
 
+/// A backup names a production by guid; a restore names an archive (two guids) and maybe a production name.
+fn backup_bodies(doc: &mut OpenApi) {
+    let pair = "^[0-9a-f]{12}-[0-9a-f]{12}$";
+    let schemas = [
+        ("/a/v1/backups", serde_json::json!({
+            "type": "object", "additionalProperties": false, "required": ["production"],
+            "properties": { "production": { "type": "string", "pattern": GUID } }
+        })),
+        ("/a/v1/backups/restore", serde_json::json!({
+            "type": "object", "additionalProperties": false, "required": ["archive"],
+            "properties": { "archive": { "type": "string", "pattern": pair }, "name": { "type": ["string", "null"], "pattern": PRODUCTION_NAME } }
+        })),
+    ];
+    for (path, schema) in schemas {
+        let Some(body) = doc.paths.paths.get_mut(path).and_then(|item| item.post.as_mut()).and_then(|op| op.request_body.as_mut()) else { continue };
+        if let Ok(content) = serde_json::from_value(serde_json::json!({ "application/json": { "schema": schema } })) {
+            body.content = content;
+        }
+    }
+}
+
 /// Resource bodies are taken as XML too (seed 001), typed by the kind's schema.
 fn xml_resource_bodies(doc: &mut OpenApi) {
     for (_, item) in doc.paths.paths.iter_mut().filter(|(p, _)| p.starts_with("/a/v1/resource/")) {
@@ -132,6 +153,7 @@ pub fn complete(doc: &mut OpenApi) {
     upload_body(doc);
     mapping_body(doc);
     feed_import_body(doc);
+    backup_bodies(doc);
     xml_resource_bodies(doc);
     for (path, item) in doc.paths.paths.iter_mut() {
         let path_params: Vec<Parameter> = item.parameters.clone().unwrap_or_default();

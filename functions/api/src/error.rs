@@ -72,6 +72,8 @@ impl From<ServiceError> for ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "episode.enclosure_missing", json!({ "field": "enclosure", "guid": g }))
             }
             E::ImportNotFound(id) => (StatusCode::NOT_FOUND, "import.not_found", json!({ "id": id })),
+            E::BackupNotFound(id) => (StatusCode::NOT_FOUND, "backup.not_found", json!({ "id": id })),
+            E::BackupNotReady(state) => (StatusCode::CONFLICT, "backup.not_ready", json!({ "state": state })),
             E::MappedAssetMissing(g) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "asset.mapping_asset_missing", json!({ "field": "assets", "guid": g }))
             }

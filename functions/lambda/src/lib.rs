@@ -87,7 +87,7 @@ impl Function {
             Function::Upload => routes::upload::routes(),
             Function::Build => routes::build::routes(),
             Function::Feeds => routes::feeds::routes().merge(routes::channels::routes()),
-            Function::Tasks => routes::imports::routes().merge(routes::feed_imports::routes()).merge(routes::renditions::routes()).merge(routes::external_ids::routes()),
+            Function::Tasks => routes::imports::routes().merge(routes::feed_imports::routes()).merge(routes::backups::routes()).merge(routes::renditions::routes()).merge(routes::external_ids::routes()),
             Function::Streams => routes::streams::routes().merge(routes::recordings::routes()),
             Function::StreamEvents => routes::streams::event_routes(),
         }

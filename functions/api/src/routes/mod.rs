@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod backups;
 pub mod build;
 pub mod channels;
 pub mod external_ids;
@@ -59,6 +60,7 @@ pub fn all_groups() -> OpenApiRouter<AppState> {
         .merge(external_ids::routes())
         .merge(imports::routes())
         .merge(feed_imports::routes())
+        .merge(backups::routes())
         .merge(streams::routes())
         .merge(recordings::routes())
         .merge(streams::event_routes())

@@ -29,6 +29,10 @@ pub enum JobKind {
     /// Import a show from its RSS feed (`asset` is the import).
     #[serde(rename = "feed_import")]
     FeedImport,
+    /// Write a production's backup archive (`asset` is the backup).
+    Backup,
+    /// Restore a production from an archive (`asset` is the restore).
+    Restore,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -93,6 +97,8 @@ impl Job {
             // `notify_feed` sets an id with the reason and the window in it.
             (None, JobKind::Notify) => format!("notify-{asset}"),
             (None, JobKind::FeedImport) => format!("feedimport-{asset}"),
+            (None, JobKind::Backup) => format!("backup-{asset}"),
+            (None, JobKind::Restore) => format!("restore-{asset}"),
         };
         Self { id, kind, production, asset, rendition, state: JobState::Queued, attempts: 0, created: now, updated: now, sent_at: now, resends: 0, version: Version::FIRST }
     }

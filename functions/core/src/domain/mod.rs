@@ -3,6 +3,7 @@
 
 mod access;
 pub mod account;
+pub mod backup;
 pub mod channel;
 pub mod audit;
 pub mod import_url;

@@ -25,6 +25,10 @@ pub struct Production {
     /// show's `new_feed_url` when it has `redirect: true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feed_redirect: Option<String>,
+    /// The `podcast:guid` its feed was first published with, kept when the
+    /// feed moves (another name, another host) unless the show sets its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub podcast_guid: Option<String>,
     pub version: Version,
 }
 

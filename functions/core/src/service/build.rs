@@ -103,7 +103,11 @@ impl Podops {
         let g = self.gather(prod).await?;
         let name = g.production.name.as_str();
         let feed_url = format!("{}/feeds/{name}/feed.xml", publishing.feed_base_url);
-        let show = g.show.clone().unwrap_or_default();
+        let mut show = g.show.clone().unwrap_or_default();
+        if show.podcast_guid.as_deref().is_none_or(str::is_empty) {
+            // The guid the feed was first published with stays, whatever its URL becomes (a move, a restore).
+            show.podcast_guid = g.production.podcast_guid.clone();
+        }
         let image_url = self.image_url(prod, show.image.as_deref(), &g.assets).await?;
         let mut problems = feed::check_show(&show, image_url.is_some());
         if g.show.is_none() {
@@ -195,7 +199,7 @@ impl Podops {
         publishing.public.put(&BlobKey::parse(&format!("feeds/{name}/feed.xml"))?, RSS_TYPE, one_chunk(bytes), u64::MAX).await?;
         let redirect = show.new_feed_url.clone().filter(|_| show.redirect);
         let record = BuildRecord { id: id.clone(), built_at: now, episodes: outcome.episodes, sha256: outcome.sha256.clone(), bytes: outcome.bytes, archive, redirect };
-        self.record_build(&g.production, &record).await?;
+        self.record_build(&g.production, &record, rss::podcast_guid(&show, &outcome.feed_url)).await?;
         // After the build's record: a server that reads the new feed then also reads its time.
         self.feeds_published.fetch_add(1, std::sync::atomic::Ordering::Release);
         if let Some(due) = next_due {
@@ -224,7 +228,7 @@ impl Podops {
         let feed_key = BlobKey::parse(&format!("feeds/{}/feed.xml", production.name))?;
         publishing.public.put(&feed_key, RSS_TYPE, archived.body, u64::MAX).await?;
         // The redirect goes back to what it was with that build.
-        self.note_published(prod, None, previous.redirect.clone()).await?;
+        self.note_published(prod, None, previous.redirect.clone(), None).await?;
         self.feeds_published.fetch_add(1, std::sync::atomic::Ordering::Release);
         let mut ops = vec![WriteOp::Delete { key: current_record.key.clone(), expected: current_record.version }];
         ops.extend(self.audit_ops(caller, "production.rollback", Target::new("build", &current.id), Some(prod), Default::default())?);
@@ -259,12 +263,12 @@ impl Podops {
         Ok(out)
     }
 
-    async fn record_build(&self, production: &Production, build: &BuildRecord) -> Result<(), ServiceError> {
+    async fn record_build(&self, production: &Production, build: &BuildRecord, podcast_guid: String) -> Result<(), ServiceError> {
         let prod = &production.guid;
         let body = serde_json::to_value(build).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let key = crate::ports::Key::new(keys::production_partition(prod), format!("BUILD#{}", build.id));
         self.records.create(&Record { key, version: Version::FIRST, body, expires_at: None }).await?;
-        self.note_published(prod, Some(build.built_at), build.redirect.clone()).await?;
+        self.note_published(prod, Some(build.built_at), build.redirect.clone(), Some(podcast_guid)).await?;
         let publishing = self.publishing.as_ref().ok_or(ServiceError::PublishingNotConfigured)?;
         for (record, old) in self.builds(prod).await?.into_iter().skip(KEPT_BUILDS) {
             self.records.delete(&record.key, record.version).await?;
@@ -276,7 +280,7 @@ impl Podops {
     /// The production's record of what is published: when (unchanged when
     /// `None`) and where the feed redirects. Retried, since members may be
     /// edited concurrently.
-    async fn note_published(&self, prod: &Guid, built_at: Option<Timestamp>, redirect: Option<String>) -> Result<(), ServiceError> {
+    pub(crate) async fn note_published(&self, prod: &Guid, built_at: Option<Timestamp>, redirect: Option<String>, podcast_guid: Option<String>) -> Result<(), ServiceError> {
         for _ in 0..5 {
             let Some(rec) = self.records.get(&keys::production(prod)).await? else { break };
             let mut p: Production = serde_json::from_value(rec.body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -284,6 +288,9 @@ impl Podops {
                 p.last_build = built_at;
             }
             p.feed_redirect = redirect.clone();
+            if p.podcast_guid.is_none() {
+                p.podcast_guid = podcast_guid.clone();
+            }
             p.version = rec.version.next();
             let body = serde_json::to_value(&p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             match self.records.replace(&Record { key: rec.key, version: p.version, body, expires_at: None }, rec.version).await {

@@ -33,6 +33,10 @@ pub enum ServiceError {
     EnclosureMissing(Guid),
     #[error("no feed import {0}")]
     ImportNotFound(String),
+    #[error("no backup, archive or restore {0}")]
+    BackupNotFound(String),
+    #[error("the backup is {0}, not done")]
+    BackupNotReady(String),
     #[error("asset {0} is not in this production, so nothing was mapped")]
     MappedAssetMissing(Guid),
     #[error("the list cursor is invalid or belongs to another list")]

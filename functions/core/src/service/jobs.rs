@@ -182,6 +182,8 @@ impl Podops {
             (JobKind::Deliver, _) => self.fail_delivery(job).await,
             (JobKind::Notify, _) => self.fail_notification(job).await,
             (JobKind::FeedImport, _) => self.fail_feed_import(job, code, "the import could not finish (the feed could not be fetched or stored)").await,
+            (JobKind::Backup, _) => self.fail_backup(job, code, "the backup could not finish (the store failed)").await,
+            (JobKind::Restore, _) => self.fail_restore(job, code, "the restore could not finish (the archive could not be read or stored)").await,
             (JobKind::Preflight | JobKind::DryRun, _) => self.fail_check_run(job, code).await,
             (JobKind::Transcode, Some(spec)) => self.record_rendition(&job.production, &job.asset, spec, Err(code)).await.map(|_| ()),
             _ => match self.fail_asset(&job.production, &job.asset, code).await {

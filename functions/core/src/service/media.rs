@@ -80,6 +80,9 @@ impl MediaRules {
     /// A signed PUT stores its bytes under this type, whatever the client
     /// sends, so nothing executable can be planted behind a media URL.
     pub fn media_type_of_key(&self, key: &str) -> Option<&'static str> {
+        if key.starts_with("backups/uploads/") && key.ends_with(".tar") {
+            return Some("application/x-tar"); // an archive brought to a restore
+        }
         let ext = key.rsplit_once('.')?.1;
         ACCEPTED.iter().find(|(_, e)| *e == ext).map(|(t, _)| *t)
     }

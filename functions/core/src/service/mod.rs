@@ -4,6 +4,7 @@
 mod access;
 mod accounts;
 mod audit;
+mod backups;
 mod assets;
 mod build;
 mod channels;
@@ -55,6 +56,7 @@ pub use build::{BuildOutcome, BuildRecord, LeftOut, Publishing, KEPT_BUILDS, PUB
 pub use assets::AssetUpdate;
 pub use error::ServiceError;
 pub use notify::Notification;
+pub use backups::{backup_object, ArchiveUrl, Backup, BackupContents, BackupProblem, BackupRequest, Restore, RestoreReport, RestoreRequest, KEPT_BACKUPS};
 pub use feed_imports::{FeedImport, FeedImportRequest, ImportProblem, ImportProgress, ImportReport, ImportedEpisode};
 pub use external_ids::{ExternalIdEntry, ExternalIdMapping, ExternalIdPage, MAX_MAPPED_PER_REQUEST};
 pub use inbox::{inbox_key, InboxOutcome, INBOX_PREFIX, INBOX_SOURCE};

@@ -35,11 +35,16 @@ fn membership_record(client: &ClientId, prod: &Guid, role: Role, version: Versio
 
 impl Podops {
     pub async fn create_production(&self, caller: &Caller, input: NewProduction) -> Result<Production, ServiceError> {
+        self.create_production_as(caller, input, Guid::random()).await
+    }
+
+    /// A new production with a given guid (a restore keeps the backed-up one when it is free).
+    pub(crate) async fn create_production_as(&self, caller: &Caller, input: NewProduction, guid: Guid) -> Result<Production, ServiceError> {
         caller.require(Scope::ProductionWrite)?;
         input.validate()?;
         let now = self.clock.now();
         let production = Production {
-            guid: Guid::random(),
+            guid,
             name: input.name,
             title: input.title,
             summary: input.summary,
@@ -49,6 +54,7 @@ impl Podops {
             updated: now,
             last_build: None,
             feed_redirect: None,
+            podcast_guid: None,
             version: Version::FIRST,
         };
         let name_key = keys::production_name(&production.name);
