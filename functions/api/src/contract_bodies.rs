@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 const GUID: &str = "^[0-9a-f]{12}$";
 /// A host name ending in an alphabetic top-level label (as real ones do; a
 /// numeric-looking last label would be read as an IPv4 address).
-pub(crate) const URL: &str = r"^https?://([a-z]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}(:[0-9]{1,5})?(/[A-Za-z0-9._~/%-]*)?$";
+pub(crate) const URL: &str = r"^https?://([a-z]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[A-Za-z0-9._~!$&'()*+,;=:@/%-]*)?(\?[A-Za-z0-9._~!$&'()*+,;=:@/?%-]*)?$";
 
 fn text(min: u32, max: u32) -> Value {
     json!({ "type": "string", "minLength": min, "maxLength": max })

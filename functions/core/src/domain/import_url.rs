@@ -17,6 +17,9 @@ pub struct Refused {
 
 pub const FORBIDDEN_SCHEME: &str = "import.forbidden_scheme";
 pub const FORBIDDEN_ADDRESS: &str = "import.forbidden_address";
+pub const URL_FORMAT: &str = "import.url_format";
+/// Longest import URL taken (what the API document declares).
+pub const MAX_URL: usize = 2000;
 
 /// Parses an import URL: http or https only, with a host; a host written as
 /// an IP address (in any of the forms `url` normalises: `2130706433`,
@@ -29,6 +32,13 @@ pub fn check_import_url(s: &str) -> Result<Url, Refused> {
 /// receiver on this machine, an internal mirror) pass too.
 pub fn check_import_url_allowing(s: &str, allowed: &[IpAddr]) -> Result<Url, Refused> {
     let check_ip = |ip: IpAddr| if allowed.contains(&ip) { Ok(()) } else { check_ip(ip) };
+    // As RFC 3986 writes a URL: anything else (spaces, quotes, brackets, non-ASCII) percent-encoded.
+    if let Some(c) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(*c))) {
+        return Err(Refused { code: URL_FORMAT, reason: format!("not a URL: {c:?} must be percent-encoded") });
+    }
+    if s.len() > MAX_URL {
+        return Err(Refused { code: URL_FORMAT, reason: format!("the URL is longer than {MAX_URL} characters") });
+    }
     let url = Url::parse(s).map_err(|e| Refused { code: FORBIDDEN_SCHEME, reason: format!("not a URL: {e}") })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Refused { code: FORBIDDEN_SCHEME, reason: format!("scheme '{}' is not http or https", url.scheme()) });
@@ -115,14 +125,19 @@ mod tests {
                     "http://100.64.0.1/", "http://[fd00::1]/", "http://[fe80::1]/", "http://224.0.0.1/", "http://[64:ff9b::7f00:1]/"] {
             assert_eq!(code(url), Some(FORBIDDEN_ADDRESS), "{url}");
         }
-        for url in ["file:///etc/passwd", "gopher://example.com:70/1", "ftp://example.com/a.mp3", "not a url", "http://user:pw@example.com/a"] {
+        for url in ["file:///etc/passwd", "gopher://example.com:70/1", "ftp://example.com/a.mp3", "not-a-url", "http://user:pw@example.com/a"] {
             assert_eq!(code(url), Some(FORBIDDEN_SCHEME), "{url}");
+        }
+        let long = format!("https://example.com/{}", "a".repeat(MAX_URL));
+        for url in ["not a url", "https://example.com/a b.mp3", "https://example.com/\"q\"", "https://exämple.com/", &long] {
+            assert_eq!(code(url), Some(URL_FORMAT), "{url}");
         }
     }
 
     #[test]
     fn public_hosts_and_names_pass_the_url_check() {
         assert_eq!(code("https://example.com/ep.mp3"), None);
+        assert_eq!(code("https://example.com/feed.rss?format=xml&x=%20(1)*"), None);
         assert_eq!(code("http://93.184.215.14/ep.mp3"), None);
         assert_eq!(code("http://[2606:4700::1111]/"), None);
         // Names are checked when they resolve, in the worker.
