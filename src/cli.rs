@@ -75,21 +75,12 @@ pub struct ServeArgs {
     /// Whether a first sign-in by email creates the user (`closed`: only existing users sign in).
     #[arg(long, env = "PODOPS_SIGNUP", value_enum, default_value_t = Signup::Open)]
     pub signup: Signup,
-    /// How sign-in mail goes: `auto` is SMTP with --smtp-url, else SES on `--backend aws`,
-    /// else the outbox directory.
-    #[arg(long, env = "PODOPS_MAILER", value_enum, default_value_t = MailVia::Auto)]
-    pub mailer: MailVia,
-    /// Send sign-in mail by SMTP (`smtp://host:port`, `smtps://user:pass@host:465`); unset:
-    /// each message is written as an .eml file under <data-dir>/outbox/.
-    #[arg(long, env = "PODOPS_SMTP_URL", hide_env_values = true)]
-    pub smtp_url: Option<String>,
+    #[command(flatten)]
+    pub mail: MailArgs,
     /// An address that is an instance admin (repeat, or comma-separate in the env):
     /// how a fresh instance gets its first admin.
     #[arg(long = "admin-email", env = "PODOPS_ADMIN_EMAILS", value_delimiter = ',', value_parser = parse_email)]
     pub admin_emails: Vec<podops_core::domain::Email>,
-    /// The sender of sign-in mail.
-    #[arg(long, env = "PODOPS_MAIL_FROM", default_value = "PodOps <podops@localhost>")]
-    pub mail_from: String,
     /// Anonymous API requests per client IP: rate per s|m|h, then the burst.
     #[arg(long, env = "PODOPS_RATE_ANONYMOUS", default_value = "3/s:20", value_parser = podops_api::rate_limit::Rate::parse)]
     pub rate_anonymous: podops_api::rate_limit::Rate,
@@ -303,6 +294,25 @@ pub struct WorkerArgs {
     pub key: SigningKeyArgs,
     #[command(flatten)]
     pub notify: NotifyArgs,
+    #[command(flatten)]
+    pub mail: MailArgs,
+}
+
+/// How mail leaves: sign-in codes (`podops serve`), and the ownership codes of
+/// locked feeds an import mails (`podops serve` and `podops worker`).
+#[derive(Args, Clone, Debug)]
+pub struct MailArgs {
+    /// How mail goes: `auto` is SMTP with --smtp-url, else SES on `--backend aws`,
+    /// else the outbox directory.
+    #[arg(long, env = "PODOPS_MAILER", value_enum, default_value_t = MailVia::Auto)]
+    pub mailer: MailVia,
+    /// Send mail by SMTP (`smtp://host:port`, `smtps://user:pass@host:465`); unset:
+    /// each message is written as an .eml file under <data-dir>/outbox/.
+    #[arg(long, env = "PODOPS_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of PodOps' mail.
+    #[arg(long, env = "PODOPS_MAIL_FROM", default_value = "PodOps <podops@localhost>")]
+    pub mail_from: String,
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ mod cli;
 mod client;
 mod data_dir;
 mod logging;
+mod mail;
 mod provision;
 mod scheduler;
 mod serve;

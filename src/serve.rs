@@ -15,7 +15,7 @@ use podops_core::{
 use secrecy::ExposeSecret;
 
 use crate::{
-    cli::{Backend, MailVia, ServeArgs, Signup},
+    cli::{Backend, ServeArgs, Signup},
     backend, data_dir, logging, scheduler,
 };
 
@@ -47,7 +47,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     )
     .with_publishing(Publishing { public: ports.public, feed_base_url: public_url.clone(), rebuild_delay: args.rebuild_delay })
     .with_notify(args.notify.targets()?)
-    .with_accounts(AccountRules { signup_open: args.signup == Signup::Open, base_url: public_url.clone(), admins: args.admin_emails.clone(), answer_after: None }, Some(mailer(&args).await?));
+    .with_accounts(AccountRules { signup_open: args.signup == Signup::Open, base_url: public_url.clone(), admins: args.admin_emails.clone(), answer_after: None }, Some(crate::mail::mailer(&args.mail, args.backend, &args.aws, &args.data_dir).await?));
     let tokens = Arc::new(data_dir::token_authority(&secret));
     let (token_path, created) = data_dir::ensure_admin_token(&args.data_dir, &tokens)?;
     if created {
@@ -84,25 +84,6 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         .context("server failed")?;
     tracing::info!("podops stopped");
     Ok(())
-}
-
-/// The mailer `--mailer` names; `auto`: SMTP with `--smtp-url`, SES on
-/// `--backend aws`, else the data directory's outbox.
-async fn mailer(args: &ServeArgs) -> Result<Arc<dyn podops_core::ports::Mailer>> {
-    let via = match (args.mailer, &args.smtp_url, args.backend) {
-        (MailVia::Auto, Some(_), _) => MailVia::Smtp,
-        (MailVia::Auto, None, Backend::Aws) => MailVia::Ses,
-        (MailVia::Auto, None, Backend::Embedded) => MailVia::Outbox,
-        (chosen, _, _) => chosen,
-    };
-    Ok(match via {
-        MailVia::Smtp => {
-            let url = args.smtp_url.as_deref().context("--mailer smtp needs --smtp-url")?;
-            Arc::new(podops_adapters::mail::SmtpMailer::new(url, args.mail_from.clone()).map_err(|e| anyhow::anyhow!("--smtp-url: {e}"))?)
-        }
-        MailVia::Ses => Arc::new(podops_adapters::mail::SesMailer::new(&args.aws.config(MAX_RECEIVES), args.mail_from.clone()).await),
-        MailVia::Outbox | MailVia::Auto => Arc::new(podops_adapters::mail::OutboxMailer::new(args.data_dir.join("outbox"), args.mail_from.clone())),
-    })
 }
 
 async fn shutdown_signal() {

@@ -45,7 +45,9 @@ pub async fn run(args: WorkerArgs) -> Result<()> {
     )
     // Feeds are never built here (the base URL names them in announcements); the public store takes live HLS.
     .with_publishing(Publishing { public: ports.public, feed_base_url: args.notify.feed_base_url.clone().unwrap_or_default(), rebuild_delay: 0 })
-    .with_notify(args.notify.targets()?);
+    .with_notify(args.notify.targets()?)
+    // Imports of locked feeds mail the owner's code from here.
+    .with_mailer(crate::mail::mailer(&args.mail, args.backend, &args.aws, &args.data_dir).await?);
     let config = WorkerConfig {
         concurrency: args.concurrency.max(1),
         visibility: Duration::from_secs(args.visibility.max(1)),

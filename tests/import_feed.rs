@@ -276,3 +276,51 @@ async fn what_is_not_a_feed_fails_with_a_code_and_leaves_nothing() {
         assert!(e["error"]["code"].as_str().is_some_and(|c| c == code || c.starts_with("name.")), "{body}: {e}");
     }
 }
+
+/// The 8-digit code of the newest ownership mail to `to` in the server's outbox.
+async fn ownership_code(server: &Server, to: &str, count: usize) -> String {
+    let outbox = server.data_dir.path().join("outbox");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut files: Vec<_> = std::fs::read_dir(&outbox).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        files.sort();
+        let mine: Vec<String> = files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).filter(|t| t.contains(&format!("To: {to}")) && t.contains("is yours is ")).collect();
+        if mine.len() >= count {
+            let text = mine.last().expect("one").replace("=\r\n", "").replace("=\n", "");
+            return text.split("is yours is ").nth(1).map(|r| r.chars().take_while(char::is_ascii_digit).collect()).unwrap_or_default();
+        }
+        assert!(Instant::now() < deadline, "no ownership mail to {to}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_feed_moves_only_with_the_code_mailed_to_its_owner() {
+    let (base, _host) = start_old_host().await;
+    let server = Server::start(&["--workers", "2", "--allow-address", "127.0.0.1"]).await;
+    let admin = server.admin_token();
+    let url = format!("{base}/locked.xml");
+
+    let first = import(&server, &admin, json!({"url": url, "name": "locked_owned"})).await;
+    assert_eq!((first["state"].as_str(), first["error"]["code"].as_str()), (Some("failed"), Some("import.locked")), "{first}");
+    assert!(first["error"]["message"].as_str().is_some_and(|m| m.contains("a•••@example.com")), "{first}");
+    assert!(!productions(&server, &admin).await.contains(&"locked_owned".to_owned()));
+    let code = ownership_code(&server, "ann@example.com", 1).await;
+    assert_eq!(code.len(), 8);
+
+    let wrong = if code == "00000000" { "11111111" } else { "00000000" };
+    let refused = import(&server, &admin, json!({"url": url, "name": "locked_owned", "ownership_code": wrong})).await;
+    assert_eq!(refused["error"]["code"], "import.ownership_code_invalid", "{refused}");
+    // The code is bound to who asked for it: another user cannot use it.
+    let stranger = support::mail::sign_in(&server, "stranger@example.com").await;
+    let theirs = import(&server, &stranger, json!({"url": url, "name": "locked_stolen", "ownership_code": code})).await;
+    assert_eq!(theirs["error"]["code"], "import.ownership_code_invalid", "{theirs}");
+
+    let done = import(&server, &admin, json!({"url": url, "name": "locked_owned", "ownership_code": code})).await;
+    assert_eq!((done["state"].as_str(), done["report"]["episodes_created"].as_u64()), (Some("done"), Some(3)), "{done}");
+    let again = import(&server, &admin, json!({"url": url, "name": "locked_owned", "ownership_code": code})).await;
+    assert_eq!(again["error"]["code"], "import.ownership_code_invalid", "a code works once: {again}");
+
+    let (s, e) = call(&server, &admin, Method::POST, "/a/v1/import/feed", Some(json!({"url": url, "ownership_code": "12ab"}))).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("import.ownership_code_format")));
+}

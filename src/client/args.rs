@@ -104,6 +104,9 @@ pub enum ClientCommand {
         /// Only report what would be imported.
         #[arg(long)]
         dry_run: bool,
+        /// A locked feed's owner code: the first import mails it to the feed's owner address.
+        #[arg(long)]
+        ownership_code: Option<String>,
         /// Seconds to wait for the import to finish.
         #[arg(long, default_value_t = 600)]
         timeout: u64,

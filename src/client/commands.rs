@@ -105,8 +105,8 @@ pub async fn run(opts: ClientOpts, command: ClientCommand) -> Result<(), ClientE
             let asset = api.post(&format!("/a/v1/resource/{prod}/asset/{}", new_id()), &json!({ "rel": "import", "source": url, "name": name })).await?;
             print(out, &asset, ASSET_COLUMNS)
         }
-        ClientCommand::ImportFeed { url, name, dry_run, timeout } => {
-            let started = api.post("/a/v1/import/feed", &json!({ "url": url, "name": name, "dry_run": dry_run })).await?;
+        ClientCommand::ImportFeed { url, name, dry_run, ownership_code, timeout } => {
+            let started = api.post("/a/v1/import/feed", &json!({ "url": url, "name": name, "dry_run": dry_run, "ownership_code": ownership_code })).await?;
             let id = started["id"].as_str().unwrap_or_default().to_owned();
             let ended = wait_for_import(&api, &id, Duration::from_secs(timeout)).await?;
             print_import(out, &ended)

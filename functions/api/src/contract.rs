@@ -108,6 +108,7 @@ fn feed_import_body(doc: &mut OpenApi) {
             "url": { "type": "string", "pattern": crate::contract_bodies::URL, "maxLength": 2000 },
             "name": { "type": ["string", "null"], "pattern": PRODUCTION_NAME },
             "dry_run": { "type": "boolean" },
+            "ownership_code": { "type": ["string", "null"], "pattern": "^[0-9]{8}$" },
         }
     });
     if let Ok(content) = serde_json::from_value(serde_json::json!({ "application/json": { "schema": schema } })) {

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     domain::{
-        import_url::check_import_url_allowing, ClientId, Guid, Invalid, Job, JobKind, Kind, NewProduction, ProductionName, Scope, Scopes, Timestamp,
+        import_url::check_import_url_allowing, ClientId, Email, Guid, Invalid, Job, JobKind, Kind, NewProduction, ProductionName, Scope, Scopes, Timestamp,
         Version,
     },
     feed::import::{parse, SourceFeed, SourceItem},
@@ -91,6 +91,10 @@ pub struct FeedImport {
     #[schema(value_type = Option<String>)]
     pub production: Option<Guid>,
     pub dry_run: bool,
+    /// The hash of the owner's code for a locked feed (`proof_hash`); never shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
+    pub(crate) ownership_proof: Option<String>,
     /// `queued`, `running`, `done` or `failed`.
     pub state: String,
     pub progress: ImportProgress,
@@ -114,6 +118,10 @@ pub struct FeedImportRequest {
     /// Only read the feed and report what would be imported.
     #[serde(default)]
     pub dry_run: bool,
+    /// For a locked feed (`podcast:locked yes`): the code an earlier import of
+    /// this URL mailed to the feed's owner address, proving the show is yours.
+    #[serde(default)]
+    pub ownership_code: Option<String>,
 }
 
 fn import_key(partition: &Guid, import: &Guid) -> Key {
@@ -154,6 +162,28 @@ fn sanitize(html: &str) -> String {
     ammonia::Builder::default().link_rel(Some("noopener nofollow")).clean(html).to_string()
 }
 
+/// How long a mailed ownership code works, and how many wrong tries void it.
+const PROOF_TTL: Timestamp = 30 * 60;
+const PROOF_ATTEMPTS: u32 = 5;
+
+/// The code mailed for one requester and one feed URL: a new mail replaces it.
+fn proof_key(requester: &str, url: &str) -> Key {
+    Key::new(format!("FEEDPROOF#{}", hex::encode(Sha256::digest(format!("{requester}\n{url}").as_bytes()))), "PROOF")
+}
+
+/// Only this hash of a code is stored, bound to who asked and for which feed.
+fn proof_hash(requester: &str, url: &str, code: &str) -> String {
+    hex::encode(Sha256::digest(format!("ownership\n{requester}\n{url}\n{code}").as_bytes()))
+}
+
+/// `ann@example.com` → `a•••@example.com`: enough for the owner to know where to look.
+fn masked_address(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => format!("{}•••@{domain}", local.chars().next().unwrap_or('?')),
+        None => "•••".into(),
+    }
+}
+
 fn truncate(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }
@@ -165,6 +195,11 @@ impl Podops {
         caller.require(Scope::ProductionWrite)?;
         caller.require(Scope::ResourceWrite)?;
         let url = check_import_url_allowing(&request.url, &self.media.allow_addresses).map_err(|r| ServiceError::ImportRefused { code: r.code, reason: r.reason })?;
+        if let Some(code) = &request.ownership_code {
+            if code.len() != 8 || !code.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Invalid::new("ownership_code", "import.ownership_code_format", "the code is the 8 digits of the mail").into());
+            }
+        }
         let name = if request.dry_run {
             None
         } else {
@@ -187,6 +222,7 @@ impl Podops {
             name: name.map(|n| n.as_str().to_owned()),
             production: None,
             dry_run: request.dry_run,
+            ownership_proof: request.ownership_code.map(|c| proof_hash(caller.client.as_str(), url.as_str(), &c)),
             state: "queued".into(),
             progress: ImportProgress::default(),
             report: None,
@@ -289,13 +325,14 @@ impl Podops {
             report.problems.push(ImportProblem { guid: f.guid.clone(), code: f.code.to_owned(), message: f.message.clone() });
         }
         if feed.show.locked {
-            // podcast:locked yes: the owner asked hosts not to take the show. Proving
-            // ownership (a code mailed to the owner) is not built yet: refuse.
-            let message = "the feed is locked (podcast:locked yes): its owner must unlock it at the current host to move it";
-            if !import.dry_run {
-                return self.fail_feed_import(job, "import.locked", message).await;
+            // podcast:locked yes: the owner asked hosts not to take the show, unless it is
+            // the owner who moves it (a code mailed to the feed's owner address proves it).
+            if import.dry_run {
+                let message = "the feed is locked (podcast:locked yes): the import needs the owner's code";
+                report.problems.push(ImportProblem { guid: None, code: "import.locked".into(), message: message.into() });
+            } else if let Some((code, message)) = self.check_ownership(&import, &feed).await? {
+                return self.fail_feed_import(job, code, &message).await;
             }
-            report.problems.push(ImportProblem { guid: None, code: "import.locked".into(), message: message.into() });
         }
         let Some(name) = import.name.as_deref().filter(|_| !import.dry_run) else {
             // A dry run: what would be made.
@@ -366,6 +403,65 @@ impl Podops {
         })
         .await
         .map(|_| ())
+    }
+
+    /// A locked feed's import goes on only for its owner: `None` when the
+    /// import carries the right code, else why not (`import.locked` with a
+    /// new code mailed to the feed's owner address, or a wrong code).
+    async fn check_ownership(&self, import: &FeedImport, feed: &SourceFeed) -> Result<Option<(&'static str, String)>, ServiceError> {
+        let named = [feed.show.locked_owner.as_deref().unwrap_or(""), feed.show.owner_email.as_str()];
+        let Some(owner) = named.iter().find_map(|o| Email::parse(o.trim()).ok()) else {
+            let message = "the feed is locked (podcast:locked yes) and names no owner address: its owner must unlock it at the current host";
+            return Ok(Some(("import.locked", message.into())));
+        };
+        let key = proof_key(&import.requested_by, &import.url);
+        if let Some(given) = &import.ownership_proof {
+            let invalid = |m: &str| Ok(Some(("import.ownership_code_invalid", m.to_owned())));
+            let Some(record) = self.records.get(&key).await? else {
+                return invalid("no code is waiting for this feed (they work for 30 minutes): import it without a code to have one mailed");
+            };
+            let version = record.version;
+            let (hash, mailed_to, attempts) = (record.body["hash"].as_str().unwrap_or(""), record.body["owner"].as_str().unwrap_or(""), record.body["attempts"].as_u64().unwrap_or(0));
+            if attempts >= u64::from(PROOF_ATTEMPTS) {
+                let _ = self.records.delete(&key, version).await;
+                return invalid("too many wrong codes: import it without a code to have a new one mailed");
+            }
+            if hash == given && mailed_to == owner.as_str() {
+                // Used once.
+                let _ = self.records.delete(&key, version).await;
+                return Ok(None);
+            }
+            let mut body = record.body.clone();
+            body["attempts"] = json!(attempts + 1);
+            let _ = self.records.replace(&Record { body, version: version.next(), ..record }, version).await;
+            return invalid("the code is wrong");
+        }
+        let Some(mailer) = &self.mailer else {
+            return Ok(Some(("import.locked", "the feed is locked (podcast:locked yes) and this server sends no mail to prove ownership".into())));
+        };
+        let code = format!("{:08}", rand::random::<u32>() % 100_000_000);
+        let now = self.clock.now();
+        let body = json!({ "hash": proof_hash(&import.requested_by, &import.url, &code), "owner": owner.as_str(), "attempts": 0 });
+        let record = Record { key: key.clone(), version: Version::FIRST, body, expires_at: Some(now + PROOF_TTL) };
+        match self.records.get(&key).await? {
+            Some(old) => self.records.replace(&Record { version: old.version.next(), ..record }, old.version).await?,
+            None => self.records.create(&record).await?,
+        }
+        let title = truncate(&feed.show.title, 120);
+        let text = format!(
+            "Someone asked to move your show \"{title}\" ({}) to PodOps.\n\nIf it was you, the code to prove the show is yours is {code}.\nIt works once, for 30 minutes.\n\nIf it was not you, ignore this message: the show stays where it is.\n",
+            import.url
+        );
+        let mail = crate::ports::Mail { to: owner.to_string(), subject: format!("Moving \"{title}\" to PodOps: code {code}"), text };
+        if let Err(e) = mailer.send(&mail).await {
+            tracing::error!(error = %e, "ownership code not mailed");
+            return Ok(Some(("import.locked", "the feed is locked (podcast:locked yes) and the code to prove ownership could not be mailed; try again later".into())));
+        }
+        let message = format!(
+            "the feed is locked (podcast:locked yes): a code was mailed to its owner address {}; import it again with ownership_code to prove the show is yours",
+            masked_address(owner.as_str())
+        );
+        Ok(Some(("import.locked", message)))
     }
 
     /// Who the job writes as: who asked, with write scopes; their role is checked on every write.

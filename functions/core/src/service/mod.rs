@@ -134,6 +134,12 @@ impl Podops {
         self
     }
 
+    /// Mail without accounts (a worker mails the ownership codes of locked feeds).
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = Some(mailer);
+        self
+    }
+
     pub fn with_publishing(mut self, publishing: Publishing) -> Self {
         self.publishing = Some(publishing);
         self
