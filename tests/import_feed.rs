@@ -20,11 +20,23 @@ use serde_json::{json, Value};
 use support::{call, Server};
 
 fn item(base: &str, n: u32, guid: Option<&str>, date: &str, audio: &str) -> String {
+    let files = match n {
+        1 => format!("<podcast:transcript url=\"{base}/text/one.vtt\" type=\"text/vtt\"/><podcast:chapters url=\"{base}/text/one-chapters.json\" type=\"application/json+chapters\"/>"),
+        3 => format!("<podcast:transcript url=\"{base}/text/gone.srt\" type=\"application/x-subrip\"/>"),
+        _ => String::new(),
+    };
+    item_with(base, n, guid, date, audio, &files)
+}
+
+const TRANSCRIPT: &str = "WEBVTT\n\n00:00.000 --> 00:02.000\nHello from the old host.\n";
+const CHAPTERS: &str = r#"{"version":"1.2.0","chapters":[{"startTime":0,"title":"Intro","img":"https://old-host.example.com/c1.jpg"},{"startTime":1.5,"title":"Main"}]}"#;
+
+fn item_with(base: &str, n: u32, guid: Option<&str>, date: &str, audio: &str, files: &str) -> String {
     let guid = guid.map(|g| format!("<guid isPermaLink=\"false\">{g}</guid>")).unwrap_or_default();
     format!(
         "<item><title>Episode {n} &amp; friends</title>{guid}<pubDate>{date}</pubDate>\
          <description><![CDATA[<p>Notes for <b>{n}</b></p>]]></description><itunes:duration>0:02</itunes:duration>\
-         <itunes:episode>{n}</itunes:episode><enclosure url=\"{base}{audio}?dest-id=7\" length=\"0\" type=\"audio/wav\"/></item>"
+         <itunes:episode>{n}</itunes:episode><enclosure url=\"{base}{audio}?dest-id=7\" length=\"0\" type=\"audio/wav\"/>{files}</item>"
     )
 }
 
@@ -71,6 +83,8 @@ async fn serve_path(State(host): State<Arc<OldHost>>, uri: axum::http::Uri) -> a
         "/xxe.xml" => xml(format!("<?xml version=\"1.0\"?><!DOCTYPE rss [<!ENTITY x SYSTEM \"{b}/secret\">]><rss><channel><title>&x;</title>{}</channel></rss>", three[0])),
         "/garbage.bin" => ([("content-type", "application/octet-stream")], (0..10_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect::<Vec<u8>>()).into_response(),
         "/secret" => panic!("an external entity was fetched"),
+        "/text/one.vtt" => ([("content-type", "text/vtt")], TRANSCRIPT).into_response(),
+        "/text/one-chapters.json" => ([("content-type", "application/json+chapters")], CHAPTERS).into_response(),
         p if p.starts_with("/audio/") && p != "/audio/missing.wav" => ([("content-type", "audio/wav")], host.wav.clone()).into_response(),
         _ => AxStatus::NOT_FOUND.into_response(),
     }
@@ -156,6 +170,18 @@ async fn a_show_moves_in_with_its_guids_dates_and_audio_and_syncs_again() {
     assert_eq!(by_guid("old-host-guid-1").enclosure.as_ref().map(|e| e.content_type.as_str()), Some("audio/wav"));
     assert_eq!(ours.items.len(), 2, "the episode whose audio 404d waits out of the feed");
     assert_eq!(ours.show.podcast_guid.as_deref(), Some("8c1c8a3b-4d8e-5d0e-9a4e-2f3b1c9d0e11"));
+
+    // Transcripts and chapters are copied: the feed links our copies, which hold the old host's bytes.
+    let first = by_guid("old-host-guid-1");
+    let transcript = first.transcripts.first().map(|(u, _)| u.clone()).expect("a transcript");
+    let chapters = first.chapters.clone().expect("chapters");
+    for (url, expected) in [(&transcript, TRANSCRIPT), (&chapters, CHAPTERS)] {
+        assert!(url.starts_with(&server.base) && !url.contains(&base), "our copy, not the old host's: {url}");
+        assert_eq!(server.http.get(url).send().await.expect("copy").text().await.expect("text"), expected);
+    }
+    assert!(published.contains("type=\"text/vtt\""), "{published}");
+    let gone = report["problems"].as_array().unwrap().iter().find(|p| p["guid"] == "tag:old-host,2024:3" && p["message"].as_str().is_some_and(|m| m.starts_with("transcript not copied")));
+    assert_eq!(gone.and_then(|p| p["code"].as_str()), Some("import.http_status"), "a file that 404s is reported: {report}");
 
     // Importing again while the old host still publishes: only the new item.
     let again = import(&server, &admin, json!({"url": format!("{base}/show-v2.xml"), "name": "moved_in_show"})).await;

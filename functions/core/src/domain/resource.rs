@@ -89,7 +89,7 @@ impl Resource {
 /// Fields every resource's envelope carries; never taken from a client.
 const ENVELOPE_FIELDS: &[&str] = &["guid", "parent_guid", "kind", "created", "updated", "version"];
 /// Per-kind fields the server measures or manages.
-const EPISODE_SERVER_FIELDS: &[&str] = &["duration"];
+const EPISODE_SERVER_FIELDS: &[&str] = &["duration", "transcript_object", "chapters_object"];
 const ASSET_SERVER_FIELDS: &[&str] = &["size", "sha256", "state", "error", "probe", "renditions", "url", "object", "recorded"];
 /// A stream's run state, shown with it but kept in its own record.
 pub const STREAM_SERVER_FIELDS: &[&str] = &["desired", "state"];
@@ -336,7 +336,9 @@ input_and_output! {
         /// apps know its episodes by their old guids; unset, `podops:<production>:<episode>`.
         feed_guid: Option<String>,
     }
-    server { duration: Option<u32> }
+    // `*_object`: our copy (an object key) of a transcript or chapters file a
+    // feed import fetched from the old host; the feed links the copy.
+    server { duration: Option<u32>, transcript_object: Option<String>, chapters_object: Option<String> }
 }
 
 impl Episode {

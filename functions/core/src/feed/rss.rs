@@ -47,6 +47,8 @@ pub struct Item<'a> {
     pub duration: Option<u64>,
     pub image_url: Option<&'a str>,
     pub chapters_url: Option<&'a str>,
+    /// Our copy of the episode's transcript, linked instead of its `transcript` URL.
+    pub transcript_url: Option<&'a str>,
 }
 
 pub struct Media<'a> {
@@ -203,7 +205,7 @@ fn render_item(w: &mut String, item: &Item<'_>) {
     if let Some(n) = ep.episode {
         let _ = writeln!(w, "<podcast:episode>{n}</podcast:episode>");
     }
-    if let Some(url) = ep.transcript.as_deref() {
+    if let Some(url) = item.transcript_url.or(ep.transcript.as_deref()) {
         let _ = writeln!(w, "<podcast:transcript url=\"{}\" type=\"{}\"/>", attr(url), transcript_type(url));
     }
     if let Some(url) = item.chapters_url.or(ep.chapters.as_deref()) {

@@ -314,10 +314,19 @@ impl Podops {
         let mut lines = Vec::new();
         let (mut count, mut secrets_to_set, mut objects) = (0u64, Vec::new(), Vec::<BlobKey>::new());
         for record in self.list_all(prod, "").await?.into_iter().filter(|r| carried(&r.key.sort)) {
-            if let Ok(Resource { guid, body: ResourceBody::Asset(asset), .. }) = Resource::from_value(record.body.clone()) {
-                let renditions = asset.renditions.iter().filter(|r| r.state == crate::domain::AssetState::Ready).filter_map(|r| r.key.as_deref());
-                let mut keys: Vec<BlobKey> = renditions.filter_map(|k| BlobKey::parse(k).ok()).collect();
-                keys.extend(self.media_key(prod, &guid, &asset)?);
+            let mut keys: Vec<BlobKey> = Vec::new();
+            match Resource::from_value(record.body.clone()) {
+                Ok(Resource { guid, body: ResourceBody::Asset(asset), .. }) => {
+                    let renditions = asset.renditions.iter().filter(|r| r.state == crate::domain::AssetState::Ready).filter_map(|r| r.key.as_deref());
+                    keys.extend(renditions.filter_map(|k| BlobKey::parse(k).ok()));
+                    keys.extend(self.media_key(prod, &guid, &asset)?);
+                }
+                Ok(Resource { body: ResourceBody::Episode(ep), .. }) => {
+                    keys.extend([ep.transcript_object, ep.chapters_object].into_iter().flatten().filter_map(|k| BlobKey::parse(&k).ok()));
+                }
+                _ => {}
+            }
+            {
                 for key in keys {
                     if !objects.contains(&key) {
                         objects.push(key);

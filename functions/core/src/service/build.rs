@@ -142,8 +142,19 @@ impl Podops {
         included.sort_by(|a, b| b.1.published.cmp(&a.1.published).then_with(|| a.0.guid.cmp(&b.0.guid)));
 
         let chapters_base = format!("{}/feeds/{name}/chapters", publishing.feed_base_url);
-        let chapter_urls: Vec<Option<String>> =
-            included.iter().map(|(r, ep, _, _)| (!ep.tracks.is_empty()).then(|| format!("{chapters_base}/{}.json", r.guid))).collect();
+        let mut chapter_urls: Vec<Option<String>> = Vec::with_capacity(included.len());
+        let mut transcript_urls: Vec<Option<String>> = Vec::with_capacity(included.len());
+        for (r, ep, _, _) in &included {
+            let copy = match &ep.chapters_object {
+                Some(key) => Some(self.public_object_url(&BlobKey::parse(key)?).await?),
+                None => None,
+            };
+            chapter_urls.push(if ep.tracks.is_empty() { copy } else { Some(format!("{chapters_base}/{}.json", r.guid)) });
+            transcript_urls.push(match &ep.transcript_object {
+                Some(key) => Some(self.public_object_url(&BlobKey::parse(key)?).await?),
+                None => None,
+            });
+        }
         let mut episode_images = Vec::with_capacity(included.len());
         for (_, ep, _, _) in &included {
             episode_images.push(self.image_url(prod, ep.image.as_deref(), &g.assets).await?);
@@ -152,7 +163,8 @@ impl Podops {
             .iter()
             .zip(&chapter_urls)
             .zip(&episode_images)
-            .map(|(((r, ep, asset, url), chapters), image)| rss::Item {
+            .zip(&transcript_urls)
+            .map(|((((r, ep, asset, url), chapters), image), transcript)| rss::Item {
                 production: prod,
                 guid: &r.guid,
                 episode: ep,
@@ -161,6 +173,7 @@ impl Podops {
                 duration: ep.duration.map(u64::from).or_else(|| asset.probe.as_ref().map(|p| p.duration.round() as u64)),
                 image_url: image.as_deref(),
                 chapters_url: chapters.as_deref(),
+                transcript_url: transcript.as_deref(),
             })
             .collect();
         let live = self.live_items(prod, name, now).await?;
@@ -349,14 +362,19 @@ impl Podops {
     pub(crate) async fn public_asset_url(&self, prod: &Guid, id: &Guid, asset: &Asset) -> Result<String, ServiceError> {
         // Our copy when we hold one (uploads and fetched imports), else the external source.
         if let Some(key) = self.media_key(prod, id, asset)? {
-            return match self.blobs.public_url(&key) {
-                Some(url) => Ok(url),
-                None => Ok(self.blobs.signed_url(&key, SignedMethod::Get, PUBLIC_URL_EXPIRY).await?),
-            };
+            return self.public_object_url(&key).await;
         }
         match &asset.source {
             Some(source) => Ok(source.clone()),
             None => Err(StoreError::Corrupt(format!("asset {id} has neither bytes nor a source")).into()),
+        }
+    }
+
+    /// A stored object's URL for a feed: the CDN's when the store has one, else signed with the fixed public expiry.
+    pub(crate) async fn public_object_url(&self, key: &BlobKey) -> Result<String, ServiceError> {
+        match self.blobs.public_url(key) {
+            Some(url) => Ok(url),
+            None => Ok(self.blobs.signed_url(key, SignedMethod::Get, PUBLIC_URL_EXPIRY).await?),
         }
     }
 

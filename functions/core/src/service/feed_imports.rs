@@ -17,7 +17,7 @@ use crate::{
         Version,
     },
     feed::import::{parse, SourceFeed, SourceItem},
-    ports::{Key, Record, StoreError, WriteOp},
+    ports::{BlobKey, Key, Record, StoreError, WriteOp},
 };
 
 use super::{keys, Caller, Need, Podops, RequestContext, ServiceError};
@@ -104,6 +104,45 @@ pub struct FeedImport {
     pub requested_by: String,
     pub created: Timestamp,
     pub updated: Timestamp,
+}
+
+/// A transcript or chapters file an imported episode links at the old host:
+/// the worker copies it into the store, so it outlives the old host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpisodeFile {
+    pub production: Guid,
+    pub episode: Guid,
+    /// The item's guid, for the report.
+    pub guid: String,
+    /// `transcript` or `chapters`.
+    pub field: &'static str,
+    pub url: String,
+}
+
+impl EpisodeFile {
+    /// Largest file copied.
+    pub const MAX_BYTES: u64 = 10 << 20;
+
+    /// Where the copy is stored, and its media type, from the URL's extension.
+    pub fn object(&self) -> Result<(BlobKey, &'static str), ServiceError> {
+        let path = self.url.split(['?', '#']).next().unwrap_or("").to_ascii_lowercase();
+        let (ext, media_type) = match (self.field, path.rsplit_once('.').map(|(_, e)| e)) {
+            ("chapters", _) => ("json", "application/json+chapters"),
+            (_, Some("vtt")) => ("vtt", "text/vtt"),
+            (_, Some("srt")) => ("srt", "application/x-subrip"),
+            (_, Some("json")) => ("json", "application/json"),
+            (_, Some("html" | "htm")) => ("html", "text/html"),
+            _ => ("txt", "text/plain"),
+        };
+        Ok((BlobKey::parse(&format!("media/{}/attachments/{}-{}.{ext}", self.production, self.episode, self.field))?, media_type))
+    }
+}
+
+/// What the worker finishes after `apply_feed_import`: the files to copy, then the report.
+#[derive(Debug)]
+pub struct FeedImportWork {
+    pub report: ImportReport,
+    pub files: Vec<EpisodeFile>,
 }
 
 /// What a client sends.
@@ -314,11 +353,11 @@ impl Podops {
     }
 
     /// The fetched feed: parsed, then reported (dry run) or written.
-    pub async fn apply_feed_import(&self, job: &Job, bytes: &[u8]) -> Result<(), ServiceError> {
-        let Some(import) = self.feed_import_of(job).await? else { return Ok(()) };
+    pub async fn apply_feed_import(&self, job: &Job, bytes: &[u8]) -> Result<Option<FeedImportWork>, ServiceError> {
+        let Some(import) = self.feed_import_of(job).await? else { return Ok(None) };
         let (feed, findings) = match parse(bytes) {
             Ok(parsed) => parsed,
-            Err(e) => return self.fail_feed_import(job, e.code, &e.message).await,
+            Err(e) => return self.fail_feed_import(job, e.code, &e.message).await.map(|()| None),
         };
         let mut report = ImportReport { title: feed.show.title.clone(), items: feed.items.len() as u32, dry_run: import.dry_run, ..ImportReport::default() };
         for f in &findings {
@@ -331,14 +370,14 @@ impl Podops {
                 let message = "the feed is locked (podcast:locked yes): the import needs the owner's code";
                 report.problems.push(ImportProblem { guid: None, code: "import.locked".into(), message: message.into() });
             } else if let Some((code, message)) = self.check_ownership(&import, &feed).await? {
-                return self.fail_feed_import(job, code, &message).await;
+                return self.fail_feed_import(job, code, &message).await.map(|()| None);
             }
         }
         let Some(name) = import.name.as_deref().filter(|_| !import.dry_run) else {
             // A dry run: what would be made.
             report.episodes = feed.items.iter().map(|i| ImportedEpisode { guid: i.guid.clone(), episode: Guid::from_bytes([0; 6]), asset: None, created: false }).collect();
             report.episodes_created = feed.items.len() as u32;
-            return self.finish_feed_import(job, report).await;
+            return Ok(Some(FeedImportWork { report, files: Vec::new() }));
         };
         let caller = self.importer(&import)?;
         let name = ProductionName::parse(name)?;
@@ -351,12 +390,12 @@ impl Podops {
                     // Made meanwhile by a retried run of this job, or by someone else: look again.
                     Err(ServiceError::NameTaken(_)) => match self.writable_production(&caller, &name).await {
                         Ok(Some(prod)) => prod,
-                        _ => return self.fail_feed_import(job, "production.name_taken", "a production of that name was made meanwhile by someone else").await,
+                        _ => return self.fail_feed_import(job, "production.name_taken", "a production of that name was made meanwhile by someone else").await.map(|()| None),
                     },
                     Err(e) => return Err(e),
                 }
             }
-            Err(ServiceError::NameTaken(n)) => return self.fail_feed_import(job, "production.name_taken", &format!("the production '{n}' is another's")).await,
+            Err(ServiceError::NameTaken(n)) => return self.fail_feed_import(job, "production.name_taken", &format!("the production '{n}' is another's")).await.map(|()| None),
             Err(e) => return Err(e),
         };
         self.update_feed_import(job, |i| {
@@ -366,6 +405,7 @@ impl Podops {
         .await?;
         report.show_created = self.import_show(&caller, &prod, &feed, &mut report).await?;
         let imported_at = self.clock.now();
+        let mut files = Vec::new();
         for (n, item) in feed.items.iter().enumerate() {
             let mut item = item.clone();
             if item.published.is_none() {
@@ -375,15 +415,16 @@ impl Podops {
                 let message = "no usable pubDate: published at the import time, in the feed's order".to_owned();
                 report.problems.push(ImportProblem { guid: Some(item.guid.clone()), code: "import.no_date".into(), message });
             }
-            self.import_item(&caller, &prod, &item, &mut report).await?;
+            self.import_item(&caller, &prod, &item, &mut report, &mut files).await?;
             if (n + 1) % PROGRESS_EVERY == 0 {
                 self.update_feed_import(job, |i| i.progress.done = (n + 1) as u32).await?;
             }
         }
-        self.finish_feed_import(job, report).await
+        Ok(Some(FeedImportWork { report, files }))
     }
 
-    async fn finish_feed_import(&self, job: &Job, mut report: ImportReport) -> Result<(), ServiceError> {
+    /// The import is done: its report (cut to what one record holds) is stored.
+    pub async fn finish_feed_import(&self, job: &Job, mut report: ImportReport) -> Result<(), ServiceError> {
         report.truncated = report.episodes.len() > MAX_LISTED || report.problems.len() > MAX_LISTED;
         report.episodes.truncate(MAX_LISTED);
         report.problems.truncate(MAX_LISTED);
@@ -464,6 +505,27 @@ impl Podops {
         Ok(Some(("import.locked", message)))
     }
 
+    /// The worker stored its copy of an episode's transcript or chapters at
+    /// `key`: the feed links it from now on (unless the URL changed meanwhile).
+    pub async fn store_episode_file(&self, file: &EpisodeFile, key: &BlobKey) -> Result<(), ServiceError> {
+        for _ in 0..8 {
+            let stored = self.load(&file.production, Kind::Episode, &file.episode).await?;
+            let crate::domain::ResourceBody::Episode(mut ep) = stored.body.clone() else { return Ok(()) };
+            let (url, copy) = if file.field == "transcript" { (&ep.transcript, &mut ep.transcript_object) } else { (&ep.chapters, &mut ep.chapters_object) };
+            if url.as_deref() != Some(file.url.as_str()) {
+                return Ok(());
+            }
+            *copy = Some(key.to_string());
+            let updated = crate::domain::Resource { version: stored.version.next(), updated: self.clock.now(), body: crate::domain::ResourceBody::Episode(ep), ..stored.clone() };
+            match self.records.replace(&super::resources::resource_record(&updated)?, stored.version).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::Contended)
+    }
+
     /// Who the job writes as: who asked, with write scopes; their role is checked on every write.
     fn importer(&self, import: &FeedImport) -> Result<Caller, ServiceError> {
         let client = ClientId::parse(&import.requested_by)?;
@@ -501,7 +563,7 @@ impl Podops {
         }
     }
 
-    async fn import_item(&self, caller: &Caller, prod: &Guid, item: &SourceItem, report: &mut ImportReport) -> Result<(), ServiceError> {
+    async fn import_item(&self, caller: &Caller, prod: &Guid, item: &SourceItem, report: &mut ImportReport, files: &mut Vec<EpisodeFile>) -> Result<(), ServiceError> {
         let episode = derived("episode", prod, &item.guid);
         if self.load(prod, Kind::Episode, &episode).await.is_ok() {
             report.episodes_existing += 1;
@@ -546,6 +608,14 @@ impl Podops {
         body.insert("feed_guid".into(), json!(item.guid));
         body.insert("enclosure".into(), json!(asset));
         let created = self.create_tolerantly(caller, prod, Kind::Episode, &episode, body, Some(&item.guid), report).await?;
+        if created == Created::Made {
+            let linked = [("transcript", item.transcripts.first().map(|(u, _)| u.clone())), ("chapters", item.chapters.clone())];
+            for (field, url) in linked {
+                if let Some(url) = url {
+                    files.push(EpisodeFile { production: prod.clone(), episode: episode.clone(), guid: item.guid.clone(), field, url });
+                }
+            }
+        }
         if created != Created::Failed {
             report.episodes_created += u32::from(created == Created::Made);
             report.episodes.push(ImportedEpisode { guid: item.guid.clone(), episode, asset, created: created == Created::Made });

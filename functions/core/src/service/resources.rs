@@ -391,7 +391,16 @@ impl Podops {
 /// Facts the server measured or manages survive a client's update.
 fn keep_server_fields(new: &mut ResourceBody, old: &ResourceBody) -> Result<(), ServiceError> {
     match (new, old) {
-        (ResourceBody::Episode(n), ResourceBody::Episode(o)) => n.duration = o.duration,
+        (ResourceBody::Episode(n), ResourceBody::Episode(o)) => {
+            n.duration = o.duration;
+            // A copy stands for the URL it was fetched from: a new URL drops it.
+            if n.transcript == o.transcript {
+                n.transcript_object.clone_from(&o.transcript_object);
+            }
+            if n.chapters == o.chapters {
+                n.chapters_object.clone_from(&o.chapters_object);
+            }
+        }
         (ResourceBody::Stream(n), _) => {
             n.desired = None;
             n.state = None;
