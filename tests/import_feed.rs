@@ -74,6 +74,7 @@ async fn serve_path(State(host): State<Arc<OldHost>>, uri: axum::http::Uri) -> a
             xml(feed(&four, false))
         }
         "/locked.xml" => xml(feed(&three, true)),
+        "/big.xml" => xml(feed(&(1..=2000).map(|n| item(b, n + 10, Some(&format!("big-{n}")), "Tue, 05 Mar 2024 11:00:00 GMT", "/audio/one.wav")).collect::<Vec<_>>(), false)),
         "/empty.xml" => xml(feed(&[], false)),
         "/page.html" => ([("content-type", "text/html")], "<!DOCTYPE html><html><head><title>Moved In</title></head><body>Hi</body></html>").into_response(),
         "/laughs.xml" => xml(format!(
@@ -349,4 +350,18 @@ async fn a_locked_feed_moves_only_with_the_code_mailed_to_its_owner() {
 
     let (s, e) = call(&server, &admin, Method::POST, "/a/v1/import/feed", Some(json!({"url": url, "ownership_code": "12ab"}))).await;
     assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("import.ownership_code_format")));
+}
+
+/// A feed of 2,000 items is read in batches from the worker's scratch file:
+/// every item counted, the report cut at 500 entries and saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_feed_is_read_item_by_item_and_its_report_stays_small() {
+    let (base, _host) = start_old_host().await;
+    let server = Server::start(&["--workers", "2", "--allow-address", "127.0.0.1"]).await;
+    let admin = server.admin_token();
+    let dry = import(&server, &admin, json!({"url": format!("{base}/big.xml"), "dry_run": true})).await;
+    let report = &dry["report"];
+    assert_eq!((dry["state"].as_str(), report["items"].as_u64(), report["episodes_created"].as_u64()), (Some("done"), Some(2000), Some(2000)), "{report}");
+    assert_eq!((report["episodes"].as_array().map(Vec::len), report["truncated"].as_bool()), (Some(500), Some(true)));
+    assert_eq!(report["episodes"][499]["guid"], "big-500", "in feed order");
 }

@@ -16,7 +16,7 @@ use crate::{
         import_url::check_import_url_allowing, ClientId, Email, Guid, Invalid, Job, JobKind, Kind, NewProduction, ProductionName, Scope, Scopes, Timestamp,
         Version,
     },
-    feed::import::{parse, SourceFeed, SourceItem},
+    feed::import::{Finding, SourceItem, SourceShow},
     ports::{BlobKey, Key, Record, StoreError, WriteOp},
 };
 
@@ -138,11 +138,24 @@ impl EpisodeFile {
     }
 }
 
-/// What the worker finishes after `apply_feed_import`: the files to copy, then the report.
-#[derive(Debug)]
-pub struct FeedImportWork {
+/// A feed import under way in the worker: what `begin_feed_import` decided,
+/// and what the items made so far. The worker copies `files` and finishes with `report`.
+pub struct FeedImportRun {
     pub report: ImportReport,
     pub files: Vec<EpisodeFile>,
+    /// Who writes, into which production; `None` for a dry run.
+    target: Option<(Caller, Guid)>,
+    imported_at: Timestamp,
+    done: usize,
+}
+
+impl FeedImportRun {
+    /// The report lists at most `MAX_LISTED` episodes and problems (one more
+    /// is kept, to know it was cut): memory stays bounded whatever the feed's size.
+    fn cap(&mut self) {
+        self.report.episodes.truncate(MAX_LISTED + 1);
+        self.report.problems.truncate(MAX_LISTED + 1);
+    }
 }
 
 /// What a client sends.
@@ -352,39 +365,32 @@ impl Podops {
         .map(|_| ())
     }
 
-    /// The fetched feed: parsed, then reported (dry run) or written.
-    pub async fn apply_feed_import(&self, job: &Job, bytes: &[u8]) -> Result<Option<FeedImportWork>, ServiceError> {
+    /// The feed's channel has been read (a first pass over the whole feed,
+    /// which counted `items`): the import is refused (locked), reported (dry
+    /// run) or gets its production and show. `None`: it ended, failed.
+    pub async fn begin_feed_import(&self, job: &Job, show: &SourceShow, items: u32) -> Result<Option<FeedImportRun>, ServiceError> {
         let Some(import) = self.feed_import_of(job).await? else { return Ok(None) };
-        let (feed, findings) = match parse(bytes) {
-            Ok(parsed) => parsed,
-            Err(e) => return self.fail_feed_import(job, e.code, &e.message).await.map(|()| None),
-        };
-        let mut report = ImportReport { title: feed.show.title.clone(), items: feed.items.len() as u32, dry_run: import.dry_run, ..ImportReport::default() };
-        for f in &findings {
-            report.problems.push(ImportProblem { guid: f.guid.clone(), code: f.code.to_owned(), message: f.message.clone() });
-        }
-        if feed.show.locked {
+        let mut report = ImportReport { title: show.title.clone(), items, dry_run: import.dry_run, ..ImportReport::default() };
+        let now = self.clock.now();
+        if show.locked {
             // podcast:locked yes: the owner asked hosts not to take the show, unless it is
             // the owner who moves it (a code mailed to the feed's owner address proves it).
             if import.dry_run {
                 let message = "the feed is locked (podcast:locked yes): the import needs the owner's code";
                 report.problems.push(ImportProblem { guid: None, code: "import.locked".into(), message: message.into() });
-            } else if let Some((code, message)) = self.check_ownership(&import, &feed).await? {
+            } else if let Some((code, message)) = self.check_ownership(&import, show).await? {
                 return self.fail_feed_import(job, code, &message).await.map(|()| None);
             }
         }
         let Some(name) = import.name.as_deref().filter(|_| !import.dry_run) else {
-            // A dry run: what would be made.
-            report.episodes = feed.items.iter().map(|i| ImportedEpisode { guid: i.guid.clone(), episode: Guid::from_bytes([0; 6]), asset: None, created: false }).collect();
-            report.episodes_created = feed.items.len() as u32;
-            return Ok(Some(FeedImportWork { report, files: Vec::new() }));
+            return Ok(Some(FeedImportRun { report, files: Vec::new(), target: None, imported_at: now, done: 0 }));
         };
         let caller = self.importer(&import)?;
         let name = ProductionName::parse(name)?;
         let prod = match self.writable_production(&caller, &name).await {
             Ok(Some(prod)) => prod,
             Ok(None) => {
-                let title = truncate(if feed.show.title.is_empty() { name.as_str() } else { &feed.show.title }, 255);
+                let title = truncate(if show.title.is_empty() { name.as_str() } else { &show.title }, 255);
                 match self.create_production(&caller, NewProduction { name: name.clone(), title, summary: String::new() }).await {
                     Ok(p) => p.guid,
                     // Made meanwhile by a retried run of this job, or by someone else: look again.
@@ -400,27 +406,43 @@ impl Podops {
         };
         self.update_feed_import(job, |i| {
             i.production = Some(prod.clone());
-            i.progress = ImportProgress { items: feed.items.len() as u32, done: 0 };
+            i.progress = ImportProgress { items, done: 0 };
         })
         .await?;
-        report.show_created = self.import_show(&caller, &prod, &feed, &mut report).await?;
-        let imported_at = self.clock.now();
-        let mut files = Vec::new();
-        for (n, item) in feed.items.iter().enumerate() {
-            let mut item = item.clone();
+        report.show_created = self.import_show(&caller, &prod, show, &mut report).await?;
+        Ok(Some(FeedImportRun { report, files: Vec::new(), target: Some((caller, prod)), imported_at: now, done: 0 }))
+    }
+
+    /// The next items of the feed (a second pass reads it in batches), with
+    /// the oddities found on the way: each item reported (dry run) or written.
+    pub async fn import_feed_items(&self, job: &Job, run: &mut FeedImportRun, items: Vec<SourceItem>, findings: Vec<Finding>) -> Result<(), ServiceError> {
+        for f in findings {
+            run.report.problems.push(ImportProblem { guid: f.guid, code: f.code.to_owned(), message: f.message });
+        }
+        let Some((caller, prod)) = run.target.clone() else {
+            // A dry run: what would be made.
+            run.report.episodes_created += items.len() as u32;
+            run.report.episodes.extend(items.into_iter().map(|i| ImportedEpisode { guid: i.guid, episode: Guid::from_bytes([0; 6]), asset: None, created: false }));
+            run.cap();
+            return Ok(());
+        };
+        for mut item in items {
             if item.published.is_none() {
                 // The feed's order kept (newest first), a second apart: undated items
                 // would otherwise wait out of the feed as unpublished.
-                item.published = Some(imported_at - n as i64);
+                item.published = Some(run.imported_at - run.done as i64);
                 let message = "no usable pubDate: published at the import time, in the feed's order".to_owned();
-                report.problems.push(ImportProblem { guid: Some(item.guid.clone()), code: "import.no_date".into(), message });
+                run.report.problems.push(ImportProblem { guid: Some(item.guid.clone()), code: "import.no_date".into(), message });
             }
-            self.import_item(&caller, &prod, &item, &mut report, &mut files).await?;
-            if (n + 1) % PROGRESS_EVERY == 0 {
-                self.update_feed_import(job, |i| i.progress.done = (n + 1) as u32).await?;
+            self.import_item(&caller, &prod, &item, &mut run.report, &mut run.files).await?;
+            run.done += 1;
+            if run.done % PROGRESS_EVERY == 0 {
+                let done = run.done as u32;
+                self.update_feed_import(job, |i| i.progress.done = done).await?;
             }
+            run.cap();
         }
-        Ok(Some(FeedImportWork { report, files }))
+        Ok(())
     }
 
     /// The import is done: its report (cut to what one record holds) is stored.
@@ -449,8 +471,8 @@ impl Podops {
     /// A locked feed's import goes on only for its owner: `None` when the
     /// import carries the right code, else why not (`import.locked` with a
     /// new code mailed to the feed's owner address, or a wrong code).
-    async fn check_ownership(&self, import: &FeedImport, feed: &SourceFeed) -> Result<Option<(&'static str, String)>, ServiceError> {
-        let named = [feed.show.locked_owner.as_deref().unwrap_or(""), feed.show.owner_email.as_str()];
+    async fn check_ownership(&self, import: &FeedImport, show: &SourceShow) -> Result<Option<(&'static str, String)>, ServiceError> {
+        let named = [show.locked_owner.as_deref().unwrap_or(""), show.owner_email.as_str()];
         let Some(owner) = named.iter().find_map(|o| Email::parse(o.trim()).ok()) else {
             let message = "the feed is locked (podcast:locked yes) and names no owner address: its owner must unlock it at the current host";
             return Ok(Some(("import.locked", message.into())));
@@ -488,7 +510,7 @@ impl Podops {
             Some(old) => self.records.replace(&Record { version: old.version.next(), ..record }, old.version).await?,
             None => self.records.create(&record).await?,
         }
-        let title = truncate(&feed.show.title, 120);
+        let title = truncate(&show.title, 120);
         let text = format!(
             "Someone asked to move your show \"{title}\" ({}) to PodOps.\n\nIf it was you, the code to prove the show is yours is {code}.\nIt works once, for 30 minutes.\n\nIf it was not you, ignore this message: the show stays where it is.\n",
             import.url
@@ -534,12 +556,11 @@ impl Podops {
     }
 
     /// Creates the show from the channel unless the production has one (kept as it is).
-    async fn import_show(&self, caller: &Caller, prod: &Guid, feed: &SourceFeed, report: &mut ImportReport) -> Result<bool, ServiceError> {
+    async fn import_show(&self, caller: &Caller, prod: &Guid, s: &SourceShow, report: &mut ImportReport) -> Result<bool, ServiceError> {
         let existing = self.bodies_of(prod, Kind::Show, |_| Some(())).await?;
         if !existing.is_empty() {
             return Ok(false);
         }
-        let s = &feed.show;
         let mut body = Map::new();
         body.insert("title".into(), json!(truncate(if s.title.is_empty() { "Imported show" } else { &s.title }, 255)));
         body.insert("description".into(), json!(truncate(&sanitize(&s.description), 4000)));

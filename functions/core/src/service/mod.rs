@@ -57,7 +57,7 @@ pub use assets::AssetUpdate;
 pub use error::ServiceError;
 pub use notify::Notification;
 pub use backups::{backup_object, ArchiveUrl, Backup, BackupContents, BackupProblem, BackupRequest, Restore, RestoreReport, RestoreRequest, KEPT_BACKUPS};
-pub use feed_imports::{EpisodeFile, FeedImport, FeedImportRequest, FeedImportWork, ImportProblem, ImportProgress, ImportReport, ImportedEpisode};
+pub use feed_imports::{EpisodeFile, FeedImport, FeedImportRequest, FeedImportRun, ImportProblem, ImportProgress, ImportReport, ImportedEpisode};
 pub use external_ids::{ExternalIdEntry, ExternalIdMapping, ExternalIdPage, MAX_MAPPED_PER_REQUEST};
 pub use inbox::{inbox_key, InboxOutcome, INBOX_PREFIX, INBOX_SOURCE};
 pub use job_sweep::{SweepPolicy, SweepReport, WORKER_CRASHED};

@@ -4,10 +4,17 @@
 //! of what apps tolerate (odd dates, missing guids, empty tags), strict on
 //! what is unsafe: a document type declaration is refused outright, so no
 //! entity is ever expanded and no external file or URL is ever read.
-//! Pure: the bytes come in, the show and its items come out.
+//! Pure: bytes come in (all at once, or as a stream read item by item), the
+//! show and its items come out.
 
 mod when;
 
+use std::{
+    collections::HashSet,
+    io::{BufRead, BufReader, Read},
+};
+
+use encoding_rs_io::{DecodeReaderBytes, DecodeReaderBytesBuilder};
 use quick_xml::{
     events::{attributes::Attributes, BytesStart, Event},
     name::ResolveResult,
@@ -118,39 +125,158 @@ const PODCAST: &[&[u8]] = &[b"https://podcastindex.org/namespace/1.0", b"https:/
 const CONTENT: &[u8] = b"http://purl.org/rss/1.0/modules/content/";
 const ATOM: &[u8] = b"http://www.w3.org/2005/Atom";
 
-/// Reads a feed. Refuses what is not an RSS feed with items; reports per-item oddities.
+/// Reads a whole feed held in memory. Refuses what is not an RSS feed with
+/// items; reports per-item oddities. `FeedReader` reads one item at a time.
 pub fn parse(bytes: &[u8]) -> Result<(SourceFeed, Vec<Finding>), NotAFeed> {
     if bytes.len() > MAX_FEED_BYTES {
         return Err(refuse("import.too_large", format!("the feed is larger than {} MB", MAX_FEED_BYTES >> 20)));
     }
-    let text = decode(bytes);
-    if !text.trim_start().starts_with('<') {
-        return Err(refuse("import.not_xml", "this is not XML: it does not start with a tag"));
+    let mut reader = FeedReader::new(bytes);
+    let mut items = Vec::new();
+    while let Some(item) = reader.next_item()? {
+        items.push(item);
     }
-    let mut parser = Parser::default();
-    parser.run(&text)?;
-    if !parser.seen_element {
-        return Err(refuse("import.not_xml", "this is not XML: no element at all"));
-    }
-    if !parser.seen_rss {
-        return Err(refuse("import.not_rss", "this is XML, but not an RSS feed (no <rss><channel>)"));
-    }
-    if parser.feed.items.is_empty() {
-        return Err(refuse("import.no_items", "the feed has no items to import"));
-    }
-    let mut findings = parser.findings;
-    derive_guids(&mut parser.feed.items, &mut findings);
-    Ok((parser.feed, findings))
+    let findings = reader.take_findings();
+    Ok((SourceFeed { show: reader.show().clone(), items }, findings))
 }
 
-/// The document as text, in the encoding its byte order mark or XML
-/// declaration names (UTF-8 when neither does); undecodable bytes become U+FFFD.
-/// Valid UTF-8 is borrowed, not copied: a large feed is held once.
-fn decode(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
-    if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(bytes) {
-        return encoding.decode_without_bom_handling(&bytes[bom..]).0;
+type Decoded<R> = BufReader<DecodeReaderBytes<BufReader<R>, Vec<u8>>>;
+
+/// A feed read as a stream: item by item, holding one item's text at a
+/// time (and the guids seen, to drop repeats), whatever the feed's size.
+/// The channel's fields are complete once `next_item` has answered `None`
+/// (hosts put some after the items).
+pub struct FeedReader<R: Read> {
+    reader: NsReader<Decoded<R>>,
+    buf: Vec<u8>,
+    parser: Parser,
+    seen: HashSet<String>,
+    /// Items read so far, repeats included: how findings name an item before its guid is known.
+    position: usize,
+    yielded: usize,
+    ended: bool,
+}
+
+impl<R: Read> FeedReader<R> {
+    /// Decodes `input` in the encoding its byte order mark or XML declaration
+    /// names (UTF-8 when neither does); undecodable bytes become U+FFFD.
+    pub fn new(input: R) -> Self {
+        let mut raw = BufReader::with_capacity(64 << 10, input);
+        let encoding = match raw.fill_buf() {
+            Ok(head) => declared_encoding(head),
+            Err(_) => encoding_rs::UTF_8,
+        };
+        let decoder = DecodeReaderBytesBuilder::new().encoding(Some(encoding)).bom_override(true).build(raw);
+        let mut reader = NsReader::from_reader(BufReader::with_capacity(64 << 10, decoder));
+        reader.config_mut().check_end_names = false;
+        Self { reader, buf: Vec::new(), parser: Parser::default(), seen: HashSet::new(), position: 0, yielded: 0, ended: false }
     }
-    let head = &bytes[..bytes.len().min(200)];
+
+    /// What the channel says, as far as read.
+    pub fn show(&self) -> &SourceShow {
+        &self.parser.show
+    }
+
+    /// The oddities found so far (taken: each is given once).
+    pub fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.parser.findings)
+    }
+
+    /// The next item (repeated guids dropped), or `None` at the end of the document.
+    pub fn next_item(&mut self) -> Result<Option<SourceItem>, NotAFeed> {
+        while !self.ended {
+            let Some(mut item) = self.parser.ready.take() else {
+                self.step()?;
+                continue;
+            };
+            let index = self.position;
+            self.position += 1;
+            if item.guid.is_empty() {
+                item.guid_derived = true;
+                item.guid = match &item.enclosure {
+                    Some(enclosure) => enclosure.url.clone(),
+                    None => format!("podops-import:{}", &hex::encode(Sha256::digest(format!("{}\n{:?}", item.title, item.published)))[..32]),
+                };
+                self.parser.findings.push(Finding { item: Some(index), guid: None, code: "import.guid_derived", message: format!("no guid: keyed by {}", item.guid) });
+            }
+            for f in self.parser.findings.iter_mut().filter(|f| f.item == Some(index) && f.guid.is_none()) {
+                f.guid = Some(item.guid.clone());
+            }
+            if !self.seen.insert(item.guid.clone()) {
+                let message = format!("guid {} appears again: only its first item is imported", item.guid);
+                self.parser.findings.push(Finding { item: Some(index), guid: Some(item.guid.clone()), code: "import.duplicate_guid", message });
+                continue;
+            }
+            self.yielded += 1;
+            return Ok(Some(item));
+        }
+        Ok(None)
+    }
+
+    /// Reads one event; at the end, refuses what was not an RSS feed with items.
+    fn step(&mut self) -> Result<(), NotAFeed> {
+        self.buf.clear();
+        let at = self.reader.buffer_position();
+        let (ns, event) = self.reader.read_resolved_event_into(&mut self.buf).map_err(|e| refuse("import.not_xml", format!("not well-formed XML after byte {at}: {e}")))?;
+        let parser = &mut self.parser;
+        match event {
+            Event::DocType(d) if String::from_utf8_lossy(&d).trim().to_ascii_lowercase().starts_with("html") => {
+                return Err(refuse("import.not_rss", "this is an HTML page, not a feed"));
+            }
+            Event::DocType(_) => {
+                return Err(refuse("import.doctype", "the feed declares a document type; feeds have none, and entities it could define are never expanded"));
+            }
+            Event::Start(e) => {
+                let name = canonical(ns, e.local_name().as_ref(), e.name().as_ref());
+                parser.open(&name, &e);
+                parser.path.push(name);
+                parser.starts.push(parser.text.len());
+            }
+            Event::Empty(e) => {
+                let name = canonical(ns, e.local_name().as_ref(), e.name().as_ref());
+                parser.open(&name, &e);
+                parser.path.push(name);
+                parser.starts.push(parser.text.len());
+                parser.close();
+            }
+            Event::Text(t) if !parser.seen_element => {
+                if !String::from_utf8_lossy(&t).trim().is_empty() {
+                    return Err(refuse("import.not_xml", "this is not XML: it does not start with a tag"));
+                }
+            }
+            Event::Text(t) => match t.unescape() {
+                Ok(s) => parser.text.push_str(&s),
+                // An HTML entity (&nbsp;) in a text outside CDATA: kept as written.
+                Err(_) => parser.text.push_str(&String::from_utf8_lossy(&t)),
+            },
+            Event::CData(c) => parser.text.push_str(&String::from_utf8_lossy(&c)),
+            Event::End(_) => parser.close(),
+            Event::Eof => {
+                self.ended = true;
+                if !parser.seen_element {
+                    return Err(refuse("import.not_xml", "this is not XML: no element at all"));
+                }
+                if !parser.seen_rss {
+                    return Err(refuse("import.not_rss", "this is XML, but not an RSS feed (no <rss><channel>)"));
+                }
+                if self.yielded == 0 && parser.ready.is_none() {
+                    return Err(refuse("import.no_items", "the feed has no items to import"));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// The encoding the first bytes name: a byte order mark, else the XML
+/// declaration's label, else UTF-8. A declaration of UTF-16 on bytes
+/// without a BOM is a lie: they are read as UTF-8.
+fn declared_encoding(head: &[u8]) -> &'static encoding_rs::Encoding {
+    if let Some((encoding, _)) = encoding_rs::Encoding::for_bom(head) {
+        return encoding;
+    }
+    let head = &head[..head.len().min(200)];
     let declared = std::str::from_utf8(head).ok().or_else(|| std::str::from_utf8(&head[..head.len().saturating_sub(3)]).ok()).and_then(|h| {
         let decl = h.strip_prefix("<?xml")?.split("?>").next()?;
         let at = decl.find("encoding")?;
@@ -159,9 +285,7 @@ fn decode(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
         rest[1..].split(quote).next().map(str::to_owned)
     });
     let encoding = declared.and_then(|label| encoding_rs::Encoding::for_label(label.as_bytes())).unwrap_or(encoding_rs::UTF_8);
-    // A declaration of UTF-16 on bytes without a BOM is a lie: read them as UTF-8.
-    let encoding = if encoding == encoding_rs::UTF_16LE || encoding == encoding_rs::UTF_16BE { encoding_rs::UTF_8 } else { encoding };
-    encoding.decode_without_bom_handling(bytes).0
+    if encoding == encoding_rs::UTF_16LE || encoding == encoding_rs::UTF_16BE { encoding_rs::UTF_8 } else { encoding }
 }
 
 /// An element's name with its namespace made canonical (`itunes:image`
@@ -199,7 +323,11 @@ fn some(text: String) -> Option<String> {
 
 #[derive(Default)]
 struct Parser {
-    feed: SourceFeed,
+    show: SourceShow,
+    /// The item just closed, for `FeedReader::next_item` to hand out.
+    ready: Option<SourceItem>,
+    /// Items closed so far: how findings name an item before its guid is known.
+    closed: usize,
     findings: Vec<Finding>,
     /// Canonical names of the open elements.
     path: Vec<String>,
@@ -214,45 +342,6 @@ struct Parser {
 }
 
 impl Parser {
-    fn run(&mut self, text: &str) -> Result<(), NotAFeed> {
-        let mut reader = NsReader::from_str(text);
-        reader.config_mut().check_end_names = false;
-        loop {
-            let at = reader.buffer_position();
-            let (ns, event) = reader.read_resolved_event().map_err(|e| refuse("import.not_xml", format!("not well-formed XML after byte {at}: {e}")))?;
-            match event {
-                Event::DocType(d) if String::from_utf8_lossy(&d).trim().to_ascii_lowercase().starts_with("html") => {
-                    return Err(refuse("import.not_rss", "this is an HTML page, not a feed"));
-                }
-                Event::DocType(_) => {
-                    return Err(refuse("import.doctype", "the feed declares a document type; feeds have none, and entities it could define are never expanded"));
-                }
-                Event::Start(e) => {
-                    let name = canonical(ns, e.local_name().as_ref(), e.name().as_ref());
-                    self.open(&name, &e);
-                    self.path.push(name);
-                    self.starts.push(self.text.len());
-                }
-                Event::Empty(e) => {
-                    let name = canonical(ns, e.local_name().as_ref(), e.name().as_ref());
-                    self.open(&name, &e);
-                    self.path.push(name);
-                    self.starts.push(self.text.len());
-                    self.close();
-                }
-                Event::Text(t) => match t.unescape() {
-                    Ok(s) => self.text.push_str(&s),
-                    // An HTML entity (&nbsp;) in a text outside CDATA: kept as written.
-                    Err(_) => self.text.push_str(&String::from_utf8_lossy(&t)),
-                },
-                Event::CData(c) => self.text.push_str(&String::from_utf8_lossy(&c)),
-                Event::End(_) => self.close(),
-                Event::Eof => return Ok(()),
-                _ => {}
-            }
-        }
-    }
-
     fn parent(&self) -> Option<&str> {
         self.path.last().map(String::as_str)
     }
@@ -274,7 +363,7 @@ impl Parser {
         let in_item = self.item.is_some() && self.parent() == Some("item");
         let in_channel = self.in_channel();
         let in_category = self.parent() == Some("itunes:category") && self.path.len() == 3;
-        let show = &mut self.feed.show;
+        let show = &mut self.show;
         match name {
             "enclosure" if in_item => {
                 let url = attribute(e.attributes(), "url");
@@ -328,7 +417,8 @@ impl Parser {
         }
         if name == "item" && self.in_channel() {
             if let Some(item) = self.item.take() {
-                self.feed.items.push(item);
+                self.ready = Some(item);
+                self.closed += 1;
             }
             return;
         }
@@ -336,19 +426,19 @@ impl Parser {
             self.close_item_field(&name, text);
         } else if self.in_channel() {
             self.close_show_field(&name, text);
-        } else if name == "url" && self.parent() == Some("image") && self.path.len() == 3 && self.feed.show.image.is_none() {
-            self.feed.show.image = some(text);
+        } else if name == "url" && self.parent() == Some("image") && self.path.len() == 3 && self.show.image.is_none() {
+            self.show.image = some(text);
         } else if self.parent() == Some("itunes:owner") {
             match name.as_str() {
-                "itunes:name" => self.feed.show.owner_name = text.trim().to_owned(),
-                "itunes:email" => self.feed.show.owner_email = text.trim().to_owned(),
+                "itunes:name" => self.show.owner_name = text.trim().to_owned(),
+                "itunes:email" => self.show.owner_email = text.trim().to_owned(),
                 _ => {}
             }
         }
     }
 
     fn close_show_field(&mut self, name: &str, text: String) {
-        let show = &mut self.feed.show;
+        let show = &mut self.show;
         match name {
             "title" => show.title = text.trim().to_owned(),
             "description" => show.description = text.trim().to_owned(),
@@ -367,7 +457,7 @@ impl Parser {
     }
 
     fn close_item_field(&mut self, name: &str, text: String) {
-        let index = self.feed.items.len();
+        let index = self.closed;
         let Some(item) = self.item.as_mut() else { return };
         match name {
             "guid" => item.guid = text.trim().to_owned(),
@@ -397,38 +487,6 @@ impl Parser {
             _ => {}
         }
     }
-}
-
-/// Items without a guid get their enclosure URL (what apps key them by), or
-/// a hash of title and date; a guid seen twice keeps its first item only.
-fn derive_guids(items: &mut Vec<SourceItem>, findings: &mut Vec<Finding>) {
-    for (i, item) in items.iter_mut().enumerate() {
-        if !item.guid.is_empty() {
-            continue;
-        }
-        item.guid_derived = true;
-        item.guid = match &item.enclosure {
-            Some(enclosure) => enclosure.url.clone(),
-            None => format!("podops-import:{}", &hex::encode(Sha256::digest(format!("{}\n{:?}", item.title, item.published)))[..32]),
-        };
-        findings.push(Finding { item: Some(i), guid: None, code: "import.guid_derived", message: format!("no guid: keyed by {}", item.guid) });
-    }
-    // Findings name their item by guid from here on: positions move as repeats go.
-    for f in findings.iter_mut() {
-        if let Some(item) = f.item.and_then(|i| items.get(i)) {
-            f.guid = Some(item.guid.clone());
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    let mut index = 0;
-    items.retain(|item| {
-        let first = seen.insert(item.guid.clone());
-        if !first {
-            findings.push(Finding { item: Some(index), guid: Some(item.guid.clone()), code: "import.duplicate_guid", message: format!("guid {} appears again: only its first item is imported", item.guid) });
-        }
-        index += 1;
-        first
-    });
 }
 
 #[cfg(test)]
