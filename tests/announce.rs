@@ -165,3 +165,45 @@ fn bad_endpoints_and_a_podping_url_without_its_token_are_refused_at_start() {
         assert!(err.contains(args[0]) || err.contains("podping-token"), "{args:?}: {err}");
     }
 }
+
+/// The same announcements on the AWS backend (moto): `podops serve --backend aws` queues the
+/// `notify` job on SQS at publish time, and a separate `podops worker --backend aws` (as on
+/// ECS) waits out the window and sends it to every target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announcements_travel_through_sqs_to_a_separate_worker_on_aws() {
+    let (receivers, addr) = start_receivers().await;
+    let (hub, pubnotify, podping) = (format!("http://{addr}/hub"), format!("http://{addr}/pubnotify"), format!("http://{addr}/podping"));
+    let targets = ["--websub-hub", &hub, "--pubnotify-url", &pubnotify, "--podping-url", &podping, "--podping-token", TOKEN, "--notify-window", "2"];
+    let (_, flags) = support::aws::provision_fresh();
+    let mut args = vec!["--backend", "aws", "--workers", "0", "--rebuild-delay", "3600"];
+    args.extend(targets);
+    args.extend(flags.iter().map(String::as_str));
+    let server = Server::start(&args).await;
+    let worker_dir = tempfile::tempdir().expect("worker dir");
+    let mut worker = Command::new(support::binary())
+        .args(["worker", "--backend", "aws", "--grace", "5", "--feed-base-url", &server.base])
+        .args(targets)
+        .args(&flags)
+        .arg("--data-dir")
+        .arg(worker_dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn podops worker");
+    let admin = server.admin_token();
+    let (_, prod) = call(&server, &admin, Method::POST, "/a/v1/production", Some(json!({"name": "announced_aws", "title": "Announced"}))).await;
+    let prod = prod["guid"].as_str().expect("guid").to_owned();
+    let show = json!({"title": "Announced", "description": "Told through SQS.", "language": "en", "category": "Technology",
+                      "image": "https://example.com/art.jpg", "author": "Ann", "owner": {"name": "Ann", "email": "ann@example.com"}});
+    assert_eq!(call(&server, &admin, Method::POST, &format!("/a/v1/resource/{prod}/show/aaaaaaaaaaaa"), Some(show)).await.0, StatusCode::CREATED);
+    let (s, built) = call(&server, &admin, Method::POST, "/a/v1/build", Some(json!({"production": prod}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{built}");
+    let feed_url = server.url("/feeds/announced_aws/feed.xml");
+    let hub_got = wait_for(&receivers, "/hub", 1, Duration::from_secs(45)).await;
+    assert_eq!(hub_got[0].body, format!("hub.mode=publish&hub.url={}", encoded(&feed_url)));
+    assert_eq!(wait_for(&receivers, "/pubnotify", 1, Duration::from_secs(10)).await[0].query, format!("url={}", encoded(&feed_url)));
+    let ping = wait_for(&receivers, "/podping", 1, Duration::from_secs(10)).await;
+    assert_eq!((ping[0].query.clone(), ping[0].authorization.as_str()), (format!("url={}&reason=update&medium=podcast", encoded(&feed_url)), TOKEN));
+    let _ = worker.kill();
+    let _ = worker.wait();
+}
