@@ -69,6 +69,10 @@ pub struct ServeArgs {
     /// Seconds after an edit of a published production before its feed rebuilds by itself.
     #[arg(long, env = "PODOPS_REBUILD_DELAY", default_value_t = 30)]
     pub rebuild_delay: i64,
+    /// Seconds between merges of recorded downloads into the analytics (docs/analytics.md);
+    /// 0: downloads are not recorded.
+    #[arg(long, env = "PODOPS_ANALYTICS_FLUSH", default_value_t = 60)]
+    pub analytics_flush: u64,
     /// Jobs (imports, probes, renditions) the in-process worker runs at once; 0: none (run `podops worker`).
     #[arg(long, env = "PODOPS_WORKERS", default_value_t = 2)]
     pub workers: usize,

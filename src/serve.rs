@@ -48,6 +48,13 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     .with_publishing(Publishing { public: ports.public, feed_base_url: public_url.clone(), rebuild_delay: args.rebuild_delay })
     .with_notify(args.notify.targets()?)
     .with_accounts(AccountRules { signup_open: args.signup == Signup::Open, base_url: public_url.clone(), admins: args.admin_emails.clone(), answer_after: None }, Some(crate::mail::mailer(&args.mail, args.backend, &args.aws, &args.data_dir).await?));
+    // The media route records downloads (analytics) unless told not to.
+    let podops = if args.analytics_flush > 0 {
+        let recorder = podops_api::hit_recorder::HitRecorder::start(podops.clone(), std::time::Duration::from_secs(args.analytics_flush));
+        podops.with_hit_sink(recorder)
+    } else {
+        podops
+    };
     let tokens = Arc::new(data_dir::token_authority(&secret));
     let (token_path, created) = data_dir::ensure_admin_token(&args.data_dir, &tokens)?;
     if created {

@@ -111,6 +111,21 @@ pub enum ClientCommand {
         #[arg(long, default_value_t = 600)]
         timeout: u64,
     },
+    /// Downloads and listeners of the production in use (IAB method; docs/analytics.md):
+    /// a small table, or the API's answer with --output json.
+    ///
+    /// Example: podops stats --from 2026-11-01 --by episode
+    Stats {
+        /// First UTC day, YYYY-MM-DD (default: 29 days before --to).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last UTC day, included (default: today).
+        #[arg(long)]
+        to: Option<String>,
+        /// day, episode, app or episode,day.
+        #[arg(long, default_value = "day")]
+        by: String,
+    },
     /// Back a production up into one archive file (records, media, sha256 manifest), to
     /// restore into this or another PodOps (embedded or AWS) with `podops restore`.
     ///

@@ -111,6 +111,21 @@ pub async fn run(opts: ClientOpts, command: ClientCommand) -> Result<(), ClientE
             let ended = wait_for_import(&api, &id, Duration::from_secs(timeout)).await?;
             print_import(out, &ended)
         }
+        ClientCommand::Stats { from, to, by } => {
+            let prod = production(&api, &settings).await?;
+            let mut query = vec![format!("by={by}")];
+            query.extend(from.map(|f| format!("from={f}")));
+            query.extend(to.map(|t| format!("to={t}")));
+            let report = api.get(&format!("/a/v1/analytics/{prod}?{}", query.join("&"))).await?;
+            if out != super::args::OutputFormat::Table {
+                return print(out, &report, &[]);
+            }
+            let columns: Vec<&str> = ["date", "episode", "app"].into_iter().filter(|c| by.split(',').any(|b| b == *c)).chain(["downloads", "listeners"]).collect();
+            print!("{}", super::output::table(report["rows"].as_array().map(Vec::as_slice).unwrap_or(&[]), &columns));
+            let t = &report["totals"];
+            println!("{} to {}: {} downloads, {} listeners", report["from"].as_str().unwrap_or(""), report["to"].as_str().unwrap_or(""), t["downloads"], t["listeners"]);
+            Ok(())
+        }
         ClientCommand::Export { production: named, file, timeout } => {
             let chosen = named.clone().or(settings.production.clone()).unwrap_or_default();
             let prod = match named {

@@ -7,6 +7,7 @@ mod contract_bodies;
 mod error;
 mod extract;
 pub mod feed_cache;
+pub mod hit_recorder;
 pub mod metrics;
 mod negotiate;
 mod openapi;

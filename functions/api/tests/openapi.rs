@@ -81,6 +81,8 @@ const PROMISED: &[(&str, &str)] = &[
     ("post", "/a/v1/asset/{prod}/by-external/{name}/{value}"),
     ("post", "/a/v1/import/feed"),
     ("get", "/a/v1/import/feed/{id}"),
+    ("get", "/a/v1/analytics/{prod}"),
+    ("get", "/a/v1/analytics/{prod}/export"),
     ("post", "/a/v1/backups"),
     ("get", "/a/v1/backups/{prod}"),
     ("get", "/a/v1/backups/{prod}/{id}/download"),

@@ -82,7 +82,7 @@ impl Function {
                 .merge(routes::users::routes())
                 .merge(routes::audit::routes())
                 .merge(routes::public::routes()),
-            Function::Productions => routes::productions::routes(),
+            Function::Productions => routes::productions::routes().merge(routes::analytics::routes()),
             Function::Resources => routes::resources::routes().merge(routes::webhooks::routes()).merge(routes::schedules::routes()),
             Function::Upload => routes::upload::routes(),
             Function::Build => routes::build::routes(),

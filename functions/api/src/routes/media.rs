@@ -10,6 +10,7 @@ use axum::{
 };
 use podops_core::{
     ports::{BlobError, BlobKey, MAX_PART_SIZE},
+    service::{HitSink, RawHit},
     signing::{media_url_valid, part_resource},
 };
 use serde::Deserialize;
@@ -52,9 +53,39 @@ async fn get_media(
     State(state): State<AppState>,
     Path(key): Path<String>,
     ApiQuery(sig): ApiQuery<Signature>,
-    headers: HeaderMap,
+    parts: axum::http::request::Parts,
 ) -> Result<Response, ApiError> {
-    serve(&state, Method::GET, &key, sig, &headers).await
+    let hit = state.podops.hits.clone().zip(crate::auth::client_ip(&parts)).map(|(recorder, ip)| {
+        let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let raw = RawHit { time: state.podops.clock.now(), key: key.clone(), ip, user_agent, method: "GET".into(), status: 200, range: None };
+        (recorder, raw)
+    });
+    serve(&state, Method::GET, &key, sig, &parts.headers, hit).await
+}
+
+/// Records a download for analytics when its body is done with (sent whole,
+/// or cut off): the bytes that really left, not the bytes asked for.
+struct HitGuard {
+    recorder: std::sync::Arc<dyn HitSink>,
+    hit: RawHit,
+    start: u64,
+    sent: u64,
+}
+
+impl HitGuard {
+    fn sent(&mut self, bytes: usize) {
+        self.sent += bytes as u64;
+    }
+}
+
+impl Drop for HitGuard {
+    fn drop(&mut self) {
+        if self.sent > 0 {
+            let mut hit = self.hit.clone();
+            hit.range = Some((self.start, self.start + self.sent - 1));
+            self.recorder.record(hit);
+        }
+    }
 }
 
 /// Media headers (size, type) without the bytes.
@@ -66,7 +97,7 @@ async fn head_media(
     ApiQuery(sig): ApiQuery<Signature>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    serve(&state, Method::HEAD, &key, sig, &headers).await
+    serve(&state, Method::HEAD, &key, sig, &headers, None).await
 }
 
 /// The embedded backend's presigned PUT: stores the bytes of a presigned upload.
@@ -129,7 +160,7 @@ fn check_signature(state: &AppState, method: &Method, key: &str, sig: Signature)
     Ok(())
 }
 
-async fn serve(state: &AppState, method: Method, key: &str, sig: Signature, headers: &HeaderMap) -> Result<Response, ApiError> {
+async fn serve(state: &AppState, method: Method, key: &str, sig: Signature, headers: &HeaderMap, hit: Option<(std::sync::Arc<dyn HitSink>, RawHit)>) -> Result<Response, ApiError> {
     check_signature(state, &method, key, sig)?;
     let key = BlobKey::parse(key).map_err(|_| ApiError::from(BlobError::NotFound))?;
     let blobs = &state.podops.blobs;
@@ -143,7 +174,21 @@ async fn serve(state: &AppState, method: Method, key: &str, sig: Signature, head
     } else {
         let blob = blobs.get(&key, range.clone()).await?;
         let status = if range.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
-        (status, Body::from_stream(blob.body), *blob.range.start(), *blob.range.end())
+        let (start, end) = (*blob.range.start(), *blob.range.end());
+        let body = match hit {
+            Some((recorder, mut hit)) => {
+                hit.status = status.as_u16();
+                let mut guard = HitGuard { recorder, hit, start, sent: 0 };
+                Body::from_stream(futures::StreamExt::map(blob.body, move |chunk| {
+                    if let Ok(bytes) = &chunk {
+                        guard.sent(bytes.len());
+                    }
+                    chunk
+                }))
+            }
+            None => Body::from_stream(blob.body),
+        };
+        (status, body, start, end)
     };
     let length = if meta.size == 0 { 0 } else { end - start + 1 };
     let mut resp = Response::new(body);

@@ -2,6 +2,7 @@
 //! middleware (request ids, tracing, body limit, error-shaped fallback).
 
 pub mod accounts;
+pub mod analytics;
 pub mod audit;
 pub mod backups;
 pub mod build;
@@ -61,6 +62,7 @@ pub fn all_groups() -> OpenApiRouter<AppState> {
         .merge(imports::routes())
         .merge(feed_imports::routes())
         .merge(backups::routes())
+        .merge(analytics::routes())
         .merge(streams::routes())
         .merge(recordings::routes())
         .merge(streams::event_routes())

@@ -3,6 +3,7 @@
 
 mod access;
 pub mod account;
+pub mod analytics;
 pub mod backup;
 pub mod channel;
 pub mod audit;

@@ -3,6 +3,7 @@
 
 mod access;
 mod accounts;
+mod analytics;
 mod audit;
 mod backups;
 mod assets;
@@ -56,6 +57,7 @@ pub use build::{BuildOutcome, BuildRecord, LeftOut, Publishing, KEPT_BUILDS, PUB
 pub use assets::AssetUpdate;
 pub use error::ServiceError;
 pub use notify::Notification;
+pub use analytics::{AnalyticsReport, AnalyticsRow, AnalyticsTotals, HitSink, RawHit, MAX_DAYS};
 pub use backups::{backup_object, ArchiveUrl, Backup, BackupContents, BackupProblem, BackupRequest, Restore, RestoreReport, RestoreRequest, KEPT_BACKUPS};
 pub use feed_imports::{EpisodeFile, FeedImport, FeedImportRequest, FeedImportRun, ImportProblem, ImportProgress, ImportReport, ImportedEpisode};
 pub use external_ids::{ExternalIdEntry, ExternalIdMapping, ExternalIdPage, MAX_MAPPED_PER_REQUEST};
@@ -100,6 +102,8 @@ pub struct Podops {
     pub feeds_published: Arc<std::sync::atomic::AtomicU64>,
     /// Where changed feeds are announced (WebSub, pubnotify, podping); empty: nowhere.
     pub notify: Arc<crate::domain::notify::NotifyTargets>,
+    /// Where the media route's requests go for analytics; `None`: not recorded.
+    pub hits: Option<Arc<dyn analytics::HitSink>>,
 }
 
 impl Podops {
@@ -123,6 +127,7 @@ impl Podops {
             mailer: None,
             feeds_published: Arc::default(),
             notify: Arc::default(),
+            hits: None,
         }
     }
 
