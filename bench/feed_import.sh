@@ -16,7 +16,7 @@ python3 - "$work/feed.xml" "$items" <<'PY'
 import sys
 path, n = sys.argv[1], int(sys.argv[2])
 notes = ("<p>Show notes with <b>markup</b>, links to <a href=\"https://example.com/x\">sources</a> and a long "
-         "paragraph of text that hosts put in every item. " * 12)
+         "paragraph of text that hosts put in every item. " * 8)
 with open(path, "w") as f:
     f.write('<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd" '
             'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>Big Show</title><link>https://example.com/</link>'
