@@ -14,7 +14,7 @@ use std::{
 };
 
 use podops_core::{
-    domain::analytics::{day_of, listener, Agents, Day, Hit, Tally},
+    domain::analytics::{day_of, listener_id, Agents, Day, Request, Tally},
     service::{HitSink, Podops, RawHit},
 };
 use tokio::sync::mpsc;
@@ -66,9 +66,9 @@ async fn run(podops: Podops, mut rx: mpsc::Receiver<RawHit>, every: Duration) {
                             }
                         }
                     }
-                    let listener = listener(&keys[&day], raw.ip, &raw.user_agent);
-                    let hit = Hit { time: raw.time, key: raw.key, listener, user_agent: raw.user_agent, method: raw.method, status: raw.status, range: raw.range };
-                    tally.add(&hit, &agents);
+                    let listener = listener_id(&keys[&day], raw.ip, &raw.user_agent);
+                    let request = Request { time: raw.time, key: &raw.key, listener, user_agent: &raw.user_agent, method: &raw.method, status: raw.status, range: raw.range };
+                    tally.add_parts(&request, &agents);
                 }
                 None => {
                     flush(&podops, &mut tally).await;
@@ -81,7 +81,7 @@ async fn run(podops: Podops, mut rx: mpsc::Receiver<RawHit>, every: Duration) {
 }
 
 async fn flush(podops: &Podops, tally: &mut Tally) {
-    if tally.spans.is_empty() {
+    if tally.is_empty() {
         return;
     }
     match podops.record_tally(std::mem::take(tally)).await {

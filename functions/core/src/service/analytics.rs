@@ -133,13 +133,12 @@ impl Podops {
     pub async fn record_tally(&self, tally: Tally) -> Result<usize, ServiceError> {
         let mut touched: HashSet<(String, Day)> = HashSet::new();
         let mut written = 0;
-        for ((day, key, listener), spans) in &tally.spans {
+        for (day, key, listener, app, spans) in tally.entries() {
             let Some(prod) = key.split('/').nth(1) else { continue };
-            let app = tally.apps.get(listener).cloned().unwrap_or_else(|| "Unknown".into());
-            if self.merge_spans(prod, *day, listener, key, &app, spans).await? {
+            if self.merge_spans(prod, day, &listener, key, app, spans).await? {
                 written += 1;
             }
-            touched.insert((prod.to_owned(), *day));
+            touched.insert((prod.to_owned(), day));
         }
         for (prod, day) in touched {
             if let Ok(prod) = Guid::parse(&prod) {

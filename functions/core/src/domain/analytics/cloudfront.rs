@@ -2,9 +2,10 @@
 //! one `#Fields:` line naming the columns) read into `Hit`s. The address is
 //! hashed into the listener as the line is read and never kept.
 
-use std::{borrow::Cow, net::IpAddr};
+use std::{borrow::Cow, collections::HashMap, net::IpAddr};
 
-use super::{day_of, listener, Day, Hit};
+use super::{day_of, listener_id, Agents, Day, Hit, Request, Tally};
+use crate::domain::Timestamp;
 
 /// Where each column we read sits, from the `#Fields:` line.
 #[derive(Debug, Clone, Copy)]
@@ -50,23 +51,67 @@ fn unescape(s: &str) -> Cow<'_, str> {
     percent_encoding::percent_decode_str(s).decode_utf8_lossy()
 }
 
+/// `HH:MM:SS` as seconds.
+fn seconds_of_day(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 8 || b[2] != b':' || b[5] != b':' {
+        return None;
+    }
+    let two = |i: usize| -> Option<i64> { Some(i64::from((b[i] as char).to_digit(10)? * 10 + (b[i + 1] as char).to_digit(10)?)) };
+    let (h, m, sec) = (two(0)?, two(3)?, two(6)?);
+    (h < 24 && m < 60 && sec < 61).then_some(h * 3600 + m * 60 + sec)
+}
+
 /// Reads a log file's lines into hits; `day_key` gives the key of a UTC day.
 /// Malformed lines are skipped and counted.
 pub struct LogReader<'k, K: FnMut(Day) -> Vec<u8>> {
     columns: Columns,
     day_key: K,
     keys: Option<(Day, Vec<u8>)>,
+    /// The last date read, as written and as the UNIX time of its midnight (a log file holds one or two).
+    date: Option<(String, Timestamp)>,
+    /// User-Agents as escaped in the log → unescaped: a log repeats a few hundred of them.
+    agents: HashMap<String, String>,
     pub skipped: u64,
     _k: std::marker::PhantomData<&'k ()>,
 }
 
 impl<K: FnMut(Day) -> Vec<u8>> LogReader<'_, K> {
     pub fn new(day_key: K) -> Self {
-        Self { columns: Columns::standard(), day_key, keys: None, skipped: 0, _k: std::marker::PhantomData }
+        Self { columns: Columns::standard(), day_key, keys: None, date: None, agents: HashMap::new(), skipped: 0, _k: std::marker::PhantomData }
     }
 
     /// One line: a hit, or `None` (a header, a comment, a malformed line).
     pub fn line(&mut self, line: &str) -> Option<Hit> {
+        let parsed = self.read(line)?;
+        let Self { keys, agents, day_key, .. } = self;
+        let key = key_of(keys, day_key, day_of(parsed.when));
+        let agent = agent_of(agents, parsed.agent);
+        Some(Hit {
+            time: parsed.when,
+            key: unescape(parsed.stem.trim_start_matches('/')).into_owned(),
+            listener: format!("{:032x}", listener_id(key, parsed.ip, agent)),
+            user_agent: agent.to_owned(),
+            method: parsed.method.to_owned(),
+            status: parsed.status,
+            range: parsed.range,
+        })
+    }
+
+    /// One line added straight to `tally`: what reading a whole log file does, with no
+    /// allocation for a request that adds to a known span.
+    pub fn tally_line(&mut self, line: &str, tally: &mut Tally, agents_list: &Agents) {
+        let Some(parsed) = self.read(line) else { return };
+        let Self { keys, agents, day_key, .. } = self;
+        let key = key_of(keys, day_key, day_of(parsed.when));
+        let agent = agent_of(agents, parsed.agent);
+        let object = unescape(parsed.stem.trim_start_matches('/'));
+        let request = Request { time: parsed.when, key: &object, listener: listener_id(key, parsed.ip, agent), user_agent: agent, method: parsed.method, status: parsed.status, range: parsed.range };
+        tally.add_parts(&request, agents_list);
+    }
+
+    /// A line's fields, or `None` for a header (read), a comment or a malformed line (counted).
+    fn read<'l>(&mut self, line: &'l str) -> Option<Parsed<'l>> {
         if let Some(fields) = line.strip_prefix("#Fields:") {
             if let Some(c) = Columns::from_fields(fields) {
                 self.columns = c;
@@ -76,46 +121,70 @@ impl<K: FnMut(Day) -> Vec<u8>> LogReader<'_, K> {
         if line.starts_with('#') || line.trim().is_empty() {
             return None;
         }
-        let hit = self.parse(line);
-        if hit.is_none() {
+        let parsed = self.parse(line);
+        if parsed.is_none() {
             self.skipped += 1;
         }
-        hit
+        parsed
     }
 
-    fn parse(&mut self, line: &str) -> Option<Hit> {
+    fn parse<'l>(&mut self, line: &'l str) -> Option<Parsed<'l>> {
         let c = self.columns;
-        let fields: Vec<&str> = line.split('\t').collect();
-        let get = |i: usize| fields.get(i).copied();
-        let date = chrono::NaiveDate::parse_from_str(get(c.date)?, "%Y-%m-%d").ok()?;
-        let time = chrono::NaiveTime::parse_from_str(get(c.time)?, "%H:%M:%S").ok()?;
-        let when = date.and_time(time).and_utc().timestamp();
+        let mut fields = [""; 48];
+        let mut n = 0;
+        for (slot, field) in fields.iter_mut().zip(line.split('\t')) {
+            *slot = field;
+            n += 1;
+        }
+        let get = |i: usize| (i < n).then(|| fields[i]);
+        let date = get(c.date)?;
+        let midnight = match &self.date {
+            Some((d, t)) if d == date => *t,
+            _ => {
+                let t = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?.and_hms_opt(0, 0, 0)?.and_utc().timestamp();
+                self.date = Some((date.to_owned(), t));
+                t
+            }
+        };
+        let when = midnight + seconds_of_day(get(c.time)?)?;
         // Behind another proxy, the client is the first address it forwarded.
         let forwarded = c.forwarded.and_then(get).filter(|f| *f != "-").and_then(|f| f.split([',', ' ']).find(|s| !s.is_empty()));
         let ip: IpAddr = forwarded.unwrap_or(get(c.ip)?).parse().ok()?;
-        let agent = get(c.agent)?;
-        let agent = if agent == "-" { Cow::Borrowed("") } else { unescape(agent) };
         let number = |i: Option<usize>| i.and_then(get).and_then(|v| v.parse::<u64>().ok());
         let range = match (number(c.range_start), number(c.range_end)) {
             (Some(s), Some(e)) if e >= s => Some((s, e)),
             _ => None,
         };
-        let day = day_of(when);
-        let key = match &self.keys {
-            Some((d, k)) if *d == day => k,
-            _ => {
-                self.keys = Some((day, (self.day_key)(day)));
-                &self.keys.as_ref()?.1
-            }
-        };
-        Some(Hit {
-            time: when,
-            key: unescape(get(c.stem)?.trim_start_matches('/')).into_owned(),
-            listener: listener(key, ip, &agent),
-            user_agent: agent.into_owned(),
-            method: get(c.method)?.to_owned(),
-            status: get(c.status)?.parse().ok()?,
-            range,
-        })
+        Some(Parsed { when, ip, agent: get(c.agent)?, stem: get(c.stem)?, method: get(c.method)?, status: get(c.status)?.parse().ok()?, range })
     }
+}
+
+/// A log line's fields, borrowed from it.
+struct Parsed<'l> {
+    when: Timestamp,
+    ip: IpAddr,
+    agent: &'l str,
+    stem: &'l str,
+    method: &'l str,
+    status: u16,
+    range: Option<(u64, u64)>,
+}
+
+/// The day's key, asked for once per day read.
+fn key_of<'a>(keys: &'a mut Option<(Day, Vec<u8>)>, day_key: &mut impl FnMut(Day) -> Vec<u8>, day: Day) -> &'a [u8] {
+    if keys.as_ref().is_none_or(|(d, _)| *d != day) {
+        *keys = Some((day, day_key(day)));
+    }
+    keys.as_ref().map_or(&[], |(_, k)| k.as_slice())
+}
+
+/// The User-Agent unescaped (`-` is none), from the cache of those seen.
+fn agent_of<'a>(cache: &'a mut HashMap<String, String>, raw: &str) -> &'a str {
+    if raw == "-" {
+        return "";
+    }
+    if !cache.contains_key(raw) {
+        cache.insert(raw.to_owned(), unescape(raw).into_owned());
+    }
+    cache.get(raw).map_or("", String::as_str)
 }

@@ -44,21 +44,25 @@ pub fn parse_day(s: &str) -> Option<Day> {
 /// Only this hash is kept; the key is random per day and dropped after it,
 /// so nothing links a listener's days, and no address is stored.
 pub fn listener(day_key: &[u8], ip: IpAddr, user_agent: &str) -> String {
-    let address = match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
-    };
+    format!("{:032x}", listener_id(day_key, ip, user_agent))
+}
+
+/// `listener` as a number: what a `Tally` keys by (no text made per request).
+pub fn listener_id(day_key: &[u8], ip: IpAddr, user_agent: &str) -> u128 {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(day_key).unwrap_or_else(|_| <Hmac<Sha256> as Mac>::new_from_slice(&[0u8; 32]).expect("a 32-byte key"));
-    mac.update(address.as_bytes());
+    // An IPv6 address is cut to its /64; an IPv4-mapped one is its IPv4 address.
+    match ip {
+        IpAddr::V4(v4) => mac.update(&v4.octets()),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => mac.update(&v4.octets()),
+            None => mac.update(&v6.octets()[..8]),
+        },
+    }
     mac.update(b"\n");
     mac.update(user_agent.as_bytes());
-    hex::encode(&mac.finalize().into_bytes()[..16])
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&mac.finalize().into_bytes()[..16]);
+    u128::from_be_bytes(first)
 }
 
 /// One request for a stored object, as served.
@@ -153,41 +157,104 @@ pub fn id3_size(head: &[u8]) -> u64 {
     10 + syncsafe + footer
 }
 
-/// The spans of one day, by listener and object, and each listener's app:
-/// what the embedded recorder and the CloudFront function accumulate.
+/// The spans fetched, by day, listener and object, and each listener's app:
+/// what the embedded recorder and the CloudFront reader accumulate. Objects
+/// are kept once each and listeners as numbers, so a request that adds to
+/// a known span makes no allocation.
 #[derive(Debug, Default)]
 pub struct Tally {
-    pub spans: HashMap<(Day, String, String), Spans>,
-    pub apps: HashMap<String, String>,
-    agents_seen: HashMap<String, Agent>,
+    spans: HashMap<(Day, u32, u128), Spans>,
+    objects: Vec<String>,
+    object_ids: HashMap<String, u32>,
+    apps: HashMap<u128, u32>,
+    app_names: Vec<String>,
+    agents_seen: HashMap<String, Option<u32>>,
     /// Requests read, and those that could count (GET of an object by a listener).
     pub read: u64,
     pub kept: u64,
+}
+
+/// A request's parts, as `Tally::add_parts` takes them.
+pub struct Request<'a> {
+    pub time: Timestamp,
+    pub key: &'a str,
+    pub listener: u128,
+    pub user_agent: &'a str,
+    pub method: &'a str,
+    pub status: u16,
+    pub range: Option<(u64, u64)>,
 }
 
 impl Tally {
     /// Adds a request, unless it never counts: not a GET (HEAD never does),
     /// not answered 200 or 206, no User-Agent, a bot.
     pub fn add(&mut self, hit: &Hit, agents: &Agents) {
+        let Ok(listener) = u128::from_str_radix(&hit.listener, 16) else {
+            self.read += 1;
+            return;
+        };
+        let r = Request { time: hit.time, key: &hit.key, listener, user_agent: &hit.user_agent, method: &hit.method, status: hit.status, range: hit.range };
+        self.add_parts(&r, agents);
+    }
+
+    pub fn add_parts(&mut self, r: &Request<'_>, agents: &Agents) {
         self.read += 1;
-        if hit.method != "GET" || !(hit.status == 200 || hit.status == 206) || hit.user_agent.trim().is_empty() || hit.production().is_none() {
+        if r.method != "GET" || !(r.status == 200 || r.status == 206) || r.user_agent.trim().is_empty() {
             return;
         }
-        let agent = match self.agents_seen.get(&hit.user_agent) {
-            Some(a) => a.clone(),
+        let mut parts = r.key.split('/');
+        if !matches!((parts.next(), parts.next()), (Some("media" | "renditions"), Some(p)) if p.len() == 12) {
+            return;
+        }
+        let app = match self.agents_seen.get(r.user_agent) {
+            Some(a) => *a,
             None => {
-                let a = agents.classify(&hit.user_agent);
-                self.agents_seen.insert(hit.user_agent.clone(), a.clone());
-                a
+                let agent = agents.classify(r.user_agent);
+                let app = agent.is_listener().then(|| {
+                    let name = agent.app();
+                    match self.app_names.iter().position(|n| n == name) {
+                        Some(i) => i as u32,
+                        None => {
+                            self.app_names.push(name.to_owned());
+                            (self.app_names.len() - 1) as u32
+                        }
+                    }
+                });
+                self.agents_seen.insert(r.user_agent.to_owned(), app);
+                app
             }
         };
-        if !agent.is_listener() {
-            return;
-        }
+        let Some(app) = app else { return };
         self.kept += 1;
-        let (start, end) = hit.range.unwrap_or((0, u64::MAX));
-        self.spans.entry((day_of(hit.time), hit.key.clone(), hit.listener.clone())).or_default().add(start, end);
-        self.apps.entry(hit.listener.clone()).or_insert_with(|| agent.app().to_owned());
+        let object = match self.object_ids.get(r.key) {
+            Some(id) => *id,
+            None => {
+                let id = self.objects.len() as u32;
+                self.objects.push(r.key.to_owned());
+                self.object_ids.insert(r.key.to_owned(), id);
+                id
+            }
+        };
+        let (start, end) = r.range.unwrap_or((0, u64::MAX));
+        self.spans.entry((day_of(r.time), object, r.listener)).or_default().add(start, end);
+        self.apps.entry(r.listener).or_insert(app);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// How many (day, listener, object) spans it holds.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Each span: its day, object key, listener (as `listener` writes it), the listener's app, and the spans.
+    pub fn entries(&self) -> impl Iterator<Item = (Day, &str, String, &str, &Spans)> + '_ {
+        self.spans.iter().map(|((day, object, listener), spans)| {
+            let app = self.apps.get(listener).and_then(|a| self.app_names.get(*a as usize)).map_or("Unknown", String::as_str);
+            (*day, self.objects[*object as usize].as_str(), format!("{listener:032x}"), app, spans)
+        })
     }
 }
 
