@@ -2,7 +2,8 @@
 # Enclosure range benchmark for BENCHMARKS.md: wrk asking `podops serve` (release) for 1 MiB
 # byte ranges of a 10-minute MP3 through its signed /media URL (what a feed's enclosure and a
 # podcast app's resumed download use), and in the same run nginx serving the same file as a
-# static file with the same Range header, as a ratio; then the whole file (streamed in chunks).
+# static file with the same Range header, as a ratio; then the whole file (streamed in chunks);
+# then the ranges again with download recording (analytics) off, for its cost.
 # Needs: wrk, nginx (Debian: nginx-light), curl, ffmpeg. Usage: bench/ranges.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,8 +38,15 @@ echo "file: $(stat -c %s "$work/episode.mp3") bytes; each request: $range (1 MiB
 echo "| target | req/s (median) | p50 | p99 | req/s of the 3 runs |"; echo "|---|---|---|---|---|"
 run podops-range "$url" "$range"; run nginx-range "http://127.0.0.1:$p2/episode.mp3" "$range"
 run podops-whole "$url"; run nginx-whole "http://127.0.0.1:$p2/episode.mp3"
+# The same ranges with download recording (analytics) off: the server again on the same data.
+kill $srv; wait $srv 2>/dev/null || true
+./target/release/podops serve --listen 127.0.0.1:$p1 --data-dir "$work/data" --no-rate-limits --log-format json --analytics-flush 0 2>/dev/null & srv=$!
+wait_for http://127.0.0.1:$p1/
+run podops-range-unrecorded "$url" "$range"
 python3 - "$work" <<'PY'
 import sys; w=sys.argv[1]; r=lambda n: float(open(f"{w}/{n}.rps").read())
 print(f"\nratios (podops / nginx): 1 MiB range {r('podops-range')/r('nginx-range'):.2f} ({r('podops-range')/1024:.2f} vs {r('nginx-range')/1024:.2f} GiB/s); "
       f"whole file {r('podops-whole')/r('nginx-whole'):.2f} ({r('podops-whole')*9.16/1024:.2f} vs {r('nginx-whole')*9.16/1024:.2f} GiB/s)")
+print(f"download recording (analytics): 1 MiB ranges at {r('podops-range'):.0f} req/s recorded, {r('podops-range-unrecorded'):.0f} unrecorded: "
+      f"cost {100 * (1 - r('podops-range') / r('podops-range-unrecorded')):.1f}%")
 PY

@@ -10,7 +10,10 @@
 use axum::Router;
 use lambda_http::{Adapter, request::LambdaRequest};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use podops_core::service::{InboxOutcome, Podops, ServiceError, SweepPolicy, SweepReport};
+use podops_core::{
+    ports::BlobKey,
+    service::{InboxOutcome, Podops, ServiceError, SweepPolicy, SweepReport, CDN_LOG_PREFIX},
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json, value::RawValue};
 use tower::ServiceExt;
@@ -104,6 +107,9 @@ async fn handle(function: Function, router: Router, podops: Podops, settings: Ev
     }
     if function == Function::Tasks {
         if let Ok(created) = serde_json::from_str::<ObjectCreated>(raw.get()) {
+            if created.detail.object.key.starts_with(CDN_LOG_PREFIX) {
+                return cdn_log(&podops, &settings, created).await;
+            }
             return inbox(&podops, &settings, created).await;
         }
     }
@@ -135,6 +141,20 @@ async fn inbox(podops: &Podops, settings: &EventSettings, event: ObjectCreated) 
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// A CloudFront log file landed: its downloads are counted (docs/analytics.md)
+/// and the file, which holds raw addresses, is deleted. A store that is down
+/// fails the invocation, for Lambda's retries; reading a file twice counts once.
+async fn cdn_log(podops: &Podops, settings: &EventSettings, event: ObjectCreated) -> Result<Value, Error> {
+    let ObjectCreated { source, detail_type, detail } = event;
+    if source != "aws.s3" || detail_type != "Object Created" || detail.bucket.name != settings.media_bucket {
+        return Err(format!("not a log event: {detail_type:?} from {source:?} for bucket {:?}", detail.bucket.name).into());
+    }
+    let key = BlobKey::parse(&detail.object.key).map_err(|e| format!("not a log key: {e}"))?;
+    let read = podops.ingest_cdn_log(&key).await?;
+    tracing::info!(key = %key, lines = read.lines, malformed = read.malformed, spans = read.spans, "CDN log counted");
+    Ok(json!({"analytics": read}))
 }
 
 /// What a sweep did (the invocation's result, and its log).

@@ -8,10 +8,7 @@
 
 mod support;
 
-use podops_core::{
-    domain::{AssetState, Probe, Resource, ResourceBody},
-    ports::{Clock, Key, Record, Records, SystemClock},
-};
+use podops_core::ports::{Clock, SystemClock};
 use podops_lambda::Function;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -22,21 +19,6 @@ use support::{FEED_BASE_URL, PUBLIC_MEDIA_URL, Stack};
 const SCOPES: [&str; 5] = ["production:read", "production:write", "production:build", "resource:read", "resource:write"];
 const SHOW: &str = "aaaaaaaaaaaa";
 const EPISODE: &str = "bbbbbbbbbbbb";
-
-/// Stands in for the worker's probe (no FFmpeg in a Lambda test): the
-/// uploaded audio becomes ready with the duration the worker would measure.
-async fn probe_as_the_worker_would(stack: &Stack, prod: &str, asset: &str) {
-    let records = stack.records();
-    let key = Key::new(format!("PROD#{prod}"), format!("ASSET#{asset}"));
-    let stored = records.get(&key).await.expect("read the asset").expect("the asset exists");
-    let mut resource = Resource::from_value(stored.body.clone()).expect("an asset");
-    let ResourceBody::Asset(a) = &mut resource.body else { panic!("not an asset: {:?}", stored.body) };
-    a.state = AssetState::Ready;
-    a.probe = Some(Probe { format: "mp3".into(), codec: "mp3".into(), duration: 1800.0, bitrate: 128_000, channels: 2, sample_rate: 44_100, ..Probe::default() });
-    resource.version = stored.version.next();
-    let body = serde_json::to_value(&resource).expect("json");
-    records.replace(&Record { key, version: resource.version, body, expires_at: None }, stored.version).await.expect("mark probed");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_podops_tour_runs_across_the_function_binaries() {
@@ -91,7 +73,7 @@ async fn the_podops_tour_runs_across_the_function_binaries() {
     let queued = stack.queued_messages().await;
     assert_eq!(queued.len(), 1, "one probe job: {queued:?}");
     assert!(queued[0].contains(&format!("probe-{audio}")) && queued[0].contains(&prod), "{}", queued[0]);
-    probe_as_the_worker_would(&stack, &prod, &audio).await;
+    stack.probe_as_the_worker_would(&prod, &audio).await;
 
     // resources: the full show (artwork = the uploaded image) and a published episode with tracks.
     let show = json!({"title": "The Lambda Tour", "description": "A show about functions.", "language": "en",

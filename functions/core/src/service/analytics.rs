@@ -28,6 +28,20 @@ use super::{Caller, Need, Podops, ServiceError};
 const SPAN_TTL: Timestamp = 7 * 86_400;
 /// A day's listener key is dropped this long after the day ends.
 const KEY_TTL: Timestamp = 2 * 86_400;
+/// Where CloudFront writes its standard logs in the media bucket (infra/template.yaml).
+pub const CDN_LOG_PREFIX: &str = "cdn-logs/";
+/// Largest log file read (CloudFront writes one every few minutes per edge; they are small).
+const MAX_LOG_BYTES: u64 = 512 << 20;
+
+/// What reading one CloudFront log file did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogIngest {
+    pub lines: u64,
+    pub malformed: u64,
+    /// Spans that grew (0 when the file had been read before).
+    pub spans: usize,
+}
+
 /// Longest period one analytics request covers.
 pub const MAX_DAYS: i64 = 366;
 
@@ -175,6 +189,54 @@ impl Podops {
             }
         }
         Err(ServiceError::Contended)
+    }
+
+    /// Reads one CloudFront log file (gzipped W3C lines) from the media store:
+    /// its requests are merged like the media route's, the days they touch are
+    /// computed again, and the file (which holds raw addresses) is deleted.
+    /// Reading a file twice changes nothing: spans are unions; a file already
+    /// read and deleted answers an empty report.
+    pub async fn ingest_cdn_log(&self, key: &BlobKey) -> Result<LogIngest, ServiceError> {
+        let blob = match self.blobs.get(key, None).await {
+            Ok(b) => b,
+            Err(crate::ports::BlobError::NotFound) => return Ok(LogIngest { lines: 0, malformed: 0, spans: 0 }),
+            Err(e) => return Err(e.into()),
+        };
+        if blob.meta.size > MAX_LOG_BYTES {
+            return Err(Invalid::new("key", "analytics.log_too_large", format!("{key} is larger than {} MB", MAX_LOG_BYTES >> 20)).into());
+        }
+        let mut bytes = Vec::with_capacity(blob.meta.size as usize);
+        let mut body = blob.body;
+        while let Some(chunk) = futures::StreamExt::next(&mut body).await {
+            bytes.extend_from_slice(&chunk.map_err(|e| StoreError::Unavailable(e.to_string()))?);
+        }
+        let text = if bytes.starts_with(&[0x1f, 0x8b]) {
+            let mut out = String::new();
+            std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(bytes.as_slice()), &mut out)
+                .map_err(|e| Invalid::new("key", "analytics.log_unreadable", format!("{key} is not a readable gzip log: {e}")))?;
+            out
+        } else {
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        // The day keys the lines need, fetched before the (synchronous) reading.
+        let mut keys: HashMap<Day, Vec<u8>> = HashMap::new();
+        for date in text.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split('\t').next()).filter_map(parse_day) {
+            if !keys.contains_key(&date) {
+                keys.insert(date, self.analytics_key(date).await?);
+            }
+        }
+        let agents = crate::domain::analytics::Agents::default();
+        let mut reader = crate::domain::analytics::cloudfront::LogReader::new(|day| keys.get(&day).cloned().unwrap_or_default());
+        let mut tally = Tally::default();
+        let mut lines = 0;
+        for line in text.lines() {
+            lines += 1;
+            reader.tally_line(line, &mut tally, &agents);
+        }
+        let malformed = reader.skipped;
+        let spans = self.record_tally(tally).await?;
+        self.blobs.delete(key).await?;
+        Ok(LogIngest { lines, malformed, spans })
     }
 
     /// One day's figures from its spans, stored for the analytics routes.

@@ -57,7 +57,7 @@ pub use build::{BuildOutcome, BuildRecord, LeftOut, Publishing, KEPT_BUILDS, PUB
 pub use assets::AssetUpdate;
 pub use error::ServiceError;
 pub use notify::Notification;
-pub use analytics::{AnalyticsReport, AnalyticsRow, AnalyticsTotals, HitSink, RawHit, MAX_DAYS};
+pub use analytics::{AnalyticsReport, AnalyticsRow, AnalyticsTotals, HitSink, LogIngest, RawHit, CDN_LOG_PREFIX, MAX_DAYS};
 pub use backups::{backup_object, ArchiveUrl, Backup, BackupContents, BackupProblem, BackupRequest, Restore, RestoreReport, RestoreRequest, KEPT_BACKUPS};
 pub use feed_imports::{EpisodeFile, FeedImport, FeedImportRequest, FeedImportRun, ImportProblem, ImportProgress, ImportReport, ImportedEpisode};
 pub use external_ids::{ExternalIdEntry, ExternalIdMapping, ExternalIdPage, MAX_MAPPED_PER_REQUEST};

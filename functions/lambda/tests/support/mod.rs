@@ -11,8 +11,8 @@ pub mod serve;
 use podops_adapters::aws::{AwsClients, AwsConfig, DynamoRecords, dlq_name, provision};
 use podops_api::TokenAuthority;
 use podops_core::{
-    domain::{ClientId, Scope, Scopes},
-    ports::{Clock, SystemClock},
+    domain::{AssetState, ClientId, Probe, Resource, ResourceBody, Scope, Scopes},
+    ports::{Clock, Key, Record, Records, SystemClock},
     signing::derive_key,
 };
 use podops_lambda::{AUDIENCE, Function, ISSUER};
@@ -150,6 +150,21 @@ impl Stack {
 
     pub fn records(&self) -> DynamoRecords {
         DynamoRecords::new(self.clients.dynamodb.clone(), &self.config.table)
+    }
+
+    /// Stands in for the worker's probe (no FFmpeg in a Lambda test): the
+    /// uploaded audio becomes ready, as a 30-minute MP3 at 128 kb/s.
+    pub async fn probe_as_the_worker_would(&self, prod: &str, asset: &str) {
+        let records = self.records();
+        let key = Key::new(format!("PROD#{prod}"), format!("ASSET#{asset}"));
+        let stored = records.get(&key).await.expect("read the asset").expect("the asset exists");
+        let mut resource = Resource::from_value(stored.body.clone()).expect("an asset");
+        let ResourceBody::Asset(a) = &mut resource.body else { panic!("not an asset: {:?}", stored.body) };
+        a.state = AssetState::Ready;
+        a.probe = Some(Probe { format: "mp3".into(), codec: "mp3".into(), duration: 1800.0, bitrate: 128_000, channels: 2, sample_rate: 44_100, ..Probe::default() });
+        resource.version = stored.version.next();
+        let body = serde_json::to_value(&resource).expect("json");
+        records.replace(&Record { key, version: resource.version, body, expires_at: None }, stored.version).await.expect("mark probed");
     }
 
     /// The bodies of the messages waiting on the jobs queue.

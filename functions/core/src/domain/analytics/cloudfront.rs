@@ -132,7 +132,10 @@ impl<K: FnMut(Day) -> Vec<u8>> LogReader<'_, K> {
         let c = self.columns;
         let mut fields = [""; 48];
         let mut n = 0;
-        for (slot, field) in fields.iter_mut().zip(line.split('\t')) {
+        // The legacy logs separate fields by tabs; W3C files of standard logging v2 by spaces
+        // (a field's own spaces are escaped either way).
+        let separator = if line.contains('\t') { '\t' } else { ' ' };
+        for (slot, field) in fields.iter_mut().zip(line.split(separator)) {
             *slot = field;
             n += 1;
         }

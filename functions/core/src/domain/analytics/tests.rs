@@ -136,3 +136,13 @@ garbage line\n";
     assert_eq!(reader.skipped, 1);
     assert_eq!(hits, vec![hit(DAY_ONE + 10, "203.0.113.7", APP, "GET", Some((0, 599_999)))]);
 }
+
+#[test]
+fn standard_logging_v2_w3c_lines_read_too() {
+    // v2 delivers the fields chosen (here those the template picks), space-separated.
+    let log = "#Version: 1.0\n#Fields: date time c-ip cs-method cs-uri-stem sc-status cs(User-Agent) x-forwarded-for sc-range-start sc-range-end\n\
+2025-11-27 00:00:10 203.0.113.7 GET /media/0123456789ab/aaaaaaaaaaa1.mp3 206 Overcast/3.0%20(+http://overcast.fm/;%20iOS%20podcast%20app) - 0 599999\n";
+    let mut reader = cloudfront::LogReader::new(|_| KEY.to_vec());
+    let hits: Vec<Hit> = log.lines().filter_map(|l| reader.line(l)).collect();
+    assert_eq!(hits, vec![hit(DAY_ONE + 10, "203.0.113.7", APP, "GET", Some((0, 599_999)))]);
+}
