@@ -84,6 +84,7 @@ async fn serve_path(State(host): State<Arc<OldHost>>, uri: axum::http::Uri) -> a
         "/xxe.xml" => xml(format!("<?xml version=\"1.0\"?><!DOCTYPE rss [<!ENTITY x SYSTEM \"{b}/secret\">]><rss><channel><title>&x;</title>{}</channel></rss>", three[0])),
         "/garbage.bin" => ([("content-type", "application/octet-stream")], (0..10_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect::<Vec<u8>>()).into_response(),
         "/secret" => panic!("an external entity was fetched"),
+        "/art.png" => ([("content-type", "image/png")], [b"\x89PNG\r\n\x1a\n".as_slice(), &[0u8; 4096]].concat()).into_response(),
         "/text/one.vtt" => ([("content-type", "text/vtt")], TRANSCRIPT).into_response(),
         "/text/one-chapters.json" => ([("content-type", "application/json+chapters")], CHAPTERS).into_response(),
         p if p.starts_with("/audio/") && p != "/audio/missing.wav" => ([("content-type", "audio/wav")], host.wav.clone()).into_response(),
@@ -279,6 +280,7 @@ async fn what_is_not_a_feed_fails_with_a_code_and_leaves_nothing() {
     let admin = server.admin_token();
     for (path, code) in [
         ("/page.html", "import.not_rss"),
+        ("/art.png", "import.not_xml"),
         ("/garbage.bin", "import.not_xml"),
         ("/empty.xml", "import.no_items"),
         ("/laughs.xml", "import.doctype"),

@@ -42,6 +42,11 @@ fn problem(code: &'static str, field: &'static str, message: &str, blocking: boo
     Problem { code, field, message: message.to_owned(), blocking }
 }
 
+/// Whether `sub` is one of the subcategories Apple lists under `category`.
+pub fn subcategory_fits(category: &str, sub: &str) -> bool {
+    CATEGORIES.iter().any(|(c, subs)| *c == category && subs.contains(&sub))
+}
+
 /// What Apple requires (blocking) and recommends (not) of the channel.
 /// `has_image` says whether the show's image resolved to a URL.
 pub fn check_show(show: &Show, has_image: bool) -> Vec<Problem> {

@@ -567,7 +567,17 @@ impl Podops {
         body.insert("language".into(), json!(s.language));
         body.insert("link".into(), json!(s.link));
         body.insert("category".into(), json!(s.category));
-        body.insert("subcategory".into(), json!(s.subcategory));
+        match (s.category.as_deref(), s.subcategory.as_deref()) {
+            (Some(cat), Some(sub)) if !crate::feed::apple::subcategory_fits(cat, sub) => {
+                // Hosts let some through that Apple's list puts elsewhere ("Tech News" is News'):
+                // the show is publishable without it; the owner may choose another.
+                let message = format!("subcategory '{sub}' is not one of '{cat}' in Apple's list: left out");
+                report.problems.push(ImportProblem { guid: None, code: "import.subcategory_dropped".into(), message });
+            }
+            _ => {
+                body.insert("subcategory".into(), json!(s.subcategory));
+            }
+        }
         body.insert("explicit".into(), json!(s.explicit.unwrap_or(false)));
         if let Some(t) = s.show_type.as_deref().filter(|t| *t == "episodic" || *t == "serial") {
             body.insert("type".into(), json!(t));
