@@ -249,6 +249,21 @@ async fn a_production_moves_from_embedded_to_aws_and_back_byte_for_byte() {
     assert_eq!(failed["error"]["code"], "backup.not_an_archive", "{failed}");
     assert_eq!(production_named(&c, &c_admin, "garbage_copy").await, None);
 
+    // A crafted archive naming another production's media is refused whole, and that media is untouched.
+    let work = tempfile::tempdir().expect("dir");
+    let unpacked = Command::new("tar").arg("-xf").arg(&a_tar).arg("-C").arg(work.path()).status().expect("tar");
+    assert!(unpacked.success());
+    let mut crafted: Value = serde_json::from_slice(&std::fs::read(work.path().join("manifest.json")).expect("manifest")).expect("json");
+    let victim = format!("media/{copy_prod}/{asset}.wav");
+    crafted["objects"][0]["key"] = json!(victim);
+    std::fs::write(work.path().join("manifest.json"), serde_json::to_vec(&crafted).expect("json")).expect("write");
+    let packed = Command::new("tar").arg("-cf").arg(work.path().join("crafted.tar")).arg("-C").arg(work.path()).args(["records.jsonl", "objects", "manifest.json"]).status().expect("tar");
+    assert!(packed.success());
+    let failed = restore_bytes(&c, &c_admin, std::fs::read(work.path().join("crafted.tar")).expect("crafted"), "crafted_copy").await;
+    assert_eq!(failed["error"]["code"], "backup.foreign_key", "{failed}");
+    assert_eq!(content(&c, &c_admin, &copy_prod, &asset).await, audio, "the other production's audio is untouched");
+    assert_eq!(production_named(&c, &c_admin, "crafted_copy").await, None);
+
     // Another user can neither download nor restore what is not theirs.
     let stranger = support::mail::sign_in(&c, "stranger@example.com").await;
     let (_, list) = call(&c, &c_admin, Method::POST, "/a/v1/backups", Some(json!({"production": prod}))).await;

@@ -185,10 +185,7 @@ impl Worker {
         let indexed = path.clone();
         let index = match tokio::task::spawn_blocking(move || index_archive(&indexed)).await.map_err(|e| Failure::store(e.to_string()))? {
             Ok(i) => i,
-            Err(why) => {
-                self.podops.fail_restore(job, "backup.not_an_archive", &format!("not a PodOps backup: {why}")).await?;
-                return Ok(());
-            }
+            Err(why) => return self.refuse_restore(job, "backup.not_an_archive", &format!("not a PodOps backup: {why}")).await,
         };
         let manifest = match read_entry(&path, index[MANIFEST_PATH], MAX_MANIFEST).await?.map(|b| serde_json::from_slice::<Manifest>(&b)) {
             Some(Ok(m)) => m,
@@ -201,7 +198,7 @@ impl Worker {
         let Some(records) = read_entry(&path, records_at, MAX_RECORDS).await? else {
             return self.refuse_restore(job, "backup.manifest", "the records file is too large").await;
         };
-        let Some(target) = self.podops.plan_restore(job, &manifest, &records).await? else { return Ok(()) };
+        let Some(target) = self.podops.plan_restore(job, &manifest, &records).await? else { return self.drop_upload(job).await };
         let from = &manifest.production.guid;
         let (mut written, mut bytes) = (Vec::<BlobKey>::new(), 0u64);
         for object in &manifest.objects {
@@ -234,8 +231,19 @@ impl Worker {
         Ok(())
     }
 
+    /// The restore failed for good: an uploaded archive is removed (it will not be read again).
     async fn refuse_restore(&self, job: &Job, code: &str, message: &str) -> Result<(), Failure> {
         self.podops.fail_restore(job, code, message).await?;
+        self.drop_upload(job).await
+    }
+
+    async fn drop_upload(&self, job: &Job) -> Result<(), Failure> {
+        if let Some(restore) = self.podops.restore_of(job).await? {
+            let archive = Podops::restore_object(&restore)?;
+            if archive.as_str().starts_with("backups/uploads/") {
+                let _ = self.podops.blobs.delete(&archive).await;
+            }
+        }
         Ok(())
     }
 }

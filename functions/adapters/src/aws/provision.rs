@@ -182,28 +182,40 @@ pub async fn provision_bucket(clients: &AwsClients, config: &AwsConfig, bucket: 
     Ok(vec![step(format!("bucket {bucket}"), outcome), provision_lifecycle(clients, bucket).await?])
 }
 
-/// Multipart puts go to `~staging/` and are copied out (see `s3_upload`): a
-/// put cut off by a crash leaves an upload or an object there, which this rule
-/// removes after a day. Other rules on the bucket are kept.
+/// The media bucket's expiring prefixes, as infra/template.yaml declares them:
+/// multipart puts go to `~staging/` and are copied out (see `s3_upload`), so a
+/// put cut off by a crash leaves an upload or an object there; CloudFront's
+/// access logs (raw addresses) are counted and deleted as they land
+/// (docs/analytics.md); archives uploaded for a restore that never ran.
+const EXPIRING: [(&str, &str, i32); 3] =
+    [(LIFECYCLE_RULE_ID, STAGING_PREFIX, 1), ("podops-expire-cdn-logs", "cdn-logs/", 2), ("podops-expire-archive-uploads", "backups/uploads/", 7)];
+
+/// Adds the rules of `EXPIRING` the bucket lacks (by id); other rules on the bucket are kept.
 async fn provision_lifecycle(clients: &AwsClients, bucket: &str) -> Result<Step, ProvisionError> {
-    let resource = format!("lifecycle rule {LIFECYCLE_RULE_ID} on {bucket}");
+    let resource = format!("lifecycle rules on {bucket}");
     let mut rules = match clients.s3.get_bucket_lifecycle_configuration().bucket(bucket).send().await {
         Ok(out) => out.rules().to_vec(),
         Err(e) if e.code() == Some("NoSuchLifecycleConfiguration") => Vec::new(),
         Err(e) => return Err(failed(&format!("read the lifecycle of {bucket}"), e)),
     };
-    if rules.iter().any(|rule| rule.id() == Some(LIFECYCLE_RULE_ID)) {
+    let before = rules.len();
+    for (id, prefix, days) in EXPIRING {
+        if rules.iter().any(|rule| rule.id() == Some(id)) {
+            continue;
+        }
+        let mut rule = LifecycleRule::builder()
+            .id(id)
+            .filter(LifecycleRuleFilter::builder().prefix(prefix).build())
+            .status(ExpirationStatus::Enabled)
+            .expiration(LifecycleExpiration::builder().days(days).build());
+        if prefix == STAGING_PREFIX {
+            rule = rule.abort_incomplete_multipart_upload(AbortIncompleteMultipartUpload::builder().days_after_initiation(1).build());
+        }
+        rules.push(rule.build().map_err(|e| ProvisionError(e.to_string()))?);
+    }
+    if rules.len() == before {
         return Ok(step(resource, Outcome::Unchanged));
     }
-    let rule = LifecycleRule::builder()
-        .id(LIFECYCLE_RULE_ID)
-        .filter(LifecycleRuleFilter::builder().prefix(STAGING_PREFIX).build())
-        .status(ExpirationStatus::Enabled)
-        .expiration(LifecycleExpiration::builder().days(1).build())
-        .abort_incomplete_multipart_upload(AbortIncompleteMultipartUpload::builder().days_after_initiation(1).build())
-        .build()
-        .map_err(|e| ProvisionError(e.to_string()))?;
-    rules.push(rule);
     let lifecycle = BucketLifecycleConfiguration::builder().set_rules(Some(rules)).build().map_err(|e| ProvisionError(e.to_string()))?;
     clients
         .s3

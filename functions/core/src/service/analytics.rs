@@ -26,12 +26,15 @@ use super::{Caller, Need, Podops, ServiceError};
 
 /// Spans are kept this long after their day (late CloudFront logs still merge).
 const SPAN_TTL: Timestamp = 7 * 86_400;
-/// A day's listener key is dropped this long after the day ends.
-const KEY_TTL: Timestamp = 2 * 86_400;
+/// A day's listener key is dropped this long after the day ends: as long as
+/// its spans, so a late log hashes its listeners as the day's others were.
+const KEY_TTL: Timestamp = SPAN_TTL;
 /// Where CloudFront writes its standard logs in the media bucket (infra/template.yaml).
 pub const CDN_LOG_PREFIX: &str = "cdn-logs/";
 /// Largest log file read (CloudFront writes one every few minutes per edge; they are small).
-const MAX_LOG_BYTES: u64 = 512 << 20;
+const MAX_LOG_BYTES: u64 = 64 << 20;
+/// Largest log text a file may unpack to.
+const MAX_LOG_TEXT: u64 = 512 << 20;
 
 /// What reading one CloudFront log file did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,16 +214,21 @@ impl Podops {
             bytes.extend_from_slice(&chunk.map_err(|e| StoreError::Unavailable(e.to_string()))?);
         }
         let text = if bytes.starts_with(&[0x1f, 0x8b]) {
-            let mut out = String::new();
-            std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(bytes.as_slice()), &mut out)
+            // Read at most MAX_LOG_TEXT: a gzip bomb stops there.
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::Read::take(flate2::read::MultiGzDecoder::new(bytes.as_slice()), MAX_LOG_TEXT + 1), &mut out)
                 .map_err(|e| Invalid::new("key", "analytics.log_unreadable", format!("{key} is not a readable gzip log: {e}")))?;
-            out
+            if out.len() as u64 > MAX_LOG_TEXT {
+                return Err(Invalid::new("key", "analytics.log_too_large", format!("{key} unpacks to more than {} MB", MAX_LOG_TEXT >> 20)).into());
+            }
+            drop(bytes);
+            String::from_utf8_lossy(&out).into_owned()
         } else {
             String::from_utf8_lossy(&bytes).into_owned()
         };
         // The day keys the lines need, fetched before the (synchronous) reading.
         let mut keys: HashMap<Day, Vec<u8>> = HashMap::new();
-        for date in text.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split('\t').next()).filter_map(parse_day) {
+        for date in text.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split(['\t', ' ']).next()).filter_map(parse_day) {
             if !keys.contains_key(&date) {
                 keys.insert(date, self.analytics_key(date).await?);
             }

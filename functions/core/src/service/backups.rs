@@ -112,7 +112,7 @@ pub struct Restore {
     pub requested_by: String,
     pub created: Timestamp,
     pub updated: Timestamp,
-    /// Where the archive is stored; not shown.
+    /// Where the archive is stored; stored, never answered (the routes clear it).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     #[schema(ignore)]
     pub(crate) object: String,
@@ -181,6 +181,41 @@ fn masked(body: Value) -> (Value, Option<String>) {
         Ok(v) => (v, Some(format!("{kind}/{}", resource.guid))),
         Err(_) => (body, None),
     }
+}
+
+/// Whether an object key belongs to production `prod`'s own folders.
+fn owned_key(key: &str, prod: &Guid) -> bool {
+    ["media", "renditions"].iter().any(|root| key.strip_prefix(root).and_then(|k| k.strip_prefix('/')).and_then(|k| k.strip_prefix(prod.as_str())).is_some_and(|k| k.starts_with('/')))
+}
+
+/// The first object key of the archive, or key a record names, that would
+/// lie outside the restored production once rehomed: a crafted archive must
+/// not write, or point an asset at, another production's media.
+fn foreign_reference(manifest: &Manifest, records: &[u8], target: &Guid) -> Option<String> {
+    let from = &manifest.production.guid;
+    if let Some(o) = manifest.objects.iter().find(|o| !owned_key(&rehome(&o.key, from, target), target)) {
+        return Some(format!("object {} lies outside the production", o.key));
+    }
+    for line in records.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let Ok(text) = std::str::from_utf8(line) else { return Some("records.jsonl is not UTF-8".into()) };
+        let Ok(record) = serde_json::from_str::<ArchivedRecord>(&rehome(text, from, target)) else { return Some("a record does not read".into()) };
+        let resource = Resource::from_value(record.body).ok();
+        if let Some(r) = &resource {
+            // A resource is stored under its own id, in the restored production.
+            if &r.parent_guid != target || !record.sort.ends_with(&format!("#{}", r.guid)) {
+                return Some(format!("record {} is not a resource of this production", record.sort));
+            }
+        }
+        let named: Vec<String> = match resource {
+            Some(Resource { body: ResourceBody::Asset(a), .. }) => a.object.into_iter().chain(a.renditions.into_iter().filter_map(|r| r.key)).collect(),
+            Some(Resource { body: ResourceBody::Episode(e), .. }) => e.transcript_object.into_iter().chain(e.chapters_object).collect(),
+            _ => Vec::new(),
+        };
+        if let Some(key) = named.iter().find(|k| !owned_key(k, target)) {
+            return Some(format!("record {} names {key}, outside the production", record.sort));
+        }
+    }
+    None
 }
 
 impl Podops {
@@ -410,7 +445,7 @@ impl Podops {
         ops.extend(self.create_job_ops(&job)?);
         self.records.transact(&ops).await?;
         self.send_job(&job).await?;
-        Ok(restore)
+        Ok(Restore { object: String::new(), ..restore })
     }
 
     /// The production named `name` if the caller may write it, `None` if there is none; another's is taken.
@@ -431,7 +466,7 @@ impl Podops {
         if found.requested_by != caller.client.as_str() && !caller.scopes.is_admin() {
             return Err(not_found());
         }
-        Ok(found)
+        Ok(Restore { object: String::new(), ..found })
     }
 
     async fn load_restore(&self, partition: &Guid, id: &Guid) -> Result<Option<(Restore, Version)>, ServiceError> {
@@ -524,6 +559,10 @@ impl Podops {
             }
             Err(e) => return Err(e),
         };
+        if let Some(problem) = foreign_reference(manifest, records, &target) {
+            self.fail_restore(job, "backup.foreign_key", &problem).await?;
+            return Ok(None);
+        }
         self.update_restore(job, |r| {
             r.production = Some(target.clone());
             r.name = Some(name.to_string());
@@ -615,6 +654,16 @@ impl Podops {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_productions_own_keys_are_its_own() {
+        let p = Guid::parse("0123456789ab").unwrap();
+        assert!(owned_key("media/0123456789ab/ffffffffffff.mp3", &p));
+        assert!(owned_key("renditions/0123456789ab/abc/mp3-64000-1.mp3", &p));
+        for other in ["media/ba9876543210/ffffffffffff.mp3", "media/0123456789abc/x", "feeds/show/feed.xml", "backups/0123456789ab/x.tar", "media/0123456789ab", "xmedia/0123456789ab/x"] {
+            assert!(!owned_key(other, &p), "{other}");
+        }
+    }
 
     #[test]
     fn archive_references_are_two_guids() {

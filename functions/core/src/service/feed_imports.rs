@@ -91,10 +91,13 @@ pub struct FeedImport {
     #[schema(value_type = Option<String>)]
     pub production: Option<Guid>,
     pub dry_run: bool,
-    /// The hash of the owner's code for a locked feed (`proof_hash`); never shown.
+    /// The hash of the owner's code for a locked feed (`proof_hash`); stored, never answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(ignore)]
     pub(crate) ownership_proof: Option<String>,
+    /// A locked feed whose owner's code this import proved (a retried job goes on).
+    #[serde(default)]
+    pub ownership_proven: bool,
     /// `queued`, `running`, `done` or `failed`.
     pub state: String,
     pub progress: ImportProgress,
@@ -217,6 +220,8 @@ fn sanitize(html: &str) -> String {
 /// How long a mailed ownership code works, and how many wrong tries void it.
 const PROOF_TTL: Timestamp = 30 * 60;
 const PROOF_ATTEMPTS: u32 = 5;
+/// One ownership code per owner address in this long.
+const MAIL_EVERY: Timestamp = 15 * 60;
 
 /// The code mailed for one requester and one feed URL: a new mail replaces it.
 fn proof_key(requester: &str, url: &str) -> Key {
@@ -275,6 +280,7 @@ impl Podops {
             production: None,
             dry_run: request.dry_run,
             ownership_proof: request.ownership_code.map(|c| proof_hash(caller.client.as_str(), url.as_str(), &c)),
+            ownership_proven: false,
             state: "queued".into(),
             progress: ImportProgress::default(),
             report: None,
@@ -289,7 +295,7 @@ impl Podops {
         ops.extend(self.create_job_ops(&job)?);
         self.records.transact(&ops).await?;
         self.send_job(&job).await?;
-        Ok(import)
+        Ok(FeedImport { ownership_proof: None, ..import })
     }
 
     /// The production named `name` if the caller may write it, `None` if there is none; another's is taken.
@@ -316,7 +322,7 @@ impl Podops {
         if !own && !member && !caller.scopes.is_admin() {
             return Err(not_found());
         }
-        Ok(found)
+        Ok(FeedImport { ownership_proof: None, ..found })
     }
 
     /// The import a `feed_import` job runs.
@@ -378,8 +384,11 @@ impl Podops {
             if import.dry_run {
                 let message = "the feed is locked (podcast:locked yes): the import needs the owner's code";
                 report.problems.push(ImportProblem { guid: None, code: "import.locked".into(), message: message.into() });
-            } else if let Some((code, message)) = self.check_ownership(&import, show).await? {
-                return self.fail_feed_import(job, code, &message).await.map(|()| None);
+            } else if !import.ownership_proven {
+                if let Some((code, message)) = self.check_ownership(&import, show).await? {
+                    return self.fail_feed_import(job, code, &message).await.map(|()| None);
+                }
+                self.update_feed_import(job, |i| i.ownership_proven = true).await?;
             }
         }
         let Some(name) = import.name.as_deref().filter(|_| !import.dry_run) else {
@@ -494,16 +503,40 @@ impl Podops {
                 let _ = self.records.delete(&key, version).await;
                 return Ok(None);
             }
-            let mut body = record.body.clone();
-            body["attempts"] = json!(attempts + 1);
-            let _ = self.records.replace(&Record { body, version: version.next(), ..record }, version).await;
+            // Every wrong try counts, also among concurrent ones: read again on a lost race.
+            let mut current = Some(record);
+            for _ in 0..5 {
+                let Some(r) = current.take() else { break };
+                let mut body = r.body.clone();
+                body["attempts"] = json!(body["attempts"].as_u64().unwrap_or(0) + 1);
+                let v = r.version;
+                match self.records.replace(&Record { body, version: v.next(), ..r }, v).await {
+                    Err(StoreError::Conflict) => current = self.records.get(&key).await?,
+                    other => {
+                        other?;
+                        break;
+                    }
+                }
+            }
             return invalid("the code is wrong");
         }
         let Some(mailer) = &self.mailer else {
             return Ok(Some(("import.locked", "the feed is locked (podcast:locked yes) and this server sends no mail to prove ownership".into())));
         };
-        let code = format!("{:08}", rand::random::<u32>() % 100_000_000);
         let now = self.clock.now();
+        // At most one code a quarter of an hour to one address, whoever asks for which
+        // feed: a feed naming someone else's address cannot make this server mail them on repeat.
+        let throttle = Key::new(format!("OWNERMAIL#{}", hex::encode(Sha256::digest(owner.as_str().as_bytes()))), "MAILED");
+        let marker = Record { key: throttle, version: Version::FIRST, body: json!({}), expires_at: Some(now + MAIL_EVERY) };
+        match self.records.create(&marker).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => {
+                let message = format!("the feed is locked (podcast:locked yes): a code was mailed to its owner address {} in the last 15 minutes; import it with that code, or again later", masked_address(owner.as_str()));
+                return Ok(Some(("import.locked", message)));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let code = format!("{:08}", rand::random::<u32>() % 100_000_000);
         let body = json!({ "hash": proof_hash(&import.requested_by, &import.url, &code), "owner": owner.as_str(), "attempts": 0 });
         let record = Record { key: key.clone(), version: Version::FIRST, body, expires_at: Some(now + PROOF_TTL) };
         match self.records.get(&key).await? {

@@ -19,7 +19,6 @@ struct Columns {
     agent: usize,
     range_start: Option<usize>,
     range_end: Option<usize>,
-    forwarded: Option<usize>,
 }
 
 impl Columns {
@@ -36,13 +35,12 @@ impl Columns {
             agent: at("cs(User-Agent)")?,
             range_start: at("sc-range-start"),
             range_end: at("sc-range-end"),
-            forwarded: at("x-forwarded-for"),
         })
     }
 
     /// The standard log's columns, for files that lost their header.
     fn standard() -> Columns {
-        Columns { date: 0, time: 1, ip: 4, method: 5, stem: 7, status: 8, agent: 10, range_start: Some(31), range_end: Some(32), forwarded: Some(19) }
+        Columns { date: 0, time: 1, ip: 4, method: 5, stem: 7, status: 8, agent: 10, range_start: Some(31), range_end: Some(32) }
     }
 }
 
@@ -86,6 +84,11 @@ impl<K: FnMut(Day) -> Vec<u8>> LogReader<'_, K> {
         let parsed = self.read(line)?;
         let Self { keys, agents, day_key, .. } = self;
         let key = key_of(keys, day_key, day_of(parsed.when));
+        if key.is_empty() {
+            // Never hash under no key: that hash would be the same every day.
+            self.skipped += 1;
+            return None;
+        }
         let agent = agent_of(agents, parsed.agent);
         Some(Hit {
             time: parsed.when,
@@ -104,6 +107,10 @@ impl<K: FnMut(Day) -> Vec<u8>> LogReader<'_, K> {
         let Some(parsed) = self.read(line) else { return };
         let Self { keys, agents, day_key, .. } = self;
         let key = key_of(keys, day_key, day_of(parsed.when));
+        if key.is_empty() {
+            self.skipped += 1;
+            return;
+        }
         let agent = agent_of(agents, parsed.agent);
         let object = unescape(parsed.stem.trim_start_matches('/'));
         let request = Request { time: parsed.when, key: &object, listener: listener_id(key, parsed.ip, agent), user_agent: agent, method: parsed.method, status: parsed.status, range: parsed.range };
@@ -150,9 +157,9 @@ impl<K: FnMut(Day) -> Vec<u8>> LogReader<'_, K> {
             }
         };
         let when = midnight + seconds_of_day(get(c.time)?)?;
-        // Behind another proxy, the client is the first address it forwarded.
-        let forwarded = c.forwarded.and_then(get).filter(|f| *f != "-").and_then(|f| f.split([',', ' ']).find(|s| !s.is_empty()));
-        let ip: IpAddr = forwarded.unwrap_or(get(c.ip)?).parse().ok()?;
+        // The address CloudFront saw. Never `x-forwarded-for`: CloudFront logs the viewer's own
+        // header there, so anyone could be a new listener on every request.
+        let ip: IpAddr = get(c.ip)?.parse().ok()?;
         let number = |i: Option<usize>| i.and_then(get).and_then(|v| v.parse::<u64>().ok());
         let range = match (number(c.range_start), number(c.range_end)) {
             (Some(s), Some(e)) if e >= s => Some((s, e)),

@@ -92,6 +92,9 @@ impl Hit {
     }
 }
 
+/// Most disjoint spans kept per listener, object and day.
+pub const MAX_SPANS: usize = 64;
+
 /// Byte spans of one object one listener fetched on one day, merged: the
 /// union is what counts, whatever the order or repetition of the requests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,20 +102,24 @@ pub struct Spans(pub Vec<(u64, u64)>);
 
 impl Spans {
     /// Adds an inclusive span (`end` `u64::MAX`: to the end of the object).
+    /// At most `MAX_SPANS` disjoint spans are kept: a span that would make one
+    /// more is left out (counting less, never more), so a client asking for
+    /// thousands of scattered bytes cannot grow a record without bound.
     pub fn add(&mut self, start: u64, end: u64) {
         if end < start {
             return;
         }
-        self.0.push((start, end));
-        self.0.sort_unstable();
-        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(self.0.len());
-        for &(s, e) in &self.0 {
+        let at = self.0.partition_point(|&(s, _)| s < start);
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(self.0.len() + 1);
+        for &(s, e) in self.0[..at].iter().chain(std::iter::once(&(start, end))).chain(&self.0[at..]) {
             match merged.last_mut() {
                 Some(last) if s <= last.1.saturating_add(1) => last.1 = last.1.max(e),
                 _ => merged.push((s, e)),
             }
         }
-        self.0 = merged;
+        if merged.len() <= MAX_SPANS {
+            self.0 = merged;
+        }
     }
 
     pub fn merge(&mut self, other: &Spans) {
@@ -143,7 +150,9 @@ impl Enclosure {
     /// The bytes a download must cover: a minute of audio, or all of it when shorter.
     pub fn needed(&self) -> u64 {
         let audio = self.size.saturating_sub(self.audio_start);
-        (self.bytes_per_second * 60).min(audio).max(1)
+        // No bitrate (not probed): the whole file, never a probe's two bytes.
+        let minute = if self.bytes_per_second == 0 { audio } else { self.bytes_per_second * 60 };
+        minute.min(audio).max(1)
     }
 }
 

@@ -146,3 +146,14 @@ fn standard_logging_v2_w3c_lines_read_too() {
     let hits: Vec<Hit> = log.lines().filter_map(|l| reader.line(l)).collect();
     assert_eq!(hits, vec![hit(DAY_ONE + 10, "203.0.113.7", APP, "GET", Some((0, 599_999)))]);
 }
+
+#[test]
+fn scattered_bytes_cannot_grow_a_span_record_without_bound() {
+    let mut spans = Spans::default();
+    for i in 0..10_000u64 {
+        spans.add(i * 10, i * 10);
+    }
+    assert_eq!(spans.0.len(), MAX_SPANS);
+    spans.add(0, 1_000_000);
+    assert_eq!(spans.0, vec![(0, 1_000_000)], "a span that joins them all still counts");
+}
