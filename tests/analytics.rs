@@ -21,15 +21,7 @@ const BOT: &str = "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/ro
 
 /// Two minutes of a tone as a 128 kb/s MP3 with an ID3 tag (FFmpeg writes one).
 fn episode_mp3() -> Vec<u8> {
-    let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join("ep.mp3");
-    let ok = Command::new("ffmpeg")
-        .args(["-v", "error", "-nostdin", "-f", "lavfi", "-i", "sine=frequency=440:duration=120", "-c:a", "libmp3lame", "-b:a", "128k", "-metadata", "title=Counted"])
-        .arg(&path)
-        .status()
-        .expect("ffmpeg");
-    assert!(ok.success());
-    std::fs::read(path).expect("mp3")
+    support::generated_audio("sine=frequency=440:duration=120", &["-c:a", "libmp3lame", "-b:a", "128k", "-metadata", "title=Counted"], "ep.mp3")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

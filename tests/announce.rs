@@ -179,17 +179,9 @@ async fn announcements_travel_through_sqs_to_a_separate_worker_on_aws() {
     args.extend(targets);
     args.extend(flags.iter().map(String::as_str));
     let server = Server::start(&args).await;
-    let worker_dir = tempfile::tempdir().expect("worker dir");
-    let mut worker = Command::new(support::binary())
-        .args(["worker", "--backend", "aws", "--grace", "5", "--feed-base-url", &server.base])
-        .args(targets)
-        .args(&flags)
-        .arg("--data-dir")
-        .arg(worker_dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn podops worker");
+    let mut extra = vec!["--feed-base-url", server.base.as_str()];
+    extra.extend(targets);
+    let _worker = support::aws::start_worker(&flags, &extra);
     let admin = server.admin_token();
     let (_, prod) = call(&server, &admin, Method::POST, "/a/v1/production", Some(json!({"name": "announced_aws", "title": "Announced"}))).await;
     let prod = prod["guid"].as_str().expect("guid").to_owned();
@@ -204,6 +196,4 @@ async fn announcements_travel_through_sqs_to_a_separate_worker_on_aws() {
     assert_eq!(wait_for(&receivers, "/pubnotify", 1, Duration::from_secs(10)).await[0].query, format!("url={}", encoded(&feed_url)));
     let ping = wait_for(&receivers, "/podping", 1, Duration::from_secs(10)).await;
     assert_eq!((ping[0].query.clone(), ping[0].authorization.as_str()), (format!("url={}&reason=update&medium=podcast", encoded(&feed_url)), TOKEN));
-    let _ = worker.kill();
-    let _ = worker.wait();
 }

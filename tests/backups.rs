@@ -155,17 +155,6 @@ async fn production_named(server: &Server, token: &str, name: &str) -> Option<St
     list["items"].as_array()?.iter().find(|p| p["name"] == name).and_then(|p| p["guid"].as_str().map(str::to_owned))
 }
 
-fn stop_on_drop(child: std::process::Child) -> impl Drop {
-    struct Stop(std::process::Child);
-    impl Drop for Stop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    Stop(child)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_production_moves_from_embedded_to_aws_and_back_byte_for_byte() {
     let audio = tone_wav();
@@ -193,17 +182,7 @@ async fn a_production_moves_from_embedded_to_aws_and_back_byte_for_byte() {
     let mut args = vec!["--backend", "aws", "--workers", "0", "--rebuild-delay", "3600"];
     args.extend(flags.iter().map(String::as_str));
     let b = Server::start(&args).await;
-    let worker_dir = tempfile::tempdir().expect("worker dir");
-    let worker = Command::new(support::binary())
-        .args(["worker", "--backend", "aws", "--grace", "5"])
-        .args(&flags)
-        .arg("--data-dir")
-        .arg(worker_dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn podops worker");
-    let _worker = stop_on_drop(worker);
+    let _worker = support::aws::start_worker(&flags, &[]);
     let b_admin = b.admin_token();
     let restored = ok_json(cli(&b, &b_admin, &["restore", a_tar.to_str().expect("path"), "--output", "json"]));
     assert_eq!((restored["state"].as_str(), restored["production"].as_str(), restored["name"].as_str()), (Some("done"), Some(prod.as_str()), Some("moving_show")), "{restored}");

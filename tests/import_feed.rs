@@ -230,17 +230,7 @@ async fn a_show_moves_in_on_aws_through_sqs_dynamodb_and_s3() {
     let mut args = vec!["--backend", "aws", "--workers", "0", "--allow-address", "127.0.0.1"];
     args.extend(flags.iter().map(String::as_str));
     let server = Server::start(&args).await;
-    let worker_dir = tempfile::tempdir().expect("worker dir");
-    let worker = std::process::Command::new(support::binary())
-        .args(["worker", "--backend", "aws", "--grace", "5", "--allow-address", "127.0.0.1"])
-        .args(&flags)
-        .arg("--data-dir")
-        .arg(worker_dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn podops worker");
-    let _worker = scopeguard(worker);
+    let _worker = support::aws::start_worker(&flags, &["--allow-address", "127.0.0.1"]);
     let admin = server.admin_token();
     let done = import(&server, &admin, json!({"url": format!("{base}/show.xml"), "name": "moved_in_aws"})).await;
     assert_eq!((done["state"].as_str(), done["report"]["episodes_created"].as_u64()), (Some("done"), Some(3)), "{done}");
@@ -259,18 +249,6 @@ async fn a_show_moves_in_on_aws_through_sqs_dynamodb_and_s3() {
     assert_eq!(s, StatusCode::CREATED, "{e}");
     let published = server.http.get(server.url("/feeds/moved_in_aws/feed.xml")).send().await.expect("feed").text().await.expect("text");
     assert!(published.contains("<guid isPermaLink=\"false\">old-host-guid-1</guid>"), "{published}");
-}
-
-/// Stops the worker process when the test ends, however it ends.
-fn scopeguard(child: std::process::Child) -> impl Drop {
-    struct Stop(std::process::Child);
-    impl Drop for Stop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    Stop(child)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,14 +11,13 @@ mod support;
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
-    process::Command,
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use axum::{extract::State, http::StatusCode as AxStatus, response::IntoResponse, routing::get, Router};
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 use support::{call, Server};
 
 /// The feeds of up to 18 items (each item's audio is fetched and probed), none locked.
@@ -63,14 +62,6 @@ fn rewrite(feed: &str, base: &str) -> String {
     out
 }
 
-fn audio(codec: &[&str], ext: &str) -> Vec<u8> {
-    let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join(format!("a.{ext}"));
-    let ok = Command::new("ffmpeg").args(["-v", "error", "-nostdin", "-f", "lavfi", "-i", "sine=frequency=330:duration=2"]).args(codec).arg(&path).status().expect("ffmpeg");
-    assert!(ok.success());
-    std::fs::read(path).expect("audio")
-}
-
 struct OldHost {
     feeds: HashMap<String, String>,
     mp3: Vec<u8>,
@@ -89,16 +80,6 @@ async fn serve(State(host): State<Arc<OldHost>>, uri: axum::http::Uri) -> axum::
     }
 }
 
-fn parsers(feed: &str) -> Value {
-    let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join("feed.xml");
-    std::fs::write(&path, feed).expect("write");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new(root.join(".venv/bin/python")).arg(root.join("tests/tools/feed_check.py")).arg(&path).arg(root.join("tests/schemas")).output().expect("python");
-    assert!(out.status.success(), "feed_check: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("json")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_feeds_move_in_with_every_guid_date_and_type() {
     let Some(dir) = shared_feeds() else {
@@ -109,7 +90,8 @@ async fn real_feeds_move_in_with_every_guid_date_and_type() {
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let feeds: HashMap<String, String> =
         FEEDS.iter().map(|f| (f.to_string(), rewrite(&String::from_utf8_lossy(&std::fs::read(dir.join(f)).expect("feed")), &base))).collect();
-    let host = Arc::new(OldHost { feeds: feeds.clone(), mp3: audio(&["-c:a", "libmp3lame", "-b:a", "64k"], "mp3"), m4a: audio(&["-c:a", "aac", "-b:a", "64k"], "m4a") });
+    let host = Arc::new(OldHost { feeds: feeds.clone(), mp3: support::generated_audio("sine=frequency=330:duration=2", &["-c:a", "libmp3lame", "-b:a", "64k"], "a.mp3"),
+        m4a: support::generated_audio("sine=frequency=330:duration=2", &["-c:a", "aac", "-b:a", "64k"], "a.m4a") });
     tokio::spawn(async move { axum::serve(listener, Router::new().fallback(get(serve)).with_state(host)).await });
 
     let server = Server::start(&["--workers", "2", "--allow-address", "127.0.0.1", "--rebuild-delay", "3600", "--analytics-flush", "0"]).await;
@@ -145,7 +127,7 @@ async fn real_feeds_move_in_with_every_guid_date_and_type() {
         assert_eq!(s, StatusCode::CREATED, "{file}: {built}");
         let published = server.http.get(server.url(&format!("/feeds/{name}/feed.xml"))).send().await.expect("feed").text().await.expect("text");
 
-        let read = parsers(&published);
+        let read = support::feed_parsers(&published);
         assert_eq!(read["feedparser"]["bozo"], false, "{file}: feedparser: {}", read["feedparser"]["bozo_exception"]);
         let (ours, _) = podops_core::feed::import::parse(published.as_bytes()).expect("our feed reads back");
         let expected: Vec<_> = source.items.iter().filter(|i| !i.block && i.enclosure.is_some()).collect();

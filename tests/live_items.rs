@@ -27,16 +27,6 @@ fn partytime(feed: &str) -> Value {
     serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
-fn parsers(feed: &str) -> Value {
-    let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join("feed.xml");
-    std::fs::write(&path, feed).expect("write");
-    let root = env!("CARGO_MANIFEST_DIR");
-    let out = Command::new(Path::new(root).join(".venv/bin/python")).arg(Path::new(root).join("tests/tools/feed_check.py")).arg(&path).arg(Path::new(root).join("tests/schemas")).output().expect("python");
-    assert!(out.status.success(), "feed_check: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("json")
-}
-
 /// A podping endpoint on loopback: the `reason` of each ping it got.
 async fn podping_receiver() -> (std::sync::Arc<std::sync::Mutex<Vec<String>>>, String) {
     let reasons = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -121,7 +111,7 @@ async fn a_stream_shown_in_the_feed_is_pending_then_live_then_ended() {
     assert_eq!((items[0]["status"].as_str(), items[0]["title"].as_str()), (Some("pending"), Some("Friday Live, the next one")));
     assert!(items[0]["enclosure"]["url"].as_str().is_some_and(|u| u.ends_with("/live/live_show_feed/bbbbbbbbbbb1/index.m3u8")), "{read}");
     let pending_guid = items[0]["guid"].as_str().expect("guid").to_owned();
-    let checked = parsers(&pending);
+    let checked = support::feed_parsers(&pending);
     assert!(checked.get("feedparser").is_some(), "the suite's parsers read a feed with live items: {checked}");
 
     // Live: the run starts; the feed says so without a manual build.

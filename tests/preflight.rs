@@ -5,10 +5,7 @@
 
 mod support;
 
-use std::{
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
@@ -75,15 +72,7 @@ async fn serve(listener: tokio::net::TcpListener, mp3: Vec<u8>) {
 }
 
 fn mp3_tone() -> Vec<u8> {
-    let dir = tempfile::tempdir().expect("tmp");
-    let path = dir.path().join("src.mp3");
-    let ok = Command::new("ffmpeg")
-        .args(["-v", "error", "-nostdin", "-f", "lavfi", "-i", "sine=frequency=500:duration=20:sample_rate=44100", "-ac", "1", "-c:a", "libmp3lame", "-b:a", "64k"])
-        .arg(&path)
-        .status()
-        .expect("ffmpeg");
-    assert!(ok.success());
-    std::fs::read(path).expect("mp3")
+    support::generated_audio("sine=frequency=500:duration=20:sample_rate=44100", &["-ac", "1", "-c:a", "libmp3lame", "-b:a", "64k"], "src.mp3")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

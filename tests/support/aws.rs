@@ -44,3 +44,32 @@ pub fn provision_fresh() -> (AwsConfig, Vec<String>) {
     (config, flags)
 }
 
+
+/// A `podops worker --backend aws` process (as on ECS) on the resources `flags`
+/// name, with `extra` flags; stopped when dropped, however the test ends.
+pub struct AwsWorker {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+pub fn start_worker(flags: &[String], extra: &[&str]) -> AwsWorker {
+    let dir = tempfile::tempdir().expect("worker dir");
+    let child = Command::new(super::binary())
+        .args(["worker", "--backend", "aws", "--grace", "5"])
+        .args(extra)
+        .args(flags)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn podops worker");
+    AwsWorker { child, _dir: dir }
+}
+
+impl Drop for AwsWorker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

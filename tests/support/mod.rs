@@ -97,15 +97,16 @@ pub fn terminate(mut child: Child) -> std::process::ExitStatus {
 
 /// Three seconds of a stereo 997 Hz tone as 16-bit WAV, made by FFmpeg.
 pub fn tone_wav() -> Vec<u8> {
+    generated_audio("aevalsrc=0.25*sin(2*PI*997*t)|0.25*sin(2*PI*997*t):s=44100:d=3", &["-c:a", "pcm_s16le"], "tone.wav")
+}
+
+/// Audio FFmpeg makes from the lavfi `source` with `encode` flags, as the file `name` (its extension picks the container).
+pub fn generated_audio(source: &str, encode: &[&str], name: &str) -> Vec<u8> {
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("tone.wav");
-    let ok = Command::new("ffmpeg")
-        .args(["-v", "error", "-nostdin", "-f", "lavfi", "-i", "aevalsrc=0.25*sin(2*PI*997*t)|0.25*sin(2*PI*997*t):s=44100:d=3", "-c:a", "pcm_s16le"])
-        .arg(&path)
-        .status()
-        .expect("ffmpeg");
-    assert!(ok.success());
-    std::fs::read(path).expect("tone")
+    let path = dir.path().join(name);
+    let ok = Command::new("ffmpeg").args(["-v", "error", "-nostdin", "-f", "lavfi", "-i", source]).args(encode).arg(&path).status().expect("ffmpeg");
+    assert!(ok.success(), "ffmpeg could not make {name}");
+    std::fs::read(path).expect("generated audio")
 }
 
 /// One API call with a bearer token: the status and the JSON body (null if none).
@@ -122,4 +123,15 @@ pub async fn call(server: &Server, token: &str, method: reqwest::Method, path: &
 /// UNIX seconds now.
 pub fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// What feedparser, podcastparser and the namespace XSD make of a feed (`tests/tools/feed_check.py`, in the venv `./scripts/test` makes).
+pub fn feed_parsers(feed: &str) -> serde_json::Value {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("feed.xml");
+    std::fs::write(&path, feed).expect("write");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(root.join(".venv/bin/python")).arg(root.join("tests/tools/feed_check.py")).arg(&path).arg(root.join("tests/schemas")).output().expect("python");
+    assert!(out.status.success(), "feed_check: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("json")
 }

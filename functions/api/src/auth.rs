@@ -196,6 +196,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Origin {
     }
 }
 
+/// The client's address as a handler argument (`client_ip`), read without copying the request's parts.
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_ip(parts)))
+    }
+}
+
 /// The client address of a request, set by whoever knows it best (the rate
 /// limiter, the Lambda adapter from the gateway's request context).
 #[derive(Debug, Clone, Copy)]

@@ -44,7 +44,7 @@ impl HitRecorder {
 }
 
 async fn run(podops: Podops, mut rx: mpsc::Receiver<RawHit>, every: Duration) {
-    let agents = Agents::default();
+    let agents = Agents::shared();
     let mut tally = Tally::default();
     let mut keys: HashMap<Day, Vec<u8>> = HashMap::new();
     let mut tick = tokio::time::interval(every);
@@ -68,7 +68,7 @@ async fn run(podops: Podops, mut rx: mpsc::Receiver<RawHit>, every: Duration) {
                     }
                     let listener = listener_id(&keys[&day], raw.ip, &raw.user_agent);
                     let request = Request { time: raw.time, key: &raw.key, listener, user_agent: &raw.user_agent, method: &raw.method, status: raw.status, range: raw.range };
-                    tally.add_parts(&request, &agents);
+                    tally.add_parts(&request, agents);
                 }
                 None => {
                     flush(&podops, &mut tally).await;

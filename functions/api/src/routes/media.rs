@@ -19,6 +19,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
+    auth::ClientAddr,
     extract::ApiQuery,error::ApiError, openapi::ErrorBody, routes::productions::set, state::AppState};
 
 /// Object keys contain `/`, so the route is axum's wildcard `{*key}`; OpenAPI
@@ -53,14 +54,15 @@ async fn get_media(
     State(state): State<AppState>,
     Path(key): Path<String>,
     ApiQuery(sig): ApiQuery<Signature>,
-    parts: axum::http::request::Parts,
+    ClientAddr(ip): ClientAddr,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let hit = state.podops.hits.clone().zip(crate::auth::client_ip(&parts)).map(|(recorder, ip)| {
-        let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let hit = state.podops.hits.clone().zip(ip).map(|(recorder, ip)| {
+        let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
         let raw = RawHit { time: state.podops.clock.now(), key: key.clone(), ip, user_agent, method: "GET".into(), status: 200, range: None };
         (recorder, raw)
     });
-    serve(&state, Method::GET, &key, sig, &parts.headers, hit).await
+    serve(&state, Method::GET, &key, sig, &headers, hit).await
 }
 
 /// Records a download for analytics when its body is done with (sent whole,

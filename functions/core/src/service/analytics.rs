@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::{
     domain::{
-        analytics::{day_figures, day_of, day_string, id3_size, parse_day, Day, DayFigures, Enclosure, Spans, Tally},
+        analytics::{day_figures, day_of, day_string, id3_size, parse_day, production_of, Day, DayFigures, Enclosure, Spans, Tally},
         Guid, Invalid, Kind, ResourceBody, Scope, Timestamp, Version,
     },
     ports::{BlobKey, Key, ListQuery, Record, StoreError},
@@ -151,7 +151,7 @@ impl Podops {
         let mut touched: HashSet<(String, Day)> = HashSet::new();
         let mut written = 0;
         for (day, key, listener, app, spans) in tally.entries() {
-            let Some(prod) = key.split('/').nth(1) else { continue };
+            let Some(prod) = production_of(key) else { continue };
             if self.merge_spans(prod, day, &listener, key, app, spans).await? {
                 written += 1;
             }
@@ -233,13 +233,13 @@ impl Podops {
                 keys.insert(date, self.analytics_key(date).await?);
             }
         }
-        let agents = crate::domain::analytics::Agents::default();
+        let agents = crate::domain::analytics::Agents::shared();
         let mut reader = crate::domain::analytics::cloudfront::LogReader::new(|day| keys.get(&day).cloned().unwrap_or_default());
         let mut tally = Tally::default();
         let mut lines = 0;
         for line in text.lines() {
             lines += 1;
-            reader.tally_line(line, &mut tally, &agents);
+            reader.tally_line(line, &mut tally, agents);
         }
         let malformed = reader.skipped;
         let spans = self.record_tally(tally).await?;

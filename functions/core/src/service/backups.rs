@@ -277,8 +277,7 @@ impl Podops {
     }
 
     async fn load_backup(&self, prod: &Guid, id: &Guid) -> Result<Option<(Backup, Version)>, ServiceError> {
-        let Some(record) = self.records.get(&backup_key(prod, id)).await? else { return Ok(None) };
-        Ok(Some((serde_json::from_value(record.body).map_err(|e| corrupt("backup", e))?, record.version)))
+        self.load_json(&backup_key(prod, id)).await
     }
 
     pub async fn backup_of(&self, job: &Job) -> Result<Option<Backup>, ServiceError> {
@@ -286,20 +285,12 @@ impl Podops {
     }
 
     async fn update_backup(&self, job: &Job, change: impl Fn(&mut Backup)) -> Result<Backup, ServiceError> {
-        for _ in 0..5 {
-            let Some((mut found, version)) = self.load_backup(&job.production, &job.asset).await? else {
-                return Err(ServiceError::BackupNotFound(job.asset.to_string()));
-            };
-            change(&mut found);
-            found.updated = self.clock.now();
-            let body = serde_json::to_value(&found).map_err(|e| corrupt("backup", e))?;
-            match self.records.replace(&Record { key: backup_key(&job.production, &job.asset), version: version.next(), body, expires_at: None }, version).await {
-                Ok(()) => return Ok(found),
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(ServiceError::Contended)
+        let key = backup_key(&job.production, &job.asset);
+        let changed = self.update_json(&key, None, |b: &mut Backup, now| {
+            change(b);
+            b.updated = now;
+        });
+        changed.await?.ok_or_else(|| ServiceError::BackupNotFound(job.asset.to_string()))
     }
 
     pub async fn backup_running(&self, job: &Job) -> Result<(), ServiceError> {
@@ -421,7 +412,7 @@ impl Podops {
         let name = request.name.as_deref().map(ProductionName::parse).transpose()?;
         if let Some(name) = &name {
             // Another's production of that name is refused now, before any work.
-            self.writable_production_named(caller, name).await?;
+            self.writable_production(caller, name).await?;
         }
         let (partition, id) = (Guid::random(), Guid::random());
         let now = self.clock.now();
@@ -448,16 +439,6 @@ impl Podops {
         Ok(Restore { object: String::new(), ..restore })
     }
 
-    /// The production named `name` if the caller may write it, `None` if there is none; another's is taken.
-    async fn writable_production_named(&self, caller: &Caller, name: &ProductionName) -> Result<Option<Guid>, ServiceError> {
-        let Some(prod) = self.production_by_name(name.as_str()).await? else { return Ok(None) };
-        match self.authorize(caller, &prod, Need::Write).await {
-            Ok(_) => Ok(Some(prod)),
-            Err(ServiceError::ProductionNotFound(_)) => Err(ServiceError::NameTaken(name.to_string())),
-            Err(e) => Err(e),
-        }
-    }
-
     /// `GET /a/v1/backups/restore/{id}`: for who asked for it.
     pub async fn restore(&self, caller: &Caller, id: &str) -> Result<Restore, ServiceError> {
         let not_found = || ServiceError::BackupNotFound(id.to_owned());
@@ -470,8 +451,7 @@ impl Podops {
     }
 
     async fn load_restore(&self, partition: &Guid, id: &Guid) -> Result<Option<(Restore, Version)>, ServiceError> {
-        let Some(record) = self.records.get(&restore_key(partition, id)).await? else { return Ok(None) };
-        Ok(Some((serde_json::from_value(record.body).map_err(|e| corrupt("restore", e))?, record.version)))
+        self.load_json(&restore_key(partition, id)).await
     }
 
     pub async fn restore_of(&self, job: &Job) -> Result<Option<Restore>, ServiceError> {
@@ -484,21 +464,12 @@ impl Podops {
     }
 
     async fn update_restore(&self, job: &Job, change: impl Fn(&mut Restore)) -> Result<Restore, ServiceError> {
-        for _ in 0..5 {
-            let Some((mut found, version)) = self.load_restore(&job.production, &job.asset).await? else {
-                return Err(ServiceError::BackupNotFound(job.asset.to_string()));
-            };
-            change(&mut found);
-            found.updated = self.clock.now();
-            let body = serde_json::to_value(&found).map_err(|e| corrupt("restore", e))?;
-            let record = Record { key: restore_key(&job.production, &job.asset), version: version.next(), body, expires_at: Some(found.updated + RESTORE_TTL) };
-            match self.records.replace(&record, version).await {
-                Ok(()) => return Ok(found),
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(ServiceError::Contended)
+        let key = restore_key(&job.production, &job.asset);
+        let changed = self.update_json(&key, Some(RESTORE_TTL), |r: &mut Restore, now| {
+            change(r);
+            r.updated = now;
+        });
+        changed.await?.ok_or_else(|| ServiceError::BackupNotFound(job.asset.to_string()))
     }
 
     pub async fn restore_running(&self, job: &Job) -> Result<(), ServiceError> {
@@ -545,7 +516,7 @@ impl Podops {
             self.fail_restore(job, "name.format", "the archive's production name is not a valid name here: restore it with a name").await?;
             return Ok(None);
         };
-        let (target, creates) = match self.writable_production_named(&caller, &name).await {
+        let (target, creates) = match self.writable_production(&caller, &name).await {
             Ok(Some(prod)) if self.is_empty(&prod).await? => (prod, false),
             Ok(Some(_)) => {
                 self.fail_restore(job, "backup.not_empty", &format!("the production '{name}' has resources: restore into an empty one, or under another name")).await?;

@@ -298,16 +298,6 @@ impl Podops {
         Ok(FeedImport { ownership_proof: None, ..import })
     }
 
-    /// The production named `name` if the caller may write it, `None` if there is none; another's is taken.
-    async fn writable_production(&self, caller: &Caller, name: &ProductionName) -> Result<Option<Guid>, ServiceError> {
-        let Some(prod) = self.production_by_name(name.as_str()).await? else { return Ok(None) };
-        match self.authorize(caller, &prod, Need::Write).await {
-            Ok(_) => Ok(Some(prod)),
-            Err(ServiceError::ProductionNotFound(_)) => Err(ServiceError::NameTaken(name.as_str().to_owned())),
-            Err(e) => Err(e),
-        }
-    }
-
     /// `GET /a/v1/import/feed/{id}`: for who asked for it, and for whoever may read its production.
     pub async fn feed_import(&self, caller: &Caller, id: &str) -> Result<FeedImport, ServiceError> {
         let not_found = || ServiceError::ImportNotFound(id.to_owned());
@@ -331,28 +321,17 @@ impl Podops {
     }
 
     async fn load_feed_import(&self, partition: &Guid, import: &Guid) -> Result<Option<(FeedImport, Version)>, ServiceError> {
-        let Some(record) = self.records.get(&import_key(partition, import)).await? else { return Ok(None) };
-        let found = serde_json::from_value(record.body).map_err(|e| StoreError::Corrupt(format!("feed import {import}: {e}")))?;
-        Ok(Some((found, record.version)))
+        self.load_json(&import_key(partition, import)).await
     }
 
     /// Changes the import's record (retried on a concurrent write).
     async fn update_feed_import(&self, job: &Job, change: impl Fn(&mut FeedImport)) -> Result<FeedImport, ServiceError> {
-        for _ in 0..5 {
-            let Some((mut found, version)) = self.load_feed_import(&job.production, &job.asset).await? else {
-                return Err(ServiceError::ImportNotFound(job.asset.to_string()));
-            };
-            change(&mut found);
-            found.updated = self.clock.now();
-            let body = serde_json::to_value(&found).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let record = Record { key: import_key(&job.production, &job.asset), version: version.next(), body, expires_at: Some(found.updated + IMPORT_TTL) };
-            match self.records.replace(&record, version).await {
-                Ok(()) => return Ok(found),
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(ServiceError::Contended)
+        let key = import_key(&job.production, &job.asset);
+        let changed = self.update_json(&key, Some(IMPORT_TTL), |i: &mut FeedImport, now| {
+            change(i);
+            i.updated = now;
+        });
+        changed.await?.ok_or_else(|| ServiceError::ImportNotFound(job.asset.to_string()))
     }
 
     /// The job started: `running`.

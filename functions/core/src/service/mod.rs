@@ -33,6 +33,7 @@ mod resources;
 mod retries;
 mod schedules;
 mod schedule;
+mod stored;
 mod sessions;
 mod stream_runs;
 mod stream_preview;

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::{
     domain::{
         audit::{changes, Target},
-        ClientId, Guid, Member, NewProduction, Production, Role, Scope, Version,
+        ClientId, Guid, Member, NewProduction, Production, ProductionName, Role, Scope, Version,
     },
     ports::{Record, StoreError, WriteOp},
 };
@@ -169,6 +169,17 @@ impl Podops {
 
 impl Podops {
     /// The GUID of the production named `name` (no authorization: names are public in feed URLs).
+    /// The production named `name` if the caller may write it, `None` if there is none;
+    /// another's is `NameTaken` (what imports and restores into a named production check).
+    pub(crate) async fn writable_production(&self, caller: &Caller, name: &ProductionName) -> Result<Option<Guid>, ServiceError> {
+        let Some(prod) = self.production_by_name(name.as_str()).await? else { return Ok(None) };
+        match self.authorize(caller, &prod, Need::Write).await {
+            Ok(_) => Ok(Some(prod)),
+            Err(ServiceError::ProductionNotFound(_)) => Err(ServiceError::NameTaken(name.to_string())),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn production_by_name(&self, name: &str) -> Result<Option<Guid>, ServiceError> {
         let Ok(name) = crate::domain::ProductionName::parse(name) else { return Ok(None) };
         let Some(record) = self.records.get(&keys::production_name(&name)).await? else { return Ok(None) };

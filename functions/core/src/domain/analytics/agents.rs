@@ -86,6 +86,12 @@ impl Default for Agents {
 }
 
 impl Agents {
+    /// The lists compiled once per process (a few hundred patterns: too many to compile per log file).
+    pub fn shared() -> &'static Agents {
+        static SHARED: std::sync::OnceLock<Agents> = std::sync::OnceLock::new();
+        SHARED.get_or_init(Agents::default)
+    }
+
     pub fn classify(&self, user_agent: &str) -> Agent {
         // The list's rule: newlines never occur but from bad actors; they are removed.
         let ua: std::borrow::Cow<'_, str> = if user_agent.contains(['\n', '\r']) { user_agent.replace(['\n', '\r'], "").into() } else { user_agent.into() };

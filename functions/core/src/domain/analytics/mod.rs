@@ -81,14 +81,14 @@ pub struct Hit {
     pub range: Option<(u64, u64)>,
 }
 
-impl Hit {
-    /// The production an object belongs to: its key's second segment.
-    pub fn production(&self) -> Option<&str> {
-        let mut parts = self.key.split('/');
-        match (parts.next(), parts.next()) {
-            (Some("media" | "renditions"), Some(prod)) if prod.len() == 12 => Some(prod),
-            _ => None,
-        }
+/// The production an object key belongs to (`media/<prod>/…`, `renditions/<prod>/…`):
+/// the only objects downloads are counted on. Which of them enclose an episode
+/// is decided when a day's figures are computed.
+pub fn production_of(key: &str) -> Option<&str> {
+    let mut parts = key.split('/');
+    match (parts.next(), parts.next()) {
+        (Some("media" | "renditions"), Some(prod)) if prod.len() == 12 => Some(prod),
+        _ => None,
     }
 }
 
@@ -211,8 +211,7 @@ impl Tally {
         if r.method != "GET" || !(r.status == 200 || r.status == 206) || r.user_agent.trim().is_empty() {
             return;
         }
-        let mut parts = r.key.split('/');
-        if !matches!((parts.next(), parts.next()), (Some("media" | "renditions"), Some(p)) if p.len() == 12) {
+        if production_of(r.key).is_none() {
             return;
         }
         let app = match self.agents_seen.get(r.user_agent) {
