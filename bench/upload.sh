@@ -26,9 +26,12 @@ now() { date +%s.%N; }
 median() { sort -n | sed -n 2p; }
 t_cli=""; t_curl=""; t_cp=""
 for _ in 1 2 3; do
+  # Each sender starts with no dirty pages left by the one before (writeback would slow it).
+  sync
   s=$(now); podops upload "$work/file.wav" -o json > "$work/out.json" 2>/dev/null; e=$(now)
   python3 -c "import json,sys; a=json.load(open('$work/out.json')); assert a['sha256']=='$sha', a" 
   t_cli+="$(echo "$e - $s" | bc -l)"$'\n'
+  sync
   # curl: declare, PUT the whole file to the signed URL, complete (the server hashes on the way in).
   s=$(now)
   out=$(curl -s -X POST $API/a/v1/upload/$PROD -H "$AUTH" -H 'Content-Type: application/json' \
@@ -38,6 +41,7 @@ for _ in 1 2 3; do
   curl -s -o /dev/null -T "$work/file.wav" -H 'Content-Type: audio/wav' "$url"
   curl -s -o /dev/null -X POST "$API$complete" -H "$AUTH"
   e=$(now); t_curl+="$(echo "$e - $s" | bc -l)"$'\n'
+  sync
   s=$(now); cp "$work/file.wav" "$work/copy.wav"; sync "$work/copy.wav"; e=$(now); rm -f "$work/copy.wav"
   t_cp+="$(echo "$e - $s" | bc -l)"$'\n'
 done

@@ -54,8 +54,8 @@ impl Blobs for InTempDir {
     async fn signed_url(&self, key: &BlobKey, method: SignedMethod, expires_at: Timestamp) -> Result<String, BlobError> {
         self.blobs.signed_url(key, method, expires_at).await
     }
-    async fn start_multipart(&self, key: &BlobKey, content_type: &str) -> Result<String, BlobError> {
-        self.blobs.start_multipart(key, content_type).await
+    async fn start_multipart(&self, key: &BlobKey, content_type: &str, part_size: u64) -> Result<String, BlobError> {
+        self.blobs.start_multipart(key, content_type, part_size).await
     }
     async fn signed_part_url(&self, key: &BlobKey, upload_id: &str, number: u32, expires_at: Timestamp) -> Result<String, BlobError> {
         self.blobs.signed_part_url(key, upload_id, number, expires_at).await
@@ -263,4 +263,99 @@ async fn stale_temp_files_are_swept_on_start() {
     fs::File::options().write(true).open(tmp.join("put-crashed")).expect("open").set_modified(two_hours_ago).expect("set mtime");
     FsBlobs::new(dir.path().to_path_buf(), signer(), BASE_URL.into()).expect("FsBlobs::new");
     assert_eq!(files_under(&tmp), vec![PathBuf::from("put-live")]);
+}
+
+// Multipart uploads assembled in place: what only this store promises.
+
+const PART_SIZE: u64 = 1 << 20;
+
+fn sha_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+fn data_of(seed: u8, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+}
+
+#[cfg(unix)]
+fn inode(path: &Path) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(&fs::metadata(path).expect("stat"))
+}
+
+#[tokio::test]
+async fn completing_renames_the_assembled_file_without_writing_it_again() {
+    let (dir, blobs) = fresh();
+    let k = key("show/long.wav");
+    let data = data_of(1, 2 * PART_SIZE as usize + 123);
+    let upload = blobs.start_multipart(&k, "audio/wav", PART_SIZE).await.expect("start");
+    // Out of order, as a client sending four at once delivers them.
+    for (number, range) in [(3, 2 * PART_SIZE as usize..data.len()), (1, 0..PART_SIZE as usize), (2, PART_SIZE as usize..2 * PART_SIZE as usize)] {
+        blobs.put_part(&k, &upload, number, body(&data[range]), u64::MAX).await.expect("put part");
+    }
+    let assembled = dir.path().join(".uploads").join(&upload).join("data");
+    let before = inode(&assembled);
+    let parts = blobs.list_parts(&k, &upload).await.expect("list");
+    let meta = blobs.complete_multipart(&k, &upload, &parts).await.expect("complete");
+    assert_eq!((meta.size, meta.sha256.as_str()), (data.len() as u64, sha_hex(&data).as_str()));
+    assert_eq!(inode(&dir.path().join("objects/show/long.wav")), before, "the object is the file the parts were written into");
+    assert_eq!(read_all(blobs.get(&k, None).await.expect("get")).await, data);
+    assert_eq!(files_under(&dir.path().join(".uploads")), Vec::<PathBuf>::new(), "nothing of the upload is left");
+}
+
+#[tokio::test]
+async fn a_part_larger_than_the_declared_part_size_is_refused() {
+    let (_dir, blobs) = fresh();
+    let k = key("show/too-big.wav");
+    let upload = blobs.start_multipart(&k, "audio/wav", PART_SIZE).await.expect("start");
+    let result = blobs.put_part(&k, &upload, 1, body(&data_of(2, PART_SIZE as usize + 1)), u64::MAX).await;
+    assert!(matches!(result, Err(BlobError::TooLarge { limit: PART_SIZE })), "{:?}", result.err());
+    assert_eq!(blobs.list_parts(&k, &upload).await.expect("list"), []);
+}
+
+#[tokio::test]
+async fn the_hash_is_right_when_a_hashed_part_is_sent_again_or_the_process_restarts() {
+    let (dir, blobs) = fresh();
+    let k = key("show/resent.wav");
+    let first = data_of(3, PART_SIZE as usize);
+    let second = data_of(4, 500);
+    let upload = blobs.start_multipart(&k, "audio/wav", PART_SIZE).await.expect("start");
+    blobs.put_part(&k, &upload, 1, body(&first), u64::MAX).await.expect("part 1");
+    blobs.put_part(&k, &upload, 2, body(&second), u64::MAX).await.expect("part 2");
+    // The background hash has (or soon will have) read part 1; its new copy must not be hashed as the old.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let replaced = data_of(5, PART_SIZE as usize);
+    blobs.put_part(&k, &upload, 1, body(&replaced), u64::MAX).await.expect("part 1 again");
+    // A second store on the same directory knows none of the first one's hashing.
+    let restarted = FsBlobs::new(dir.path().to_path_buf(), signer(), BASE_URL.into()).expect("FsBlobs::new");
+    let parts = restarted.list_parts(&k, &upload).await.expect("list");
+    let meta = restarted.complete_multipart(&k, &upload, &parts).await.expect("complete");
+    let whole = [replaced, second].concat();
+    assert_eq!((meta.size, meta.sha256), (whole.len() as u64, sha_hex(&whole)));
+    assert_eq!(read_all(blobs.get(&k, None).await.expect("get")).await, whole);
+}
+
+#[tokio::test]
+async fn a_newer_copy_of_a_part_stops_the_older_one_still_arriving() {
+    let (_dir, blobs) = fresh();
+    let blobs = Arc::new(blobs);
+    let k = key("show/raced.wav");
+    let upload = blobs.start_multipart(&k, "audio/wav", PART_SIZE).await.expect("start");
+    let (tx, rx) = futures::channel::mpsc::unbounded::<Result<Bytes, std::io::Error>>();
+    tx.unbounded_send(Ok(Bytes::from(vec![b'o'; 1000]))).expect("send");
+    let older = {
+        let (blobs, k, upload) = (Arc::clone(&blobs), k.clone(), upload.clone());
+        tokio::spawn(async move { blobs.put_part(&k, &upload, 1, Box::pin(rx), u64::MAX).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let newer = data_of(6, 3000);
+    blobs.put_part(&k, &upload, 1, body(&newer), u64::MAX).await.expect("the newer copy");
+    // The older client finally sends the rest: it must not overwrite the newer copy.
+    tx.unbounded_send(Ok(Bytes::from(vec![b'o'; 2000]))).expect("send");
+    drop(tx);
+    assert!(older.await.expect("join").is_err(), "the older copy is refused");
+    let parts = blobs.list_parts(&k, &upload).await.expect("list");
+    let meta = blobs.complete_multipart(&k, &upload, &parts).await.expect("complete");
+    assert_eq!(meta.sha256, sha_hex(&newer));
+    assert_eq!(read_all(blobs.get(&k, None).await.expect("get")).await, newer);
 }

@@ -199,7 +199,8 @@ impl Blobs for S3Blobs {
         Ok(presigned.uri().to_owned())
     }
 
-    async fn start_multipart(&self, key: &BlobKey, content_type: &str) -> Result<String, BlobError> {
+    /// S3 takes parts of any size (5 MiB or more but the last); the layout is the service's to check.
+    async fn start_multipart(&self, key: &BlobKey, content_type: &str, _part_size: u64) -> Result<String, BlobError> {
         self.s3_start_multipart(key, content_type).await
     }
 

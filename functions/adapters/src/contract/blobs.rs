@@ -224,7 +224,7 @@ async fn send_part(blobs: &Arc<dyn Blobs>, key: &BlobKey, upload: &str, number: 
 pub async fn multipart_upload_joins_parts_in_number_order(blobs: Arc<dyn Blobs>) {
     let key = unique_key("multipart-joins");
     let data = pattern(2 * PART + 1_000);
-    let upload = blobs.start_multipart(&key, "audio/mpeg").await.expect("start succeeds");
+    let upload = blobs.start_multipart(&key, "audio/mpeg", PART as u64).await.expect("start succeeds");
     // Sent out of order, as concurrent clients do.
     send_part(&blobs, &key, &upload, 3, &data[2 * PART..]).await;
     send_part(&blobs, &key, &upload, 1, &data[..PART]).await;
@@ -244,7 +244,7 @@ pub async fn multipart_upload_joins_parts_in_number_order(blobs: Arc<dyn Blobs>)
 
 pub async fn part_sent_again_replaces_the_first(blobs: Arc<dyn Blobs>) {
     let key = unique_key("multipart-again");
-    let upload = blobs.start_multipart(&key, "audio/mpeg").await.expect("start succeeds");
+    let upload = blobs.start_multipart(&key, "audio/mpeg", PART as u64).await.expect("start succeeds");
     send_part(&blobs, &key, &upload, 1, &pattern(3_000)).await;
     let again = send_part(&blobs, &key, &upload, 1, &pattern(2_000)).await;
     let parts = blobs.list_parts(&key, &upload).await.expect("list succeeds");
@@ -255,7 +255,7 @@ pub async fn part_sent_again_replaces_the_first(blobs: Arc<dyn Blobs>) {
 
 pub async fn cut_off_part_is_not_stored(blobs: Arc<dyn Blobs>) {
     let key = unique_key("multipart-cut");
-    let upload = blobs.start_multipart(&key, "audio/mpeg").await.expect("start succeeds");
+    let upload = blobs.start_multipart(&key, "audio/mpeg", PART as u64).await.expect("start succeeds");
     let result = blobs.put_part(&key, &upload, 1, cut_off_body(), NO_LIMIT).await;
     assert!(matches!(result, Err(BlobError::Body(_))), "{:?}", result.err());
     assert_eq!(blobs.list_parts(&key, &upload).await.expect("list succeeds"), []);
@@ -264,7 +264,7 @@ pub async fn cut_off_part_is_not_stored(blobs: Arc<dyn Blobs>) {
 
 pub async fn abort_drops_the_upload_and_is_idempotent(blobs: Arc<dyn Blobs>) {
     let key = unique_key("multipart-abort");
-    let upload = blobs.start_multipart(&key, "audio/mpeg").await.expect("start succeeds");
+    let upload = blobs.start_multipart(&key, "audio/mpeg", PART as u64).await.expect("start succeeds");
     send_part(&blobs, &key, &upload, 1, &pattern(1_000)).await;
     blobs.abort_multipart(&key, &upload).await.expect("abort succeeds");
     blobs.abort_multipart(&key, &upload).await.expect("a second abort succeeds");
@@ -274,7 +274,7 @@ pub async fn abort_drops_the_upload_and_is_idempotent(blobs: Arc<dyn Blobs>) {
 
 pub async fn unknown_upload_is_not_found(blobs: Arc<dyn Blobs>) {
     let key = unique_key("multipart-unknown");
-    let upload = blobs.start_multipart(&key, "audio/mpeg").await.expect("start succeeds");
+    let upload = blobs.start_multipart(&key, "audio/mpeg", PART as u64).await.expect("start succeeds");
     let made_up = "0123456789abcdef0123456789abcdef";
     assert!(matches!(blobs.list_parts(&key, made_up).await, Err(BlobError::NotFound)));
     // (UploadPart to a made-up id is not a rule here: moto answers it with a
@@ -287,7 +287,7 @@ pub async fn unknown_upload_is_not_found(blobs: Arc<dyn Blobs>) {
 
 pub async fn completing_with_a_stale_part_list_fails_and_keeps_nothing(blobs: Arc<dyn Blobs>) {
     let key = unique_key("multipart-stale");
-    let upload = blobs.start_multipart(&key, "audio/mpeg").await.expect("start succeeds");
+    let upload = blobs.start_multipart(&key, "audio/mpeg", PART as u64).await.expect("start succeeds");
     let mut part = send_part(&blobs, &key, &upload, 1, &pattern(1_000)).await;
     part.etag = "\"0000\"".into();
     let result = blobs.complete_multipart(&key, &upload, &[part]).await;
@@ -298,7 +298,7 @@ pub async fn completing_with_a_stale_part_list_fails_and_keeps_nothing(blobs: Ar
 
 pub async fn signed_part_url_names_the_key_and_the_part(blobs: Arc<dyn Blobs>) {
     let key = unique_key("multipart-url");
-    let upload = blobs.start_multipart(&key, "audio/mpeg").await.expect("start succeeds");
+    let upload = blobs.start_multipart(&key, "audio/mpeg", PART as u64).await.expect("start succeeds");
     let url = blobs.signed_part_url(&key, &upload, 7, i64::from(u32::MAX)).await.expect("signed part url");
     assert!(url.contains(key.as_str()), "{url}");
     assert!(url.contains("7") && url.contains(&upload), "{url}");

@@ -6,8 +6,9 @@
 //!   the data file with that inode. `~` is not a key character, so no key can
 //!   name a sidecar, and binding a sidecar to its file's inode means a put never
 //!   overwrites the metadata of the object it replaces before it commits.
-//! - `.parts/`: multipart uploads in progress, one directory per upload id
-//!   holding its numbered parts and a manifest (see `multipart`).
+//! - `.uploads/`: multipart uploads in progress, one directory per upload id
+//!   holding the object being assembled, its part records and a manifest
+//!   (see `multipart`).
 //! - `.tmp/`: uploads in progress. Same filesystem as `objects/`, so publishing
 //!   is a rename; nothing a key names can reach it.
 //!
@@ -43,13 +44,13 @@ use tokio::{io::{AsyncReadExt, AsyncSeekExt}, task::JoinHandle};
 use tokio_util::io::ReaderStream;
 
 mod multipart;
+mod running;
 
 /// Bytes handed to the disk at once: few syscalls, and little memory (one batch
 /// being written, one being filled), however large the upload.
 const WRITE_BATCH: usize = 1 << 20;
 /// The most slices one `writev` takes on Linux (IOV_MAX).
 const WRITE_BATCH_CHUNKS: usize = 1024;
-const READ_CHUNK: usize = 64 * 1024;
 /// Bodies up to this size are read at once (see `get`).
 const WHOLE_READ_MAX: u64 = 1 << 20;
 /// The chunk of a longer body: each is one trip to a blocking thread.
@@ -65,9 +66,8 @@ pub struct FsBlobs {
     signer: Signer,
     base_url: String,
     fsync: bool,
-    /// Where the parts of multipart uploads wait: a store of its own, so each
-    /// part is put, hashed and published like any object.
-    parts: Option<Box<FsBlobs>>,
+    /// Multipart uploads in progress.
+    uploads: multipart::Uploads,
     /// Serialises the renames of puts and deletes, so two writers of one key
     /// cannot interleave and orphan a sidecar. Held only around renames.
     publish: Arc<Mutex<()>>,
@@ -85,18 +85,18 @@ impl FsBlobs {
     /// a crashed process left behind. `base_url` prefixes signed URLs
     /// (`{base_url}/media/{key}?…`).
     pub fn new(root: PathBuf, signer: Signer, base_url: String) -> io::Result<Self> {
-        let parts = Self::open_dir(root.join(".parts"), signer.clone(), base_url.clone(), None)?;
-        Self::open_dir(root, signer, base_url, Some(Box::new(parts)))
-    }
-
-    fn open_dir(root: PathBuf, signer: Signer, base_url: String, parts: Option<Box<FsBlobs>>) -> io::Result<Self> {
         let objects = root.join("objects");
         let tmp = root.join(".tmp");
         fs::create_dir_all(&objects)?;
         fs::create_dir_all(&tmp)?;
         sweep_stale_temps(&tmp)?;
+        // Versions before in-place assembly kept parts here; their uploads cannot be finished.
+        if let Err(e) = fs::remove_dir_all(root.join(".parts")).or_else(|e| if is_absent(&e) { Ok(()) } else { Err(e) }) {
+            tracing::warn!(error = %e, "could not remove the parts of an older version's uploads");
+        }
+        let uploads = multipart::Uploads::open(root.join(".uploads"))?;
         let base_url = base_url.trim_end_matches('/').to_owned();
-        Ok(Self { objects, tmp, signer, base_url, fsync: false, parts, publish: Arc::default() })
+        Ok(Self { objects, tmp, signer, base_url, fsync: false, uploads, publish: Arc::default() })
     }
 
     /// Fsync each object's data and directory before a put returns: an
@@ -104,7 +104,6 @@ impl FsBlobs {
     /// at disk speed instead of page-cache speed.
     pub fn with_fsync(mut self, fsync: bool) -> Self {
         self.fsync = fsync;
-        self.parts = self.parts.map(|parts| Box::new(parts.with_fsync(fsync)));
         self
     }
 
@@ -290,8 +289,8 @@ impl Blobs for FsBlobs {
         Ok(format!("{}/media/{key}?{query}", self.base_url))
     }
 
-    async fn start_multipart(&self, key: &BlobKey, content_type: &str) -> Result<String, BlobError> {
-        self.multipart()?.start(key, content_type).await
+    async fn start_multipart(&self, key: &BlobKey, content_type: &str, part_size: u64) -> Result<String, BlobError> {
+        self.multipart_start(key, content_type, part_size).await
     }
 
     async fn signed_part_url(&self, key: &BlobKey, upload_id: &str, number: u32, expires_at: Timestamp) -> Result<String, BlobError> {
@@ -301,29 +300,19 @@ impl Blobs for FsBlobs {
     }
 
     async fn put_part(&self, key: &BlobKey, upload_id: &str, number: u32, body: ByteStream, max_size: u64) -> Result<PartMeta, BlobError> {
-        self.multipart()?.put_part(key, upload_id, number, body, max_size).await
+        self.multipart_put_part(key, upload_id, number, body, max_size).await
     }
 
     async fn list_parts(&self, key: &BlobKey, upload_id: &str) -> Result<Vec<PartMeta>, BlobError> {
-        self.multipart()?.list(key, upload_id).await
+        self.multipart_list(key, upload_id).await
     }
 
     async fn complete_multipart(&self, key: &BlobKey, upload_id: &str, parts: &[PartMeta]) -> Result<BlobMeta, BlobError> {
-        let multipart = self.multipart()?;
-        let content_type = multipart.content_type(key, upload_id).await?;
-        let joined = multipart.joined(upload_id, parts).await?;
-        let meta = self.put(key, &content_type, joined, u64::MAX).await?;
-        multipart.remove(upload_id).await?;
-        Ok(meta)
+        self.multipart_complete(key, upload_id, parts).await
     }
 
     async fn abort_multipart(&self, key: &BlobKey, upload_id: &str) -> Result<(), BlobError> {
-        let multipart = self.multipart()?;
-        match multipart.content_type(key, upload_id).await {
-            Ok(_) => multipart.remove(upload_id).await,
-            Err(BlobError::NotFound) => Ok(()),
-            Err(e) => Err(e),
-        }
+        self.multipart_abort(key, upload_id).await
     }
 }
 
@@ -386,11 +375,17 @@ struct BatchWriter {
     in_flight: Option<JoinHandle<io::Result<fs::File>>>,
     batch: Vec<Bytes>,
     batched: usize,
+    /// For a part of a multipart upload: each batch is written only while this put still holds the part.
+    fence: Option<running::Fence>,
 }
 
 impl BatchWriter {
     fn new(file: fs::File) -> Self {
-        Self { idle: Some(file), in_flight: None, batch: Vec::new(), batched: 0 }
+        Self { idle: Some(file), in_flight: None, batch: Vec::new(), batched: 0, fence: None }
+    }
+
+    fn fenced(file: fs::File, fence: running::Fence) -> Self {
+        Self { fence: Some(fence), ..Self::new(file) }
     }
 
     async fn write(&mut self, chunk: Bytes) -> io::Result<()> {
@@ -409,7 +404,14 @@ impl BatchWriter {
         let mut file = self.file().await?;
         let batch = std::mem::take(&mut self.batch);
         self.batched = 0;
-        self.in_flight = Some(tokio::task::spawn_blocking(move || write_batch(&mut file, &batch).map(|()| file)));
+        let fence = self.fence.clone();
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            match &fence {
+                Some(fence) => running::while_permitted(fence, || write_batch(&mut file, &batch)),
+                None => write_batch(&mut file, &batch),
+            }
+            .map(|()| file)
+        }));
         Ok(())
     }
 

@@ -73,7 +73,8 @@ pub struct PartMeta {
     /// 1-based.
     pub number: u32,
     pub size: u64,
-    /// The store's tag of the part's bytes (S3's ETag; the part's sha256 on a directory).
+    /// The store's tag of this copy of the part (S3's ETag; a random tag per
+    /// stored copy on a directory): completing with a stale tag is refused.
     pub etag: String,
 }
 
@@ -133,7 +134,10 @@ pub trait Blobs: Send + Sync {
     // completed. An unknown or finished `upload_id` is `NotFound`.
 
     /// Starts a multipart upload of `key`; the answer is its upload id.
-    async fn start_multipart(&self, key: &BlobKey, content_type: &str) -> Result<String, BlobError>;
+    /// `part_size` is the size of every part but the last (which may be
+    /// shorter): a store may place each part at its offset as it arrives
+    /// and refuse a larger one. Completing joins parts 1..=n in that layout.
+    async fn start_multipart(&self, key: &BlobKey, content_type: &str, part_size: u64) -> Result<String, BlobError>;
     /// A URL that lets its holder PUT part `number` until `expires_at`, without a token.
     async fn signed_part_url(&self, key: &BlobKey, upload_id: &str, number: u32, expires_at: Timestamp) -> Result<String, BlobError>;
     /// Stores part `number` (sending it again replaces it).

@@ -162,7 +162,7 @@ impl Podops {
         let now = self.clock.now();
         let expires_at = now + UPLOAD_WINDOW;
         let upload_id = match intent.part_size {
-            Some(_) => Some(self.blobs.start_multipart(&key, media_type).await?),
+            Some(part_size) => Some(self.blobs.start_multipart(&key, media_type, part_size).await?),
             None => None,
         };
         let resource = Resource {
