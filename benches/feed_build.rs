@@ -91,7 +91,7 @@ async fn main() {
                 production: &prod, guid: g, episode: e,
                 enclosure: rss::Media { url: "https://cdn.example.com/ep.mp3", length: 51_000_000, content_type: "audio/mpeg", bitrate: None },
                 alternates: Vec::new(), duration: Some(3212), image_url: None,
-                chapters_url: Some("http://127.0.0.1:8080/feeds/ten_thousand/chapters/000000000001.json"),
+                chapters_url: Some("http://127.0.0.1:8080/feeds/ten_thousand/chapters/000000000001.json"), transcript_url: None,
             })
             .collect();
         xml = rss::render(&rss::Channel { show: &show, feed_url, image_url: Some("https://example.com/art.jpg"), built_at: now, live: Vec::new(), hubs: Vec::new() }, &items);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use podops_adapters::aws::{AwsCallCounter, AwsCalls, AwsClients, AwsConfig, DynamoRecords, S3Blobs, SqsJobs, dlq_name, provision};
-use podops_api::{AppState, Limits, TokenAuthority};
+use podops_api::{AppParts, AppState, Limits, TokenAuthority};
 use podops_core::domain::{ClientId, Scope, Scopes};
 use podops_core::ports::{Clock, SystemClock};
 use podops_core::service::{MediaRules, Podops, Publishing};
@@ -81,7 +81,7 @@ async fn main() -> Result<()> {
     let scopes = Scopes::new(vec![Scope::ProductionRead, Scope::ProductionWrite, Scope::ResourceRead, Scope::ResourceWrite]);
     let (token, _) = tokens.mint(&ClientId::parse("bench").map_err(|e| anyhow::anyhow!(e.message))?, &scopes, SystemClock.now(), 3600)?;
     let scheduler = podops.clone();
-    let state = AppState { podops, tokens, media_signer: Signer::derive(SECRET, "media"), limits: Limits::default(), feeds: Default::default() };
+    let state = AppState::from(AppParts { podops, tokens, media_signer: Signer::derive(SECRET, "media"), limits: Limits::default(), feeds: Default::default() });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base_url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, podops_api::router(state)).await });

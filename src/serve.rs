@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use podops_adapters::aws::{DEFAULT_MAX_RECEIVES, Needs};
-use podops_api::{AppState, Limits};
+use podops_api::{AppParts, AppState, Limits};
 use podops_core::{
     ports::SystemClock,
     service::{AccountRules, MediaRules, Podops, Publishing, SweepPolicy},
@@ -66,7 +66,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     tokio::spawn(scheduler::run(podops.clone(), SweepPolicy { max_receives: MAX_RECEIVES, ..SweepPolicy::default() }));
     let streams = podops_worker::stream::StreamConfig { max_streams: args.max_streams, scratch: args.data_dir.join("scratch"), ..Default::default() };
     tokio::spawn(podops_worker::run_in_process(podops.clone(), args.workers, args.allow_address.clone(), streams));
-    let state = AppState { podops, tokens, media_signer, limits: Limits { json_body: args.max_json_body }, feeds: Default::default() };
+    let state = AppState::from(AppParts { podops, tokens, media_signer, limits: Limits { json_body: args.max_json_body }, feeds: Default::default() });
     let limits = podops_api::rate_limit::RateLimitConfig {
         anonymous: args.rate_anonymous,
         signed_in: args.rate_signed_in,

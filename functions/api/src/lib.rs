@@ -21,4 +21,4 @@ pub use auth::{Claims, ClientIp, TokenAuthority, TokenError, AUDIENCE, ISSUER};
 pub use error::ApiError;
 pub use openapi::ApiDoc;
 pub use routes::{router, system::MetricsToken};
-pub use state::{AppState, Limits};
+pub use state::{AppParts, AppState, Limits};

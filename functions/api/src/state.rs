@@ -6,8 +6,25 @@ use podops_core::{service::Podops, signing::Signer};
 
 use crate::auth::TokenAuthority;
 
+/// Cloned for every request (axum's `State`), so it is one pointer: a clone
+/// of the parts themselves was 4 % of a `GET`'s time.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl From<AppParts> for AppState {
+    fn from(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+pub struct AppParts {
     pub podops: Podops,
     pub tokens: Arc<TokenAuthority>,
     /// Verifies the signed media URLs the blob store hands out.

@@ -8,7 +8,7 @@ use std::{sync::Arc, time::Duration};
 
 use axum::http::{Method, StatusCode};
 use podops_adapters::mail::OutboxMailer;
-use podops_api::AppState;
+use podops_api::{AppParts, AppState};
 use podops_core::service::{AccountRules, LOGIN_TTL};
 use serde_json::json;
 use support::TestApp;
@@ -18,7 +18,8 @@ fn with_accounts(app: TestApp) -> (TestApp, std::path::PathBuf) {
     let outbox = app.dir.path().join("outbox");
     let rules = AccountRules { signup_open: true, base_url: "http://podops.test".into(), admins: Vec::new(), answer_after: None };
     let podops = app.state.podops.clone().with_accounts(rules, Some(Arc::new(OutboxMailer::new(outbox.clone(), "PodOps <podops@localhost>".into()))));
-    let state = AppState { podops, ..app.state.clone() };
+    let old = &app.state;
+    let state = AppState::from(AppParts { podops, tokens: old.tokens.clone(), media_signer: old.media_signer.clone(), limits: old.limits, feeds: old.feeds.clone() });
     (TestApp { router: podops_api::router(state.clone()), state, ..app }, outbox)
 }
 

@@ -8,7 +8,7 @@ use podops_adapters::{
     aws::{ConnectError, ConnectOptions, connect_with, read_master_secret},
     mail::SesMailer,
 };
-use podops_api::{AppState, Limits, TokenAuthority};
+use podops_api::{AppParts, AppState, Limits, TokenAuthority};
 use podops_core::{
     ports::{Mailer, RateBudgets, SystemClock},
     service::{AccountRules, Podops, Publishing},
@@ -74,13 +74,13 @@ pub async fn state(function: Function, mut config: Config) -> Result<Started, In
         .with_publishing(Publishing { public: ports.public, feed_base_url: config.feed_base_url.clone(), rebuild_delay: config.rebuild_delay })
         .with_accounts(account_rules(config, api_url), mailer(function, config).await)
         .with_notify(config.notify.clone());
-    let state = AppState {
+    let state = AppState::from(AppParts {
         podops,
         tokens: Arc::new(TokenAuthority::new(&derive_key(secret, "jwt"), ISSUER, AUDIENCE)),
         media_signer: Signer::derive(secret, "media"),
         limits: Limits { json_body: config.max_json_body },
         feeds: Default::default(),
-    };
+    });
     Ok(Started { state, rate: ports.rate })
 }
 

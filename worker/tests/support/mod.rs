@@ -12,7 +12,7 @@ use axum::{
 };
 use http_body_util::BodyExt;
 use podops_adapters::embedded::{FsBlobs, SqliteDb, SqliteJobs, SqliteRecords};
-use podops_api::{AppState, Limits, TokenAuthority};
+use podops_api::{AppParts, AppState, Limits, TokenAuthority};
 use podops_core::{
     domain::{ClientId, Resource, ResourceBody, Scopes},
     ports::{Clock, Jobs, Key, MediaTool, SystemClock},
@@ -64,7 +64,7 @@ pub fn harness() -> Harness {
     let jobs = Arc::new(SqliteJobs::new(db.clone(), "jobs", MAX_RECEIVES));
     let podops = Podops::new(Arc::new(SqliteRecords::new(db)), Arc::new(blobs), jobs.clone(), Arc::new(SystemClock), secret, MediaRules::default());
     let tokens = Arc::new(TokenAuthority::new(b"jwt-key-jwt-key-jwt-key-jwt-key!", "podops", "podops-api"));
-    let state = AppState { podops: podops.clone(), tokens: tokens.clone(), media_signer: signer, limits: Limits::default(), feeds: Default::default() };
+    let state = AppState::from(AppParts { podops: podops.clone(), tokens: tokens.clone(), media_signer: signer, limits: Limits::default(), feeds: Default::default() });
     Harness { router: podops_api::router(state), podops, jobs, dir, tokens, stop: None, worker_task: None }
 }
 

@@ -11,7 +11,7 @@ use axum::{
 };
 use http_body_util::BodyExt;
 use podops_adapters::embedded::{FsBlobs, SqliteDb, SqliteJobs, SqliteRecords};
-use podops_api::{AppState, Limits, TokenAuthority};
+use podops_api::{AppParts, AppState, Limits, TokenAuthority};
 use podops_core::{
     domain::{ClientId, Scopes},
     ports::{Clock, SystemClock},
@@ -89,7 +89,7 @@ pub fn app_with(media: MediaRules, limits: Limits) -> TestApp {
         rebuild_delay: 0,
     });
     let tokens = Arc::new(TokenAuthority::new(b"jwt-key-jwt-key-jwt-key-jwt-key!", "podops", "podops-api"));
-    let state = AppState { podops, tokens, media_signer, limits, feeds: Default::default() };
+    let state = AppState::from(AppParts { podops, tokens, media_signer, limits, feeds: Default::default() });
     TestApp { router: podops_api::router(state.clone()), state, dir, clock }
 }
 
