@@ -259,3 +259,53 @@ async fn bodies_wrapped_in_the_kinds_name_are_taken_as_bare_ones() {
     let r = app.call(Method::POST, &format!("/a/v1/resource/{prod}/episode/aaaaaaaaaaa2"), Some(&t), Some(json!({"show": {"title": "Wrong"}}))).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
+
+/// Episodes stored before a field existed answer it with its default, in a
+/// GET and in a list beside episodes answered as stored; XML lists too.
+#[tokio::test]
+async fn episodes_stored_by_an_older_version_answer_every_field() {
+    use podops_core::ports::Key;
+    let app = app();
+    let t = app.token("alice", FULL);
+    let prod = app.production(&t, "older_rows").await;
+    for id in ["00000000000a", "00000000000b"] {
+        let r = app.call(Method::POST, &format!("/a/v1/resource/{prod}/episode/{id}"), Some(&t), Some(json!({"title": id}))).await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let fresh = app.call(Method::GET, &format!("/a/v1/resource/{prod}/episode/00000000000b"), Some(&t), None).await.json();
+    // Rewrite one as an older version stored it: without the fields added since.
+    let records = &app.state.podops.records;
+    let key = Key::new(format!("PROD#{prod}"), "EPISODE#00000000000a");
+    let mut old = records.get(&key).await.expect("get").expect("stored");
+    let body = old.body.as_object_mut().expect("object");
+    body.remove("chapters_object");
+    body.remove("transcript_object");
+    let expected = old.version;
+    old.version = expected.next();
+    records.replace(&old, expected).await.expect("replace");
+
+    let got = app.call(Method::GET, &format!("/a/v1/resource/{prod}/episode/00000000000a"), Some(&t), None).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.header("content-type"), "application/json");
+    let got = got.json();
+    assert_eq!((got["chapters_object"].clone(), got["transcript_object"].clone(), got["title"].as_str()), (json!(null), json!(null), Some("00000000000a")));
+    let keys = |v: &serde_json::Value| v.as_object().expect("object").keys().cloned().collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(keys(&got), keys(&fresh), "the old row answers every field of a fresh one");
+
+    let list = app.call(Method::GET, &format!("/a/v1/resource/{prod}/episode?limit=10"), Some(&t), None).await;
+    assert_eq!(list.header("content-type"), "application/json");
+    let list = list.json();
+    assert_eq!((list["total"].as_u64(), list["limit"].as_u64(), list["next"].clone()), (Some(2), Some(10), json!(null)));
+    let items = list["items"].as_array().expect("items");
+    assert_eq!(items.iter().map(|i| i["guid"].as_str().unwrap_or_default()).collect::<Vec<_>>(), ["00000000000a", "00000000000b"]);
+    assert!(items.iter().all(|i| keys(i) == keys(&fresh)), "{items:?}");
+    assert_eq!(items[1], fresh);
+
+    let xml = app
+        .send(Request::get(format!("/a/v1/resource/{prod}/episode?limit=10")).header("authorization", format!("Bearer {t}")).header("accept", "application/xml").body(Body::empty()).expect("request"))
+        .await;
+    let text = String::from_utf8_lossy(&xml.body);
+    assert_eq!(xml.status, StatusCode::OK, "{text}");
+    assert!(xml.header("content-type").starts_with("application/xml"), "the typed way for XML");
+    assert!(text.contains("00000000000a") && text.contains("00000000000b"), "{text}");
+}

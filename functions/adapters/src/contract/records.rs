@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use podops_core::domain::Version;
-use podops_core::ports::{Clock, Key, ListQuery, Record, Records, StoreError, SystemClock, WriteOp};
+use podops_core::ports::{Clock, Key, ListQuery, Record, Records, StoreError, StoredText, SystemClock, WriteOp};
 use serde_json::json;
 
 /// Instantiates every rule below as a `#[tokio::test]` (multi-threaded; the
@@ -18,6 +18,7 @@ macro_rules! records_contract_tests {
         $crate::records_contract_tests!(@rules $factory;
             get_returns_exactly_what_create_wrote,
             get_of_a_missing_key_is_none,
+            text_reads_give_the_same_records_as_json_text,
             create_refuses_an_existing_key,
             concurrent_creates_exactly_one_wins,
             replace_with_the_current_version_writes,
@@ -90,6 +91,26 @@ pub async fn get_returns_exactly_what_create_wrote(store: Arc<dyn Records>) {
     written.expires_at = Some(SystemClock.now() + 3600);
     store.create(&written).await.expect("create");
     assert_eq!(store.get(&written.key).await.expect("get"), Some(written));
+}
+
+pub async fn text_reads_give_the_same_records_as_json_text(store: Arc<dyn Records>) {
+    let p = partition("text");
+    let mut written = Vec::new();
+    for (i, sort) in ["ep#1", "ep#2", "ep#3"].into_iter().enumerate() {
+        let body = json!({"title": format!("Épisode {i} — «ça»"), "n": 9_007_199_254_740_993_u64, "tags": ["a", null], "x": 1.5});
+        let rec = record(&p, sort, i as u64 + 1, body);
+        store.create(&rec).await.expect("create");
+        written.push(rec);
+    }
+    let as_text = |rec: &Record| (rec.key.clone(), rec.version, rec.body.clone());
+    let parsed = |text: StoredText| (text.key, text.version, serde_json::from_str::<serde_json::Value>(&text.body).expect("the text is JSON"));
+    let one = store.get_text(&written[1].key).await.expect("get_text").expect("present");
+    assert_eq!(parsed(one), as_text(&written[1]));
+    assert_eq!(store.get_text(&Key::new(&p, "ep#9")).await.expect("get_text"), None);
+    let page = store.list_text(&query(&p, "ep#", None, 2)).await.expect("list_text");
+    assert_eq!((page.next.as_deref(), page.total), (Some("ep#2"), 3));
+    let got: Vec<_> = page.records.into_iter().map(parsed).collect();
+    assert_eq!(got, written[..2].iter().map(as_text).collect::<Vec<_>>());
 }
 
 pub async fn get_of_a_missing_key_is_none(store: Arc<dyn Records>) {

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use podops_core::domain::Version;
-use podops_core::ports::{Key, ListQuery, Page, Record, Records, StoreError, WriteOp};
+use podops_core::ports::{Key, ListQuery, Page, Record, Records, StoreError, StoredText, TextPage, WriteOp};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::sqlite::{DbError, SqliteDb, unix_secs};
@@ -101,11 +101,25 @@ fn version_to_sql(version: Version) -> Result<i64, StoreError> {
     i64::try_from(version.0).map_err(|_| StoreError::Corrupt(format!("version {version} does not fit SQLite")))
 }
 
-fn decode(key: Key, version: i64, body: &str, expires_at: Option<i64>) -> Result<Record, DbError<StoreError>> {
-    let corrupt = |what: String| DbError::Port(StoreError::Corrupt(format!("{}/{}: {what}", key.partition, key.sort)));
-    let version = u64::try_from(version).map_err(|_| corrupt(format!("negative version {version}")))?;
-    let body = serde_json::from_str(body).map_err(|err| corrupt(format!("body is not JSON: {err}")))?;
-    Ok(Record { key, version: Version(version), body, expires_at })
+/// Makes a row (key, version, body, expiry) into what a read answers.
+type Decode<T> = fn(Key, i64, String, Option<i64>) -> Result<T, DbError<StoreError>>;
+
+fn corrupt(key: &Key, what: String) -> DbError<StoreError> {
+    DbError::Port(StoreError::Corrupt(format!("{}/{}: {what}", key.partition, key.sort)))
+}
+
+fn version_from_sql(key: &Key, version: i64) -> Result<Version, DbError<StoreError>> {
+    u64::try_from(version).map(Version).map_err(|_| corrupt(key, format!("negative version {version}")))
+}
+
+fn decode(key: Key, version: i64, body: String, expires_at: Option<i64>) -> Result<Record, DbError<StoreError>> {
+    let version = version_from_sql(&key, version)?;
+    let body = serde_json::from_str(&body).map_err(|err| corrupt(&key, format!("body is not JSON: {err}")))?;
+    Ok(Record { key, version, body, expires_at })
+}
+
+fn as_text(key: Key, version: i64, body: String, _expires_at: Option<i64>) -> Result<StoredText, DbError<StoreError>> {
+    Ok(StoredText { version: version_from_sql(&key, version)?, key, body })
 }
 
 /// The smallest string above every string starting with `prefix`, or `None`
@@ -126,15 +140,8 @@ fn prefix_upper_bound(prefix: &str) -> Option<String> {
 }
 
 impl SqliteRecords {
-    async fn write_one(&self, write: Write) -> Result<(), StoreError> {
-        let applied: Result<bool, StoreError> = self.db.write(move |conn| Ok(write.apply(conn, unix_secs())?)).await;
-        if applied? { Ok(()) } else { Err(StoreError::Conflict) }
-    }
-}
-
-#[async_trait]
-impl Records for SqliteRecords {
-    async fn get(&self, key: &Key) -> Result<Option<Record>, StoreError> {
+    /// One row by its key, made into `T` by `make` (on the reading thread).
+    async fn point<T: Send + 'static>(&self, key: &Key, make: Decode<T>) -> Result<Option<T>, StoreError> {
         let key = key.clone();
         self.db
             .read_point(move |conn| {
@@ -147,25 +154,13 @@ impl Records for SqliteRecords {
                         Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, Option<i64>>(2)?))
                     })
                     .optional()?;
-                found.map(|(version, body, expires_at)| decode(key, version, &body, expires_at)).transpose()
+                found.map(|(version, body, expires_at)| make(key, version, body, expires_at)).transpose()
             })
             .await
     }
 
-    async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        self.write_one(Write::Create(Row::encode(record)?)).await
-    }
-
-    async fn replace(&self, record: &Record, expected: Version) -> Result<(), StoreError> {
-        self.write_one(Write::Replace { row: Row::encode(record)?, expected: version_to_sql(expected)? }).await
-    }
-
-    async fn delete(&self, key: &Key, expected: Version) -> Result<(), StoreError> {
-        let expected = version_to_sql(expected)?;
-        self.write_one(Write::Delete { partition: key.partition.clone(), sort: key.sort.clone(), expected }).await
-    }
-
-    async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+    /// One page and the total, each row made into `T` by `make` (on the reading thread).
+    async fn page<T: Send + 'static>(&self, query: &ListQuery, make: Decode<T>) -> Result<(Vec<T>, Option<String>, u64), StoreError> {
         let query = query.clone();
         let limit = query.limit.max(1);
         let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
@@ -183,7 +178,8 @@ impl Records for SqliteRecords {
                 let now = unix_secs();
                 // One read transaction: the page and the total come from one snapshot.
                 let tx = conn.transaction()?;
-                let mut records = Vec::new();
+                let mut records = Vec::with_capacity(limit.min(1000));
+                let (mut more, mut last_sort) = (false, None);
                 {
                     let mut page = tx.prepare_cached(&format!(
                         "SELECT sort, version, body, expires_at FROM records
@@ -194,8 +190,13 @@ impl Records for SqliteRecords {
                     let mut rows = page.query(params![query.partition, start, now, upper, fetch])?;
                     while let Some(row) = rows.next()? {
                         let key = Key::new(query.partition.clone(), row.get::<_, String>(0)?);
-                        let body: String = row.get(2)?;
-                        records.push(decode(key, row.get(1)?, &body, row.get(3)?)?);
+                        if records.len() == limit {
+                            // The row past the page: only that there is one matters.
+                            more = true;
+                            break;
+                        }
+                        last_sort = Some(key.sort.clone());
+                        records.push(make(key, row.get(1)?, row.get(2)?, row.get(3)?)?);
                     }
                 }
                 let total: i64 = tx
@@ -206,15 +207,50 @@ impl Records for SqliteRecords {
                     ))?
                     .query_row(params![query.partition, query.prefix, now, upper], |row| row.get(0))?;
                 tx.commit()?;
-                let next = if records.len() > limit {
-                    records.truncate(limit);
-                    records.last().map(|record| record.key.sort.clone())
-                } else {
-                    None
-                };
-                Ok(Page { records, next, total: u64::try_from(total).unwrap_or(0) })
+                let next = if more { last_sort } else { None };
+                Ok((records, next, u64::try_from(total).unwrap_or(0)))
             })
             .await
+    }
+
+
+    async fn write_one(&self, write: Write) -> Result<(), StoreError> {
+        let applied: Result<bool, StoreError> = self.db.write(move |conn| Ok(write.apply(conn, unix_secs())?)).await;
+        if applied? { Ok(()) } else { Err(StoreError::Conflict) }
+    }
+}
+
+#[async_trait]
+impl Records for SqliteRecords {
+    async fn get(&self, key: &Key) -> Result<Option<Record>, StoreError> {
+        self.point(key, decode).await
+    }
+
+    async fn get_text(&self, key: &Key) -> Result<Option<StoredText>, StoreError> {
+        self.point(key, as_text).await
+    }
+
+    async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        self.write_one(Write::Create(Row::encode(record)?)).await
+    }
+
+    async fn replace(&self, record: &Record, expected: Version) -> Result<(), StoreError> {
+        self.write_one(Write::Replace { row: Row::encode(record)?, expected: version_to_sql(expected)? }).await
+    }
+
+    async fn delete(&self, key: &Key, expected: Version) -> Result<(), StoreError> {
+        let expected = version_to_sql(expected)?;
+        self.write_one(Write::Delete { partition: key.partition.clone(), sort: key.sort.clone(), expected }).await
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+        let (records, next, total) = self.page(query, decode).await?;
+        Ok(Page { records, next, total })
+    }
+
+    async fn list_text(&self, query: &ListQuery) -> Result<TextPage, StoreError> {
+        let (records, next, total) = self.page(query, as_text).await?;
+        Ok(TextPage { records, next, total })
     }
 
     /// All writes in one `BEGIN IMMEDIATE` transaction, or none. See

@@ -2,12 +2,12 @@
 
 use axum::{
     extract::{Path, State},
-    http::{header, HeaderMap, StatusCode},
-    response::Response,
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
 };
 use podops_core::{
     domain::{Kind, Resource},
-    service::Update,
+    service::{ResourceJson, ResourceJsonPage, Update},
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -52,9 +52,42 @@ async fn list_resources(
 ) -> Result<Response, ApiError> {
     let format = Format::from_headers(&headers)?;
     let (prod, k) = (guid("prod", &prod)?, kind(&k)?);
+    if format == Format::Json {
+        let page = state.podops.list_resources_json(&auth.caller, &prod, k, q.limit, q.cursor.as_deref()).await?;
+        return json_answer(StatusCode::OK, list_json(&page));
+    }
     let page = state.podops.list_resources(&auth.caller, &prod, k, q.limit, q.cursor.as_deref()).await?;
     let body = ResourceList { items: page.items, total: page.total, limit: page.limit, next: page.next };
     Ok(format.render(StatusCode::OK, &format!("{k}s"), &body))
+}
+
+/// A `ResourceList` in JSON, written piece by piece: stored items go in as
+/// they are (see `Podops::list_resources_json`).
+fn list_json(page: &ResourceJsonPage) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::with_capacity(128 + page.items.iter().map(|item| match item {
+        ResourceJson::Stored(text) => text.len() + 1,
+        ResourceJson::Typed(_) => 512,
+    }).sum::<usize>());
+    out.extend_from_slice(b"{\"items\":[");
+    for (i, item) in page.items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        item.write_json(&mut out)?;
+    }
+    out.extend_from_slice(b"],\"total\":");
+    serde_json::to_writer(&mut out, &page.total)?;
+    out.extend_from_slice(b",\"limit\":");
+    serde_json::to_writer(&mut out, &page.limit)?;
+    out.extend_from_slice(b",\"next\":");
+    serde_json::to_writer(&mut out, &page.next)?;
+    out.push(b'}');
+    Ok(out)
+}
+
+fn json_answer(status: StatusCode, body: Result<Vec<u8>, serde_json::Error>) -> Result<Response, ApiError> {
+    let body = body.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    Ok((status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
 }
 
 /// One resource; `ETag` carries its version.
@@ -69,9 +102,14 @@ async fn get_resource(
 ) -> Result<Response, ApiError> {
     let format = Format::from_headers(&headers)?;
     let (prod, k, id) = (guid("prod", &prod)?, kind(&k)?, guid("id", &id)?);
-    let resource = state.podops.get_resource(&auth.caller, &prod, k, &id).await?;
-    let mut resp = format.render(StatusCode::OK, k.as_str(), &resource);
-    set(&mut resp, header::ETAG, &etag(resource.version));
+    let (mut resp, version) = if format == Format::Json {
+        let (resource, version) = state.podops.get_resource_json(&auth.caller, &prod, k, &id).await?;
+        (json_answer(StatusCode::OK, resource.into_json())?, version)
+    } else {
+        let resource = state.podops.get_resource(&auth.caller, &prod, k, &id).await?;
+        (format.render(StatusCode::OK, k.as_str(), &resource), resource.version)
+    };
+    set(&mut resp, header::ETAG, &etag(version));
     Ok(resp)
 }
 

@@ -17,6 +17,7 @@ mod production;
 pub mod rendition;
 pub mod resource;
 pub mod schedule;
+pub mod stored_json;
 pub mod stream;
 pub mod webhook;
 pub mod whole;

@@ -16,4 +16,4 @@ pub use jobs::{Jobs, QueueError, Received};
 pub use mailer::{Mail, MailError, Mailer};
 pub use media::{EncodePlan, MediaError, MediaTool};
 pub use rate::{Budget, RateBudgets, Take};
-pub use records::{check_transaction, Key, ListQuery, Page, Record, Records, StoreError, WriteOp, MAX_TRANSACT_OPS};
+pub use records::{check_transaction, Key, ListQuery, Page, Record, Records, StoreError, StoredText, TextPage, WriteOp, MAX_TRANSACT_OPS};

@@ -58,6 +58,29 @@ pub struct Page {
     pub total: u64,
 }
 
+/// A record's body as the store holds it, JSON text unparsed: for read paths
+/// that answer it as it is (see `domain::stored_json`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredText {
+    pub key: Key,
+    pub version: Version,
+    pub body: String,
+}
+
+impl From<Record> for StoredText {
+    fn from(record: Record) -> Self {
+        Self { body: record.body.to_string(), key: record.key, version: record.version }
+    }
+}
+
+/// `Page`, with bodies as text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextPage {
+    pub records: Vec<StoredText>,
+    pub next: Option<String>,
+    pub total: u64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A write's condition failed: the key exists (create), or is absent or at
@@ -82,6 +105,16 @@ pub trait Records: Send + Sync {
     async fn delete(&self, key: &Key, expected: Version) -> Result<(), StoreError>;
     /// One page of a partition, ascending by sort key.
     async fn list(&self, query: &ListQuery) -> Result<Page, StoreError>;
+    /// `get`, the body as JSON text. A store that keeps text hands it over
+    /// without parsing; the default writes the parsed body out again.
+    async fn get_text(&self, key: &Key) -> Result<Option<StoredText>, StoreError> {
+        Ok(self.get(key).await?.map(StoredText::from))
+    }
+    /// `list`, the bodies as JSON text (see `get_text`).
+    async fn list_text(&self, query: &ListQuery) -> Result<TextPage, StoreError> {
+        let page = self.list(query).await?;
+        Ok(TextPage { records: page.records.into_iter().map(StoredText::from).collect(), next: page.next, total: page.total })
+    }
     /// All writes or none. At most 25 operations, each on a distinct key.
     async fn transact(&self, ops: &[WriteOp]) -> Result<(), StoreError>;
 }

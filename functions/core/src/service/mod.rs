@@ -29,6 +29,7 @@ mod productions;
 mod public;
 mod recordings;
 mod renditions;
+mod resource_json;
 mod resources;
 mod retries;
 mod schedules;
@@ -71,6 +72,7 @@ pub use presigned::{PartUrl, PresignedPut, UploadCompletion, UploadIntent, UPLOA
 pub use productions::ProductionPage;
 pub use public::{PublicEpisode, PublicEpisodeSummary, PublicShow};
 pub use renditions::{encode_plan, rendition_key, ContentLocation};
+pub use resource_json::{ResourceJson, ResourceJsonPage};
 pub use resources::{ResourcePage, Update};
 pub use uploads::Upload;
 pub use recordings::{recording_folder, recording_format, RecordingList, RecordingSummary, RECORDING_SEGMENT_SECONDS};

@@ -39,7 +39,7 @@ pub(crate) fn resource_record(r: &Resource) -> Result<Record, ServiceError> {
     Ok(Record { key: keys::resource(&r.parent_guid, r.body.kind(), &r.guid), version: r.version, body, expires_at: None })
 }
 
-fn parse_record(record: Record) -> Result<Resource, ServiceError> {
+pub(super) fn parse_record(record: Record) -> Result<Resource, ServiceError> {
     let sort = record.key.sort;
     Resource::from_value(record.body).map_err(|e| StoreError::Corrupt(format!("{sort}: {e}")).into())
 }
@@ -60,6 +60,24 @@ impl Podops {
         limit: Option<usize>,
         cursor: Option<&str>,
     ) -> Result<ResourcePage, ServiceError> {
+        let (query, list_id) = self.resource_list_query(caller, prod, kind, limit, cursor).await?;
+        let page = self.records.list(&query).await?;
+        let mut items = Vec::with_capacity(page.records.len());
+        for record in page.records {
+            items.push(self.present(parse_record(record)?).await?);
+        }
+        Ok(ResourcePage { items, total: page.total, limit: query.limit, next: page.next.map(|a| self.seal_cursor(&list_id, &a)) })
+    }
+
+    /// The authorised query of a resource list, and the id its cursors are sealed to.
+    pub(super) async fn resource_list_query(
+        &self,
+        caller: &Caller,
+        prod: &Guid,
+        kind: Kind,
+        limit: Option<usize>,
+        cursor: Option<&str>,
+    ) -> Result<(ListQuery, String), ServiceError> {
         caller.require(Scope::ResourceRead)?;
         self.authorize(caller, prod, Need::Read).await?;
         let limit = clamp_limit(limit);
@@ -67,12 +85,7 @@ impl Podops {
         let prefix = keys::resource_prefix(kind);
         let list_id = format!("{partition}/{prefix}");
         let after = self.open_cursor(&list_id, cursor)?;
-        let page = self.records.list(&ListQuery { partition, prefix, after, limit }).await?;
-        let mut items = Vec::with_capacity(page.records.len());
-        for record in page.records {
-            items.push(self.present(parse_record(record)?).await?);
-        }
-        Ok(ResourcePage { items, total: page.total, limit, next: page.next.map(|a| self.seal_cursor(&list_id, &a)) })
+        Ok((ListQuery { partition, prefix, after, limit }, list_id))
     }
 
     pub async fn create_resource(
