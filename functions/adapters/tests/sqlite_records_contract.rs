@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use podops_adapters::embedded::{SqliteDb, SqliteRecords};
 use podops_core::domain::Version;
-use podops_core::ports::{Key, ListQuery, Page, Record, Records, StoreError, WriteOp};
+use podops_core::ports::{Key, ListQuery, Page, Record, Records, StoreError, StoredText, TextPage, WriteOp};
 use serde_json::json;
 use tempfile::TempDir;
 
@@ -34,6 +34,12 @@ impl Records for InTempDir {
     }
     async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
         self.records.list(query).await
+    }
+    async fn get_text(&self, key: &Key) -> Result<Option<StoredText>, StoreError> {
+        self.records.get_text(key).await
+    }
+    async fn list_text(&self, query: &ListQuery) -> Result<TextPage, StoreError> {
+        self.records.list_text(query).await
     }
     async fn transact(&self, ops: &[WriteOp]) -> Result<(), StoreError> {
         self.records.transact(ops).await
@@ -161,4 +167,20 @@ async fn prefixes_ending_in_the_edges_of_unicode_still_match_exactly() {
         let sorts: Vec<&str> = page.records.iter().map(|rec| rec.key.sort.as_str()).collect();
         assert_eq!((sorts, page.total), (expected.clone(), expected.len() as u64), "prefix {prefix:?}");
     }
+}
+
+#[tokio::test]
+async fn a_list_total_follows_writes_another_process_makes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let reading = SqliteRecords::new(SqliteDb::open(&db_file(&dir)).expect("open"));
+    let writing = SqliteRecords::new(SqliteDb::open(&db_file(&dir)).expect("open again"));
+    let page = |n| ListQuery { partition: "show#1".into(), prefix: "episode#".into(), after: None, limit: n };
+    writing.create(&record("episode#1", json!({}))).await.expect("create");
+    for _ in 0..3 {
+        assert_eq!(reading.list(&page(1)).await.expect("list").total, 1);
+    }
+    writing.create(&record("episode#2", json!({}))).await.expect("create");
+    assert_eq!(reading.list(&page(1)).await.expect("list").total, 2, "the other connection's commit is seen at once");
+    raw(&db_file(&dir)).execute("DELETE FROM records WHERE sort = 'episode#1'", []).expect("delete");
+    assert_eq!(reading.list_text(&page(5)).await.expect("list").total, 1);
 }

@@ -31,6 +31,7 @@ macro_rules! records_contract_tests {
             list_pages_through_everything_in_order_without_duplicates,
             list_orders_sort_keys_by_their_utf8_bytes,
             list_respects_prefix_and_reports_total,
+            list_total_follows_every_write_at_once,
             list_prefix_is_not_a_pattern,
             list_stays_inside_its_partition,
             list_after_resumes_strictly_after_the_key,
@@ -264,6 +265,22 @@ pub async fn list_respects_prefix_and_reports_total(store: Arc<dyn Records>) {
     assert_eq!(sort_keys(&*store, &query(&p, "é", None, 100)).await, ["épisode"]);
     let none = store.list(&query(&p, "x", None, 10)).await.expect("list");
     assert_eq!((none.records.len(), none.next, none.total), (0, None, 0));
+}
+
+pub async fn list_total_follows_every_write_at_once(store: Arc<dyn Records>) {
+    let p = partition("total-follows");
+    for sort in ["ep#1", "ep#2"] {
+        store.create(&record(&p, sort, 1, json!({}))).await.expect("create");
+    }
+    // Read again and again, as a busy list is: a remembered total must not outlive a write.
+    for _ in 0..3 {
+        assert_eq!(store.list(&query(&p, "ep#", None, 1)).await.expect("list").total, 2);
+    }
+    store.create(&record(&p, "ep#3", 1, json!({}))).await.expect("create");
+    assert_eq!(store.list(&query(&p, "ep#", None, 1)).await.expect("list").total, 3);
+    assert_eq!(store.list_text(&query(&p, "ep#", None, 1)).await.expect("list").total, 3);
+    store.delete(&Key::new(&p, "ep#1"), Version(1)).await.expect("delete");
+    assert_eq!(store.list(&query(&p, "ep#", None, 1)).await.expect("list").total, 2);
 }
 
 pub async fn list_prefix_is_not_a_pattern(store: Arc<dyn Records>) {

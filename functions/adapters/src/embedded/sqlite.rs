@@ -51,6 +51,49 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (queue, dead, seq);
 ";
 
+/// A pooled read-only connection, with what it remembers between reads.
+#[derive(Debug)]
+pub(crate) struct Reader {
+    pub conn: Connection,
+    /// Counts this connection computed, by what was counted: valid while the
+    /// database is unchanged (`PRAGMA data_version`, per connection) within
+    /// the same second (expiry moves with the clock, not with commits).
+    pub counts: Counts,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counts(std::collections::HashMap<String, CachedCount>);
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CachedCount {
+    pub data_version: i64,
+    pub second: i64,
+    pub count: i64,
+}
+
+/// At most this many counts are remembered per connection; then it starts afresh.
+const COUNTS_REMEMBERED: usize = 1024;
+
+impl Reader {
+    fn open(path: &Path) -> rusqlite::Result<Reader> {
+        Ok(Reader { conn: open_reader(path)?, counts: Counts::default() })
+    }
+}
+
+impl Counts {
+    /// The count remembered under `what`, if nothing changed since.
+    pub fn remembered(&self, what: &str, data_version: i64, second: i64) -> Option<i64> {
+        self.0.get(what).filter(|c| c.data_version == data_version && c.second == second).map(|c| c.count)
+    }
+
+    pub fn remember(&mut self, what: String, count: CachedCount) {
+        if self.0.len() >= COUNTS_REMEMBERED {
+            self.0.clear();
+        }
+        self.0.insert(what, count);
+    }
+}
+
 /// The database file, shared by `SqliteRecords` and every `SqliteJobs` on it.
 /// Cloning is cheap and every clone uses the same connections.
 #[derive(Clone, Debug)]
@@ -62,7 +105,7 @@ pub struct SqliteDb {
 struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Mutex<Vec<Reader>>,
     /// One permit per reader connection, so a burst of reads queues without
     /// holding threads instead of opening more connections.
     reader_permits: Arc<Semaphore>,
@@ -110,14 +153,14 @@ impl SqliteDb {
     where
         T: Send + 'static,
         E: PortError,
-        F: FnOnce(&mut Connection) -> Result<T, DbError<E>> + Send + 'static,
+        F: FnOnce(&mut Reader) -> Result<T, DbError<E>> + Send + 'static,
     {
         let permit = self.reader_permit::<E>().await?;
         let pooled = self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
         match pooled {
-            Some(mut conn) => {
-                let result = work(&mut conn);
-                self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
+            Some(mut reader) => {
+                let result = work(&mut reader);
+                self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner).push(reader);
                 drop(permit);
                 result.map_err(DbError::into_port)
             }
@@ -128,13 +171,30 @@ impl SqliteDb {
         }
     }
 
+    /// Runs `work` here, on the calling task, when a pooled connection is at
+    /// hand; `work` answers None when what it found needs longer work (which
+    /// the caller then sends to `read`). None as well without a pooled connection.
+    pub(crate) async fn read_here_if_quick<T, E, F>(&self, work: F) -> Result<Option<T>, E>
+    where
+        E: PortError,
+        F: FnOnce(&mut Reader) -> Result<Option<T>, DbError<E>>,
+    {
+        let permit = self.reader_permit::<E>().await?;
+        let pooled = self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let Some(mut reader) = pooled else { return Ok(None) };
+        let result = work(&mut reader);
+        self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner).push(reader);
+        drop(permit);
+        result.map_err(DbError::into_port)
+    }
+
     /// Runs `work` on a read-only connection on a blocking thread. Reads run
     /// concurrently with each other and with the writer.
     pub(crate) async fn read<T, E, F>(&self, work: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: PortError,
-        F: FnOnce(&mut Connection) -> Result<T, DbError<E>> + Send + 'static,
+        F: FnOnce(&mut Reader) -> Result<T, DbError<E>> + Send + 'static,
     {
         let permit = self.reader_permit::<E>().await?;
         let inner = Arc::clone(&self.inner);
@@ -143,12 +203,12 @@ impl SqliteDb {
             // early, the pool still never holds more than READERS connections.
             let _permit = permit;
             let pooled = inner.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
-            let mut conn = match pooled {
-                Some(conn) => conn,
-                None => open_reader(&inner.path)?,
+            let mut reader = match pooled {
+                Some(reader) => reader,
+                None => Reader::open(&inner.path)?,
             };
-            let result = work(&mut conn);
-            inner.readers.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
+            let result = work(&mut reader);
+            inner.readers.lock().unwrap_or_else(PoisonError::into_inner).push(reader);
             result
         })
         .await

@@ -99,8 +99,9 @@ impl Jobs for SqliteJobs {
     async fn depth(&self) -> Result<u64, QueueError> {
         let queue = Arc::clone(&self.queue);
         self.db
-            .read(move |conn| {
-                let n: i64 = conn
+            .read(move |reader| {
+                let n: i64 = reader
+                    .conn
                     .prepare_cached("SELECT count(*) FROM messages WHERE queue = ?1 AND dead = 0 AND visible_at <= ?2")?
                     .query_row(params![queue, unix_millis()], |row| row.get(0))?;
                 Ok(u64::try_from(n).unwrap_or(0))

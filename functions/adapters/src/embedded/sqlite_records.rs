@@ -7,7 +7,9 @@ use podops_core::domain::Version;
 use podops_core::ports::{Key, ListQuery, Page, Record, Records, StoreError, StoredText, TextPage, WriteOp};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::sqlite::{DbError, SqliteDb, unix_secs};
+use std::sync::Arc;
+
+use super::sqlite::{CachedCount, DbError, Reader, SqliteDb, unix_secs};
 
 /// DynamoDB's classic transaction limit, kept so both backends accept the same writes.
 
@@ -101,6 +103,97 @@ fn version_to_sql(version: Version) -> Result<i64, StoreError> {
     i64::try_from(version.0).map_err(|_| StoreError::Corrupt(format!("version {version} does not fit SQLite")))
 }
 
+/// A page query with its bounds worked out once.
+struct PageQuery {
+    query: ListQuery,
+    limit: usize,
+    fetch: i64,
+    upper: Option<String>,
+    start_op: &'static str,
+    start: String,
+    below: &'static str,
+}
+
+impl PageQuery {
+    fn new(query: &ListQuery) -> Self {
+        let query = query.clone();
+        let limit = query.limit.max(1);
+        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let upper = prefix_upper_bound(&query.prefix);
+        // One lower bound only, so SQLite can seek the primary key to it:
+        // `after` replaces the prefix as the start when it lies beyond it.
+        let (start_op, start) = match &query.after {
+            Some(after) if *after >= query.prefix => (">", after.clone()),
+            _ => (">=", query.prefix.clone()),
+        };
+        // Both shapes bind the same parameters; the second just has no upper bound.
+        let below = if upper.is_some() { "AND sort < ?4" } else { "AND ?4 IS NULL" };
+        Self { query, limit, fetch, upper, start_op, start, below }
+    }
+
+    /// What the count counts, as the reader's count cache names it.
+    fn counted(&self) -> String {
+        format!("{}\u{0}{}", self.query.partition, self.query.prefix)
+    }
+
+    /// The page and the total from one snapshot. Without `may_count`, None
+    /// when the total is not remembered (nothing long is done).
+    fn run<T>(&self, reader: &mut Reader, make: Decode<T>, may_count: bool) -> Result<Option<(Vec<T>, Option<String>, u64)>, DbError<StoreError>> {
+        let now = unix_secs();
+        let Reader { conn, counts } = reader;
+        let tx = conn.unchecked_transaction()?;
+        let (records, next) = self.rows(&tx, now, make)?;
+        // Read in the snapshot the page came from.
+        let data_version: i64 = tx.prepare_cached("PRAGMA data_version")?.query_row([], |row| row.get(0))?;
+        let counted = self.counted();
+        let total = match counts.remembered(&counted, data_version, now) {
+            Some(total) => total,
+            None if !may_count => return Ok(None),
+            None => {
+                let total = self.count(&tx, now)?;
+                counts.remember(counted, CachedCount { data_version, second: now, count: total });
+                total
+            }
+        };
+        tx.commit()?;
+        Ok(Some((records, next, u64::try_from(total).unwrap_or(0))))
+    }
+
+    fn rows<T>(&self, conn: &Connection, now: i64, make: Decode<T>) -> Result<(Vec<T>, Option<String>), DbError<StoreError>> {
+        let (start_op, below, limit) = (self.start_op, self.below, self.limit);
+        let mut records = Vec::with_capacity(limit.min(1000));
+        let mut last_sort = None;
+        let mut page = conn.prepare_cached(&format!(
+            "SELECT sort, version, body, expires_at FROM records
+             WHERE partition = ?1 AND sort {start_op} ?2 {below}
+               AND (expires_at IS NULL OR expires_at >= ?3)
+             ORDER BY sort LIMIT ?5"
+        ))?;
+        let mut rows = page.query(params![self.query.partition, self.start, now, self.upper, self.fetch])?;
+        while let Some(row) = rows.next()? {
+            if records.len() == limit {
+                // The row past the page: only that there is one matters.
+                return Ok((records, last_sort));
+            }
+            let key = Key::new(self.query.partition.clone(), row.get::<_, String>(0)?);
+            last_sort = Some(key.sort.clone());
+            records.push(make(key, row.get(1)?, row.get(2)?, row.get(3)?)?);
+        }
+        Ok((records, None))
+    }
+
+    fn count(&self, conn: &Connection, now: i64) -> Result<i64, DbError<StoreError>> {
+        let below = self.below;
+        Ok(conn
+            .prepare_cached(&format!(
+                "SELECT count(*) FROM records
+                 WHERE partition = ?1 AND sort >= ?2 {below}
+                   AND (expires_at IS NULL OR expires_at >= ?3)"
+            ))?
+            .query_row(params![self.query.partition, self.query.prefix, now, self.upper], |row| row.get(0))?)
+    }
+}
+
 /// Makes a row (key, version, body, expiry) into what a read answers.
 type Decode<T> = fn(Key, i64, String, Option<i64>) -> Result<T, DbError<StoreError>>;
 
@@ -144,8 +237,9 @@ impl SqliteRecords {
     async fn point<T: Send + 'static>(&self, key: &Key, make: Decode<T>) -> Result<Option<T>, StoreError> {
         let key = key.clone();
         self.db
-            .read_point(move |conn| {
-                let found = conn
+            .read_point(move |reader| {
+                let found = reader
+                    .conn
                     .prepare_cached(
                         "SELECT version, body, expires_at FROM records
                          WHERE partition = ?1 AND sort = ?2 AND (expires_at IS NULL OR expires_at >= ?3)",
@@ -159,60 +253,19 @@ impl SqliteRecords {
             .await
     }
 
-    /// One page and the total, each row made into `T` by `make` (on the reading thread).
+    /// One page and the total, each row made into `T` by `make`. Here, on
+    /// the calling task, when this connection counted the same rows since the
+    /// database last changed (the page itself is at most `limit` rows); else
+    /// on a blocking thread, since a count walks every row of the prefix.
     async fn page<T: Send + 'static>(&self, query: &ListQuery, make: Decode<T>) -> Result<(Vec<T>, Option<String>, u64), StoreError> {
-        let query = query.clone();
-        let limit = query.limit.max(1);
-        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
-        let upper = prefix_upper_bound(&query.prefix);
-        // One lower bound only, so SQLite can seek the primary key to it:
-        // `after` replaces the prefix as the start when it lies beyond it.
-        let (start_op, start) = match &query.after {
-            Some(after) if *after >= query.prefix => (">", after.clone()),
-            _ => (">=", query.prefix.clone()),
-        };
-        // Both shapes bind the same parameters; the second just has no upper bound.
-        let below = if upper.is_some() { "AND sort < ?4" } else { "AND ?4 IS NULL" };
-        self.db
-            .read(move |conn| {
-                let now = unix_secs();
-                // One read transaction: the page and the total come from one snapshot.
-                let tx = conn.transaction()?;
-                let mut records = Vec::with_capacity(limit.min(1000));
-                let (mut more, mut last_sort) = (false, None);
-                {
-                    let mut page = tx.prepare_cached(&format!(
-                        "SELECT sort, version, body, expires_at FROM records
-                         WHERE partition = ?1 AND sort {start_op} ?2 {below}
-                           AND (expires_at IS NULL OR expires_at >= ?3)
-                         ORDER BY sort LIMIT ?5"
-                    ))?;
-                    let mut rows = page.query(params![query.partition, start, now, upper, fetch])?;
-                    while let Some(row) = rows.next()? {
-                        let key = Key::new(query.partition.clone(), row.get::<_, String>(0)?);
-                        if records.len() == limit {
-                            // The row past the page: only that there is one matters.
-                            more = true;
-                            break;
-                        }
-                        last_sort = Some(key.sort.clone());
-                        records.push(make(key, row.get(1)?, row.get(2)?, row.get(3)?)?);
-                    }
-                }
-                let total: i64 = tx
-                    .prepare_cached(&format!(
-                        "SELECT count(*) FROM records
-                         WHERE partition = ?1 AND sort >= ?2 {below}
-                           AND (expires_at IS NULL OR expires_at >= ?3)"
-                    ))?
-                    .query_row(params![query.partition, query.prefix, now, upper], |row| row.get(0))?;
-                tx.commit()?;
-                let next = if more { last_sort } else { None };
-                Ok((records, next, u64::try_from(total).unwrap_or(0)))
-            })
-            .await
+        let page = Arc::new(PageQuery::new(query));
+        let here = Arc::clone(&page);
+        if let Some(found) = self.db.read_here_if_quick(move |reader| here.run(reader, make, false)).await? {
+            return Ok(found);
+        }
+        let found = self.db.read(move |reader| page.run(reader, make, true)).await?;
+        found.ok_or_else(|| StoreError::Unavailable("a page read found no count".into()))
     }
-
 
     async fn write_one(&self, write: Write) -> Result<(), StoreError> {
         let applied: Result<bool, StoreError> = self.db.write(move |conn| Ok(write.apply(conn, unix_secs())?)).await;
