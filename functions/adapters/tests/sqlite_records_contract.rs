@@ -41,6 +41,9 @@ impl Records for InTempDir {
     async fn list_text(&self, query: &ListQuery) -> Result<TextPage, StoreError> {
         self.records.list_text(query).await
     }
+    async fn get_texts(&self, keys: &[Key]) -> Result<Vec<Option<StoredText>>, StoreError> {
+        self.records.get_texts(keys).await
+    }
     async fn transact(&self, ops: &[WriteOp]) -> Result<(), StoreError> {
         self.records.transact(ops).await
     }

@@ -309,3 +309,24 @@ async fn episodes_stored_by_an_older_version_answer_every_field() {
     assert!(xml.header("content-type").starts_with("application/xml"), "the typed way for XML");
     assert!(text.contains("00000000000a") && text.contains("00000000000b"), "{text}");
 }
+
+/// The JSON read paths check the production before answering anything of
+/// the resource: a stranger learns neither the episode nor that it exists.
+#[tokio::test]
+async fn strangers_read_no_episode_of_another_production() {
+    let app = app();
+    let alice = app.token("alice", FULL);
+    let bob = app.token("bob", FULL);
+    let prod = app.production(&alice, "alices_show").await;
+    let path = format!("/a/v1/resource/{prod}/episode/{EP}");
+    assert_eq!(app.call(Method::POST, &path, Some(&alice), Some(json!({"title": "Private"}))).await.status, StatusCode::CREATED);
+    for path in [path.clone(), format!("/a/v1/resource/{prod}/episode/00000000ffff"), format!("/a/v1/resource/{prod}/episode?limit=5")] {
+        let r = app.call(Method::GET, &path, Some(&bob), None).await;
+        assert_eq!((r.status, r.code().as_str()), (StatusCode::NOT_FOUND, "production.not_found"), "{path}");
+        assert!(!String::from_utf8_lossy(&r.body).contains("Private"));
+    }
+    let r = app.call(Method::GET, "/a/v1/resource/0000000000ff/episode/0123456789ab", Some(&alice), None).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::NOT_FOUND, "production.not_found"));
+    let r = app.call(Method::GET, &format!("/a/v1/resource/{prod}/episode/00000000ffff"), Some(&alice), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}

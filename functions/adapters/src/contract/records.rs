@@ -108,6 +108,9 @@ pub async fn text_reads_give_the_same_records_as_json_text(store: Arc<dyn Record
     let one = store.get_text(&written[1].key).await.expect("get_text").expect("present");
     assert_eq!(parsed(one), as_text(&written[1]));
     assert_eq!(store.get_text(&Key::new(&p, "ep#9")).await.expect("get_text"), None);
+    let several = store.get_texts(&[written[2].key.clone(), Key::new(&p, "ep#9"), written[0].key.clone()]).await.expect("get_texts");
+    let several: Vec<_> = several.into_iter().map(|found| found.map(parsed)).collect();
+    assert_eq!(several, [Some(as_text(&written[2])), None, Some(as_text(&written[0]))], "in the order asked, None where absent");
     let page = store.list_text(&query(&p, "ep#", None, 2)).await.expect("list_text");
     assert_eq!((page.next.as_deref(), page.total), (Some("ep#2"), 3));
     let got: Vec<_> = page.records.into_iter().map(parsed).collect();

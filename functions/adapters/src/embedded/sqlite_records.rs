@@ -103,6 +103,20 @@ fn version_to_sql(version: Version) -> Result<i64, StoreError> {
     i64::try_from(version.0).map_err(|_| StoreError::Corrupt(format!("version {version} does not fit SQLite")))
 }
 
+/// One live row by its key.
+fn point_row<T>(conn: &Connection, key: Key, now: i64, make: Decode<T>) -> Result<Option<T>, DbError<StoreError>> {
+    let found = conn
+        .prepare_cached(
+            "SELECT version, body, expires_at FROM records
+             WHERE partition = ?1 AND sort = ?2 AND (expires_at IS NULL OR expires_at >= ?3)",
+        )?
+        .query_row(params![key.partition, key.sort, now], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, Option<i64>>(2)?))
+        })
+        .optional()?;
+    found.map(|(version, body, expires_at)| make(key, version, body, expires_at)).transpose()
+}
+
 /// A page query with its bounds worked out once.
 struct PageQuery {
     query: ListQuery,
@@ -237,19 +251,7 @@ impl SqliteRecords {
     async fn point<T: Send + 'static>(&self, key: &Key, make: Decode<T>) -> Result<Option<T>, StoreError> {
         let key = key.clone();
         self.db
-            .read_point(move |reader| {
-                let found = reader
-                    .conn
-                    .prepare_cached(
-                        "SELECT version, body, expires_at FROM records
-                         WHERE partition = ?1 AND sort = ?2 AND (expires_at IS NULL OR expires_at >= ?3)",
-                    )?
-                    .query_row(params![key.partition, key.sort, unix_secs()], |row| {
-                        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, Option<i64>>(2)?))
-                    })
-                    .optional()?;
-                found.map(|(version, body, expires_at)| make(key, version, body, expires_at)).transpose()
-            })
+            .read_point(move |reader| point_row(&reader.conn, key, unix_secs(), make))
             .await
     }
 
@@ -281,6 +283,20 @@ impl Records for SqliteRecords {
 
     async fn get_text(&self, key: &Key) -> Result<Option<StoredText>, StoreError> {
         self.point(key, as_text).await
+    }
+
+    async fn get_texts(&self, keys: &[Key]) -> Result<Vec<Option<StoredText>>, StoreError> {
+        let keys = keys.to_vec();
+        self.db
+            .read_point(move |reader| {
+                // One transaction: one round of SQLite's file locking for all.
+                let tx = reader.conn.unchecked_transaction()?;
+                let now = unix_secs();
+                let found = keys.into_iter().map(|key| point_row(&tx, key, now, as_text)).collect::<Result<Vec<_>, _>>()?;
+                tx.commit()?;
+                Ok(found)
+            })
+            .await
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {

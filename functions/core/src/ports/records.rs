@@ -110,6 +110,15 @@ pub trait Records: Send + Sync {
     async fn get_text(&self, key: &Key) -> Result<Option<StoredText>, StoreError> {
         Ok(self.get(key).await?.map(StoredText::from))
     }
+    /// `get_text` of each key, in order, from one snapshot where the store
+    /// can: a read that needs two records pays for one round of locking.
+    async fn get_texts(&self, keys: &[Key]) -> Result<Vec<Option<StoredText>>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for key in keys {
+            found.push(self.get_text(key).await?);
+        }
+        Ok(found)
+    }
     /// `list`, the bodies as JSON text (see `get_text`).
     async fn list_text(&self, query: &ListQuery) -> Result<TextPage, StoreError> {
         let page = self.list(query).await?;

@@ -4,7 +4,7 @@
 
 use crate::{
     domain::{ClientId, Guid, Production, Role, Scope, Scopes},
-    ports::StoreError,
+    ports::{StoreError, StoredText},
 };
 
 use super::{keys, Podops, ServiceError};
@@ -51,6 +51,20 @@ impl Podops {
         let Some(record) = record else { return Err(ServiceError::ProductionNotFound(prod.clone())) };
         let production: Production =
             serde_json::from_value(record.body).map_err(|e| StoreError::Corrupt(format!("production {prod}: {e}")))?;
+        grant(caller, prod, need, production)
+    }
+
+    /// `authorize`, on the production's stored text read along with other records.
+    pub(crate) fn authorize_stored(caller: &Caller, prod: &Guid, need: Need, stored: Option<StoredText>) -> Result<Production, ServiceError> {
+        let Some(stored) = stored else { return Err(ServiceError::ProductionNotFound(prod.clone())) };
+        let production: Production =
+            serde_json::from_str(&stored.body).map_err(|e| StoreError::Corrupt(format!("production {prod}: {e}")))?;
+        grant(caller, prod, need, production)
+    }
+}
+
+fn grant(caller: &Caller, prod: &Guid, need: Need, production: Production) -> Result<Production, ServiceError> {
+    {
         let role = match production.role_of(&caller.client) {
             Some(role) => role,
             None if caller.scopes.is_admin() => Role::Owner,

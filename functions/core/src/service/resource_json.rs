@@ -51,8 +51,11 @@ impl Podops {
     /// `get_resource` for a JSON answer, with the version its `ETag` carries.
     pub async fn get_resource_json(&self, caller: &Caller, prod: &Guid, kind: Kind, id: &Guid) -> Result<(ResourceJson, Version), ServiceError> {
         caller.require(Scope::ResourceRead)?;
-        self.authorize(caller, prod, Need::Read).await?;
-        let text = self.records.get_text(&keys::resource(prod, kind, id)).await?;
+        // The production (for the authorization) and the resource from one
+        // snapshot; nothing of the resource is answered before the check.
+        let mut found = self.records.get_texts(&[keys::production(prod), keys::resource(prod, kind, id)]).await?.into_iter();
+        let (production, text) = (found.next().flatten(), found.next().flatten());
+        Podops::authorize_stored(caller, prod, Need::Read, production)?;
         let text = text.ok_or_else(|| ServiceError::ResourceNotFound { kind, guid: id.clone() })?;
         let version = text.version;
         Ok((self.answer(kind, text).await?, version))
