@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use std::sync::Arc;
 
-use super::sqlite::{CachedCount, DbError, Reader, SqliteDb, unix_secs};
+use super::sqlite::{CachedCount, DbError, Reader, SqliteDb, in_snapshot, unix_secs};
 
 /// DynamoDB's classic transaction limit, kept so both backends accept the same writes.
 
@@ -155,22 +155,22 @@ impl PageQuery {
     fn run<T>(&self, reader: &mut Reader, make: Decode<T>, may_count: bool) -> Result<Option<(Vec<T>, Option<String>, u64)>, DbError<StoreError>> {
         let now = unix_secs();
         let Reader { conn, counts } = reader;
-        let tx = conn.unchecked_transaction()?;
-        let (records, next) = self.rows(&tx, now, make)?;
-        // Read in the snapshot the page came from.
-        let data_version: i64 = tx.prepare_cached("PRAGMA data_version")?.query_row([], |row| row.get(0))?;
-        let counted = self.counted();
-        let total = match counts.remembered(&counted, data_version, now) {
-            Some(total) => total,
-            None if !may_count => return Ok(None),
-            None => {
-                let total = self.count(&tx, now)?;
-                counts.remember(counted, CachedCount { data_version, second: now, count: total });
-                total
-            }
-        };
-        tx.commit()?;
-        Ok(Some((records, next, u64::try_from(total).unwrap_or(0))))
+        in_snapshot(conn, |conn| {
+            let (records, next) = self.rows(conn, now, make)?;
+            // Read in the snapshot the page came from.
+            let data_version: i64 = conn.prepare_cached("PRAGMA data_version")?.query_row([], |row| row.get(0))?;
+            let counted = self.counted();
+            let total = match counts.remembered(&counted, data_version, now) {
+                Some(total) => total,
+                None if !may_count => return Ok(None),
+                None => {
+                    let total = self.count(conn, now)?;
+                    counts.remember(counted, CachedCount { data_version, second: now, count: total });
+                    total
+                }
+            };
+            Ok(Some((records, next, u64::try_from(total).unwrap_or(0))))
+        })
     }
 
     fn rows<T>(&self, conn: &Connection, now: i64, make: Decode<T>) -> Result<(Vec<T>, Option<String>), DbError<StoreError>> {
@@ -289,12 +289,8 @@ impl Records for SqliteRecords {
         let keys = keys.to_vec();
         self.db
             .read_point(move |reader| {
-                // One transaction: one round of SQLite's file locking for all.
-                let tx = reader.conn.unchecked_transaction()?;
                 let now = unix_secs();
-                let found = keys.into_iter().map(|key| point_row(&tx, key, now, as_text)).collect::<Result<Vec<_>, _>>()?;
-                tx.commit()?;
-                Ok(found)
+                in_snapshot(&reader.conn, |conn| keys.into_iter().map(|key| point_row(conn, key, now, as_text)).collect())
             })
             .await
     }
