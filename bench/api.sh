@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # API benchmark for BENCHMARKS.md: wrk against `podops serve` (release) and, in the same run,
-# nginx serving the same JSON bytes as static files; then a 1 GiB upload against `cp`.
+# nginx serving the same JSON bytes as static files (the two alternate, five runs each, medians
+# reported); then a 1 GiB upload against `cp`.
 # Needs: wrk, nginx (Debian: apt-get install wrk nginx-light), curl. Usage: bench/api.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,9 +32,9 @@ http { access_log off; default_type application/json; server { listen 127.0.0.1:
 NGX
 nginx -c "$work/nginx.conf" & ngx=$!
 wait_for http://127.0.0.1:$p2/one.json
-echo "| target | req/s (median) | p50 | p99 | req/s of the 3 runs |"; echo "|---|---|---|---|---|"
-run podops-get "$API$one" "$AUTH"; run nginx-get "http://127.0.0.1:$p2/one.json"
-run podops-list100 "$API$list" "$AUTH"; run nginx-list100 "http://127.0.0.1:$p2/list.json"
+echo "| target | req/s (median of 5) | p50 | p99 | req/s of the 5 runs |"; echo "|---|---|---|---|---|"
+pair podops-get "$API$one" "$AUTH" nginx-get "http://127.0.0.1:$p2/one.json"
+pair podops-list100 "$API$list" "$AUTH" nginx-list100 "http://127.0.0.1:$p2/list.json"
 python3 - "$work" <<'PY'
 import sys; w=sys.argv[1]; r=lambda n: float(open(f"{w}/{n}.rps").read())
 print(f"\nratios (podops / nginx): get {r('podops-get')/r('nginx-get'):.2f}, list of 100 {r('podops-list100')/r('nginx-list100'):.2f}")

@@ -15,3 +15,23 @@ run() { # name url [header] — three 10 s runs, the median by req/s is reported
   printf '| %s | %s | %s | %s | %s |\n' "$1" "$rps" "$p50" "$p99" "$(cut -d' ' -f1 <<<"${rows%$'\n'}" | tr '\n' ' ')"
   echo "$rps" > "$work/$1.rps"
 }
+
+# pair nameA urlA headerA nameB urlB [headerB] — A and B alternate, five 10 s runs each, so a
+# drift of the machine (a noisy neighbour) weighs on both alike; each median is reported as
+# `run` does, and the ratio of the medians.
+pair() {
+  local a="" b=""
+  once() { wrk -t2 -c32 -d10s --latency ${2:+-H "$2"} "$1" | awk '/Requests\/sec/ {r=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2} END {print r, p50, p99}'; }
+  for _ in 1 2 3 4 5; do
+    a+="$(once "$2" "$3")"$'\n'
+    b+="$(once "$5" "${6:-}")"$'\n'
+  done
+  local name rows med rps p50 p99
+  for name in "$1" "$4"; do
+    if [ "$name" = "$1" ]; then rows=$a; else rows=$b; fi
+    med=$(sort -n <<<"${rows%$'\n'}" | sed -n 3p)
+    read -r rps p50 p99 <<<"$med"
+    printf '| %s | %s | %s | %s | %s |\n' "$name" "$rps" "$p50" "$p99" "$(cut -d' ' -f1 <<<"${rows%$'\n'}" | tr '\n' ' ')"
+    echo "$rps" > "$work/$name.rps"
+  done
+}

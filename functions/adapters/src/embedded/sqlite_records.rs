@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use std::sync::Arc;
 
-use super::sqlite::{CachedCount, DbError, Reader, SqliteDb, in_snapshot, unix_secs};
+use super::sqlite::{CachedCount, DbError, Reader, SqliteDb, unix_secs};
 
 /// DynamoDB's classic transaction limit, kept so both backends accept the same writes.
 
@@ -154,23 +154,22 @@ impl PageQuery {
     /// when the total is not remembered (nothing long is done).
     fn run<T>(&self, reader: &mut Reader, make: Decode<T>, may_count: bool) -> Result<Option<(Vec<T>, Option<String>, u64)>, DbError<StoreError>> {
         let now = unix_secs();
-        let Reader { conn, counts } = reader;
-        in_snapshot(conn, |conn| {
-            let (records, next) = self.rows(conn, now, make)?;
-            // Read in the snapshot the page came from.
-            let data_version: i64 = conn.prepare_cached("PRAGMA data_version")?.query_row([], |row| row.get(0))?;
-            let counted = self.counted();
-            let total = match counts.remembered(&counted, data_version, now) {
-                Some(total) => total,
-                None if !may_count => return Ok(None),
-                None => {
-                    let total = self.count(conn, now)?;
-                    counts.remember(counted, CachedCount { data_version, second: now, count: total });
-                    total
-                }
-            };
-            Ok(Some((records, next, u64::try_from(total).unwrap_or(0))))
-        })
+        // Every read runs in the reader's snapshot: the page, its data version
+        // and the total come from one.
+        let Reader { conn, counts, .. } = reader;
+        let (records, next) = self.rows(conn, now, make)?;
+        let data_version: i64 = conn.prepare_cached("PRAGMA data_version")?.query_row([], |row| row.get(0))?;
+        let counted = self.counted();
+        let total = match counts.remembered(&counted, data_version, now) {
+            Some(total) => total,
+            None if !may_count => return Ok(None),
+            None => {
+                let total = self.count(conn, now)?;
+                counts.remember(counted, CachedCount { data_version, second: now, count: total });
+                total
+            }
+        };
+        Ok(Some((records, next, u64::try_from(total).unwrap_or(0))))
     }
 
     fn rows<T>(&self, conn: &Connection, now: i64, make: Decode<T>) -> Result<(Vec<T>, Option<String>), DbError<StoreError>> {
@@ -289,8 +288,9 @@ impl Records for SqliteRecords {
         let keys = keys.to_vec();
         self.db
             .read_point(move |reader| {
+                // Every read runs in the reader's snapshot: both rows come from one.
                 let now = unix_secs();
-                in_snapshot(&reader.conn, |conn| keys.into_iter().map(|key| point_row(conn, key, now, as_text)).collect())
+                keys.into_iter().map(|key| point_row(&reader.conn, key, now, as_text)).collect()
             })
             .await
     }
