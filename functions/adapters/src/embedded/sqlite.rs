@@ -9,7 +9,7 @@ use std::sync::{
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use podops_core::ports::{QueueError, StoreError};
-use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 use tokio::sync::{Notify, Semaphore};
 
 /// Bump together with a new `if found < N` step in `migrate`.
@@ -76,7 +76,17 @@ pub(crate) struct Reader {
     pub counts: Counts,
     /// The read transaction kept open between reads while young (see `SNAPSHOT_REUSE`).
     snapshot: Option<Snapshot>,
+    /// Rows read by key in the current snapshot, which cannot change while it
+    /// lasts: the production every request of a show authorizes against is
+    /// read from SQLite once per snapshot, not once per request.
+    rows: std::collections::HashMap<(String, String), Option<StoredRow>>,
 }
+
+/// A row as stored: version, body, expiry.
+pub(crate) type StoredRow = (i64, String, Option<i64>);
+
+/// At most this many rows are remembered per snapshot.
+const ROWS_REMEMBERED: usize = 256;
 
 #[derive(Debug)]
 struct Snapshot {
@@ -100,7 +110,7 @@ const COUNTS_REMEMBERED: usize = 1024;
 
 impl Reader {
     fn open(path: &Path) -> rusqlite::Result<Reader> {
-        Ok(Reader { conn: open_reader(path)?, counts: Counts::default(), snapshot: None })
+        Ok(Reader { conn: open_reader(path)?, counts: Counts::default(), snapshot: None, rows: Default::default() })
     }
 
     /// Opens a read transaction unless the one open is young and no commit of
@@ -117,9 +127,29 @@ impl Reader {
         Ok(())
     }
 
+    /// The live row at (`partition`, `sort`), read once per snapshot.
+    pub fn row(&mut self, partition: &str, sort: &str, now: i64) -> rusqlite::Result<Option<StoredRow>> {
+        let live = |row: &StoredRow| row.2.is_none_or(|expires| expires >= now);
+        if let Some(found) = self.rows.get(&(partition.to_owned(), sort.to_owned())) {
+            // The second may have turned since: an expired row is absent.
+            return Ok(found.clone().filter(live));
+        }
+        let found = self
+            .conn
+            .prepare_cached("SELECT version, body, expires_at FROM records WHERE partition = ?1 AND sort = ?2")?
+            .query_row(rusqlite::params![partition, sort], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .optional()?;
+        if self.rows.len() >= ROWS_REMEMBERED {
+            self.rows.clear();
+        }
+        self.rows.insert((partition.to_owned(), sort.to_owned()), found.clone());
+        Ok(found.filter(live))
+    }
+
     /// Ends the read transaction, if one is open.
     fn end(&mut self) -> rusqlite::Result<()> {
         self.snapshot = None;
+        self.rows.clear();
         if self.conn.is_autocommit() {
             return Ok(());
         }

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use podops_core::domain::Version;
 use podops_core::ports::{Key, ListQuery, Page, Record, Records, StoreError, StoredText, TextPage, WriteOp};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 
 use std::sync::Arc;
 
@@ -103,17 +103,9 @@ fn version_to_sql(version: Version) -> Result<i64, StoreError> {
     i64::try_from(version.0).map_err(|_| StoreError::Corrupt(format!("version {version} does not fit SQLite")))
 }
 
-/// One live row by its key.
-fn point_row<T>(conn: &Connection, key: Key, now: i64, make: Decode<T>) -> Result<Option<T>, DbError<StoreError>> {
-    let found = conn
-        .prepare_cached(
-            "SELECT version, body, expires_at FROM records
-             WHERE partition = ?1 AND sort = ?2 AND (expires_at IS NULL OR expires_at >= ?3)",
-        )?
-        .query_row(params![key.partition, key.sort, now], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, Option<i64>>(2)?))
-        })
-        .optional()?;
+/// One live row by its key, from the reader's snapshot.
+fn point_row<T>(reader: &mut Reader, key: Key, now: i64, make: Decode<T>) -> Result<Option<T>, DbError<StoreError>> {
+    let found = reader.row(&key.partition, &key.sort, now)?;
     found.map(|(version, body, expires_at)| make(key, version, body, expires_at)).transpose()
 }
 
@@ -250,7 +242,7 @@ impl SqliteRecords {
     async fn point<T: Send + 'static>(&self, key: &Key, make: Decode<T>) -> Result<Option<T>, StoreError> {
         let key = key.clone();
         self.db
-            .read_point(move |reader| point_row(&reader.conn, key, unix_secs(), make))
+            .read_point(move |reader| point_row(reader, key, unix_secs(), make))
             .await
     }
 
@@ -290,7 +282,7 @@ impl Records for SqliteRecords {
             .read_point(move |reader| {
                 // Every read runs in the reader's snapshot: both rows come from one.
                 let now = unix_secs();
-                keys.into_iter().map(|key| point_row(&reader.conn, key, now, as_text)).collect()
+                keys.into_iter().map(|key| point_row(reader, key, now, as_text)).collect()
             })
             .await
     }
