@@ -8,7 +8,7 @@ use std::sync::{
 };
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use podops_core::ports::{QueueError, StoreError};
+use podops_core::ports::{Key, QueueError, StoreError};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 use tokio::sync::{Notify, Semaphore};
 
@@ -79,7 +79,7 @@ pub(crate) struct Reader {
     /// Rows read by key in the current snapshot, which cannot change while it
     /// lasts: the production every request of a show authorizes against is
     /// read from SQLite once per snapshot, not once per request.
-    rows: std::collections::HashMap<(String, String), Option<StoredRow>>,
+    rows: std::collections::HashMap<Key, Option<StoredRow>>,
 }
 
 /// A row as stored: version, body, expiry.
@@ -127,22 +127,22 @@ impl Reader {
         Ok(())
     }
 
-    /// The live row at (`partition`, `sort`), read once per snapshot.
-    pub fn row(&mut self, partition: &str, sort: &str, now: i64) -> rusqlite::Result<Option<StoredRow>> {
+    /// The live row at `key`, read once per snapshot.
+    pub fn row(&mut self, key: &Key, now: i64) -> rusqlite::Result<Option<StoredRow>> {
         let live = |row: &StoredRow| row.2.is_none_or(|expires| expires >= now);
-        if let Some(found) = self.rows.get(&(partition.to_owned(), sort.to_owned())) {
+        if let Some(found) = self.rows.get(key) {
             // The second may have turned since: an expired row is absent.
             return Ok(found.clone().filter(live));
         }
         let found = self
             .conn
             .prepare_cached("SELECT version, body, expires_at FROM records WHERE partition = ?1 AND sort = ?2")?
-            .query_row(rusqlite::params![partition, sort], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .query_row(rusqlite::params![key.partition, key.sort], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
             .optional()?;
         if self.rows.len() >= ROWS_REMEMBERED {
             self.rows.clear();
         }
-        self.rows.insert((partition.to_owned(), sort.to_owned()), found.clone());
+        self.rows.insert(key.clone(), found.clone());
         Ok(found.filter(live))
     }
 
@@ -258,14 +258,8 @@ impl SqliteDb {
         F: FnOnce(&mut Reader) -> Result<T, DbError<E>> + Send + 'static,
     {
         let permit = self.reader_permit::<E>().await?;
-        let pooled = self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        match pooled {
-            Some(mut reader) => {
-                let result = reader.run(self.commits(), work);
-                self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner).push(reader);
-                drop(permit);
-                result.map_err(DbError::into_port)
-            }
+        match self.pooled() {
+            Some(reader) => self.run_here(reader, work),
             None => {
                 drop(permit);
                 self.read(work).await
@@ -281,12 +275,22 @@ impl SqliteDb {
         E: PortError,
         F: FnOnce(&mut Reader) -> Result<Option<T>, DbError<E>>,
     {
-        let permit = self.reader_permit::<E>().await?;
-        let pooled = self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        let Some(mut reader) = pooled else { return Ok(None) };
+        let _permit = self.reader_permit::<E>().await?;
+        match self.pooled() {
+            Some(reader) => self.run_here(reader, work),
+            None => Ok(None),
+        }
+    }
+
+    /// A pooled reader, if one is idle (the caller holds a permit).
+    fn pooled(&self) -> Option<Reader> {
+        self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner).pop()
+    }
+
+    /// Runs `work` on `reader` on the calling task, then puts the reader back.
+    fn run_here<T, E: PortError>(&self, mut reader: Reader, work: impl FnOnce(&mut Reader) -> Result<T, DbError<E>>) -> Result<T, E> {
         let result = reader.run(self.commits(), work);
         self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner).push(reader);
-        drop(permit);
         result.map_err(DbError::into_port)
     }
 

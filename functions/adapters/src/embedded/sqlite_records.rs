@@ -105,7 +105,7 @@ fn version_to_sql(version: Version) -> Result<i64, StoreError> {
 
 /// One live row by its key, from the reader's snapshot.
 fn point_row<T>(reader: &mut Reader, key: Key, now: i64, make: Decode<T>) -> Result<Option<T>, DbError<StoreError>> {
-    let found = reader.row(&key.partition, &key.sort, now)?;
+    let found = reader.row(&key, now)?;
     found.map(|(version, body, expires_at)| make(key, version, body, expires_at)).transpose()
 }
 

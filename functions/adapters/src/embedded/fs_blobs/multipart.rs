@@ -80,6 +80,11 @@ impl Uploads {
         Arc::clone(running.entry(upload_id.to_owned()).or_insert_with(|| Arc::new(Running::new(part_size, false))))
     }
 
+    /// The state of an upload this process just started: its hash begins at byte 0.
+    fn started(&self, upload_id: &str, part_size: u64) {
+        self.running.lock().unwrap_or_else(PoisonError::into_inner).insert(upload_id.to_owned(), Arc::new(Running::new(part_size, true)));
+    }
+
     fn forget(&self, upload_id: &str) {
         self.running.lock().unwrap_or_else(PoisonError::into_inner).remove(upload_id);
     }
@@ -114,7 +119,7 @@ impl FsBlobs {
             write_small(&dir, MANIFEST, &manifest, fsync)
         })
         .await?;
-        self.uploads.running.lock().unwrap_or_else(PoisonError::into_inner).insert(upload_id.clone(), Arc::new(Running::new(part_size, true)));
+        self.uploads.started(&upload_id, part_size);
         Ok(upload_id)
     }
 

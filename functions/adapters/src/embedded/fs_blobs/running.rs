@@ -88,13 +88,11 @@ impl Running {
     /// Part `number` is whole in the data file: `record` (run while no newer
     /// put of the part can start writing) makes it stored.
     pub(super) fn finish(&self, number: u32, size: u64, fence: &Fence, record: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
-        let current = lock(&fence.0);
-        if *current != fence.1 {
-            return Err(superseded());
-        }
-        record()?;
-        lock(&self.progress).stored.insert(number, size);
-        Ok(())
+        while_permitted(fence, || {
+            record()?;
+            lock(&self.progress).stored.insert(number, size);
+            Ok(())
+        })
     }
 
     /// Hashes the stored parts that follow the hashed prefix, a chunk per
@@ -161,13 +159,13 @@ impl Running {
     }
 }
 
-/// Writes `batch` (a writer's step) only while `fence` is still the part's permit.
-pub(super) fn while_permitted<T>(fence: &Fence, write: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+/// Runs `step` (a batch written, the part recorded) only while `fence` is still the part's permit.
+pub(super) fn while_permitted<T>(fence: &Fence, step: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
     let current = lock(&fence.0);
     if *current != fence.1 {
         return Err(superseded());
     }
-    write()
+    step()
 }
 
 fn superseded() -> io::Error {
